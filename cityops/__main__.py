@@ -1,0 +1,5 @@
+import sys
+
+from cityops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,317 @@
+"""The one CityOps configuration model: a YAML file validated in one place.
+
+Every service reads its settings from :class:`CityOpsConfig`. A broken file is rejected with the
+field path, the offending value and the reason (see :func:`format_errors`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cityops.taxonomy import RULE_CODES
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigError(ValueError):
+    """Raised for a configuration file that cannot be used; ``str()`` is the report for a person."""
+
+
+class ActiveHours(_Model):
+    """A daily window in local time; ``start > end`` wraps past midnight (e.g. 22:00-06:00)."""
+
+    start: time = time(0, 0)
+    end: time = time(23, 59, 59)
+
+    def contains(self, t: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= t <= self.end
+        return t >= self.start or t <= self.end
+
+
+class ZoneConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str = ""
+    polygon: list[tuple[float, float]] = Field(description="Image coordinates (pixels) of the zone outline.")
+    rules: list[str] = Field(min_length=1, description="Violation codes this zone enforces (see taxonomy).")
+    classes: list[str] = Field(
+        default_factory=lambda: ["car", "truck", "bus", "motorcycle"],
+        description="Object classes that count in this zone.",
+    )
+    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
+    dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
+    require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
+    cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
+    active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        from shapely.geometry import Polygon
+
+        if len(pts) < 3:
+            raise ValueError(f"a zone polygon needs at least 3 points, got {len(pts)}")
+        if any(x < 0 or y < 0 for x, y in pts):
+            raise ValueError("image coordinates cannot be negative")
+        poly = Polygon(pts)
+        if not poly.is_valid or poly.area <= 0:
+            from shapely.validation import explain_validity
+
+            raise ValueError(f"invalid polygon ({explain_validity(poly)})")
+        return pts
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: list[str]) -> list[str]:
+        unknown = [r for r in rules if r not in RULE_CODES]
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(RULE_CODES)}")
+        return rules
+
+
+class DetectorConfig(_Model):
+    backend: Literal["motion", "darknet", "ultralytics"] = "motion"
+    model: str | None = Field(
+        None,
+        description="darknet: .weights path; ultralytics: model name or path (.pt, .onnx, OpenVINO dir, Triton URL).",
+    )
+    cfg: str | None = Field(None, description="darknet: .cfg path")
+    names: str | None = Field(None, description="darknet: class names file (one per line)")
+    imgsz: int = Field(320, ge=32, le=2048)
+    confidence: float = Field(0.25, ge=0.0, le=1.0)
+    nms: float = Field(0.45, ge=0.0, le=1.0)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _backend_files(self) -> DetectorConfig:
+        if self.backend == "darknet" and not (self.model and self.cfg):
+            raise ValueError("the darknet backend needs both 'model' (.weights) and 'cfg' (.cfg)")
+        if self.backend == "ultralytics" and not self.model:
+            raise ValueError("the ultralytics backend needs 'model' (e.g. yolo11n.pt)")
+        return self
+
+
+class CameraConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str = ""
+    source: str = Field(
+        description="rtsp://, http(s)://, a video file path, or 'demo:' for the generated clip."
+    )
+    loop: bool = Field(False, description="Restart a file source at its end (demo and test clips).")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    fps: float = Field(5.0, gt=0, le=60, description="Frame-rate cap for analysis.")
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    detector: DetectorConfig | None = Field(
+        None, description="Overrides the global detector for this camera."
+    )
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> CameraConfig:
+        ids = [z.id for z in self.zones]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate zone id(s) {dup}")
+        return self
+
+
+class GridConfig(_Model):
+    source: str | None = Field(None, description="GeoJSON/GeoPackage of unit cells; generated when absent.")
+    seed: int = 2257
+    cells: int = Field(2257, ge=10, le=50000)
+    streets: int = Field(10, ge=1)
+    communities: int = Field(98, ge=1)
+    bbox: tuple[float, float, float, float] = (118.12, 39.60, 118.26, 39.72)
+
+    @model_validator(mode="after")
+    def _levels(self) -> GridConfig:
+        w, s, e, n = self.bbox
+        if not (w < e and s < n):
+            raise ValueError(
+                f"bbox must be (west, south, east, north) with west<east and south<north, got {self.bbox}"
+            )
+        if not (self.streets <= self.communities <= self.cells):
+            raise ValueError("need streets <= communities <= cells")
+        return self
+
+
+class RedisConfig(_Model):
+    url: str | None = Field(None, description="redis://host:port/db; empty: start an embedded server.")
+    stream_maxlen: int = Field(100_000, ge=100, description="Approximate length bound of each stream.")
+    claim_idle_ms: int = Field(30_000, ge=100, description="Pending time after which a message is reclaimed.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^(redis|rediss|unix)://", v):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v or None
+
+
+class StoreConfig(_Model):
+    url: str = Field("sqlite:///{data_dir}/cityops.db", description="SQLAlchemy URL; {data_dir} is expanded.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class SLAConfig(_Model):
+    accept_s: float = Field(60, gt=0)
+    arrive_s: float = Field(3600, gt=0)
+    resolve_s: float = Field(86400, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SLAConfig:
+        if not (self.accept_s <= self.arrive_s <= self.resolve_s):
+            raise ValueError("SLA targets must satisfy accept_s <= arrive_s <= resolve_s")
+        return self
+
+
+class InspectorConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str
+    phone: str = ""
+    cells: list[str] = Field(default_factory=list, description="Unit cell codes this inspector covers.")
+    shift: ActiveHours = ActiveHours()
+
+
+class DispatchConfig(_Model):
+    merge_radius_m: float = Field(
+        30.0, ge=0, description="Same-type findings this close merge into one incident."
+    )
+    merge_window_s: float = Field(900.0, ge=0, description="... if the open incident changed this recently.")
+
+
+class DashboardConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8050, ge=1, le=65535)
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    tile_url: str | None = Field(
+        None, description="Intranet raster tile URL template; none: offline background."
+    )
+    refresh_ms: int = Field(1000, ge=100)
+
+
+class CityOpsConfig(_Model):
+    district: str = "Lubei"
+    data_dir: Path = Path("data")
+    timezone: str = "Asia/Shanghai"
+    grid: GridConfig = GridConfig()
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    detector: DetectorConfig = DetectorConfig()
+    redis: RedisConfig = RedisConfig()
+    store: StoreConfig = StoreConfig()
+    sla: SLAConfig = SLAConfig()
+    roster: list[InspectorConfig] = Field(default_factory=list)
+    dispatch: DispatchConfig = DispatchConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CityOpsConfig:
+        for label, ids in (
+            ("cameras", [c.id for c in self.cameras]),
+            ("roster", [i.id for i in self.roster]),
+        ):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"duplicate {label} id(s) {dup}")
+        return self
+
+    # -- derived settings -------------------------------------------------------------------------
+    @property
+    def redis_url(self) -> str | None:
+        """``REDIS_URL`` in the environment wins over the file; ``None`` means 'start embedded'."""
+        return os.environ.get("REDIS_URL") or self.redis.url
+
+    @property
+    def store_url(self) -> str:
+        url = os.environ.get("CITYOPS_STORE_URL") or self.store.url
+        return url.replace("{data_dir}", str(self.data))
+
+    @property
+    def data(self) -> Path:
+        """The data directory (``CITYOPS_DATA_DIR`` overrides the file), created on first use."""
+        path = Path(os.environ.get("CITYOPS_DATA_DIR") or self.data_dir).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def format_errors(err: ValidationError, data: object) -> str:
+    """One line per problem: ``field.path: value <v> -- reason``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
+        value = e.get("input")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc or '<root>'}: value {shown} -- {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> CityOpsConfig:
+    """Read and validate a YAML config; relative paths in it are resolved against the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        cfg = CityOpsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
+    return _resolve_paths(cfg, path.parent.resolve())
+
+
+def _resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
+    def rel(p: str | None) -> str | None:
+        if not p or "://" in p or p.startswith("demo:") or Path(p).is_absolute():
+            return p
+        return str((base / p).resolve())
+
+    def det(d: DetectorConfig | None) -> DetectorConfig | None:
+        if d is None:
+            return None
+        model = rel(d.model) if d.backend == "darknet" or (d.model and d.model.startswith(".")) else d.model
+        return d.model_copy(update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model})
+
+    cams = [c.model_copy(update={"source": rel(c.source), "detector": det(c.detector)}) for c in cfg.cameras]
+    grid = cfg.grid.model_copy(update={"source": rel(cfg.grid.source)})
+    data_dir = cfg.data_dir if cfg.data_dir.is_absolute() else (base / cfg.data_dir).resolve()
+    return cfg.model_copy(
+        update={"detector": det(cfg.detector), "cameras": cams, "grid": grid, "data_dir": data_dir}
+    )

@@ -1,0 +1,93 @@
+"""Live state for the board, folded from the incidents and camera-health streams.
+
+A background thread reads both streams (from their start, then blocking for new entries) and keeps
+the newest version of every incident; a replayed event with an old version changes nothing.
+``version`` counts changes so page callbacks can skip ticks where nothing happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+
+import redis
+
+from dispatch.lifecycle import OPEN_STATES
+from streams.bus import connect
+from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent, MalformedMessage, decode
+
+log = logging.getLogger(__name__)
+
+
+class LiveState:
+    def __init__(self, redis_url: str) -> None:
+        self.r = connect(redis_url)
+        self.incidents: OrderedDict[int, IncidentEvent] = OrderedDict()
+        self.cameras: dict[str, CameraHealth] = {}
+        self.version = 0
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._cursor = {INCIDENTS: "0-0", CAMERA_HEALTH: "0-0"}
+        self._thread: threading.Thread | None = None
+
+    def apply(self, fields: dict) -> bool:
+        try:
+            msg = decode(fields)
+        except MalformedMessage as exc:
+            log.warning("skipping malformed entry: %s", exc)
+            return False
+        with self.lock:
+            if isinstance(msg, IncidentEvent):
+                old = self.incidents.get(msg.incident_id)
+                if old is not None and old.version >= msg.version:
+                    return False
+                self.incidents[msg.incident_id] = msg
+                self.incidents.move_to_end(msg.incident_id)
+            elif isinstance(msg, CameraHealth):
+                self.cameras[msg.camera_id] = msg
+            else:
+                return False
+            self.version += 1
+            return True
+
+    def poll(self, block_ms: int = 1000) -> int:
+        res = self.r.xread(dict(self._cursor), count=1000, block=block_ms)
+        n = 0
+        for stream, entries in res or []:
+            for entry_id, fields in entries:
+                self._cursor[stream] = entry_id
+                n += self.apply(fields)
+        return n
+
+    def _run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                self.poll()
+                delay = 0.2
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("live state: redis unavailable (%s)", exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start(self) -> LiveState:
+        self._thread = threading.Thread(target=self._run, name="live-state", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- views ------------------------------------------------------------------------------------
+    def snapshot(self) -> tuple[int, list[IncidentEvent], list[CameraHealth]]:
+        with self.lock:
+            return self.version, list(self.incidents.values()), list(self.cameras.values())
+
+    @staticmethod
+    def open_by_cell(incidents: list[IncidentEvent]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for inc in incidents:
+            if inc.state in OPEN_STATES and inc.cell:
+                out[inc.cell] = out.get(inc.cell, 0) + 1
+        return out

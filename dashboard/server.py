@@ -1,0 +1,21 @@
+"""Serve the board: live state from Redis, the grid, and the Dash app."""
+
+from __future__ import annotations
+
+import logging
+
+from cityops.config import CityOpsConfig
+from dashboard.app import create_app
+from dashboard.live import LiveState
+from gis.default import load_grid
+
+log = logging.getLogger(__name__)
+
+
+def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
+    live = LiveState(redis_url).start()
+    app = create_app(cfg, live, load_grid(cfg.grid, cfg.data))
+    port = port or cfg.dashboard.port
+    log.info("board on http://%s:%d/", cfg.dashboard.host, port)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app.run(host=cfg.dashboard.host, port=port, debug=False, threaded=True)

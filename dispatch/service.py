@@ -1,0 +1,63 @@
+"""The dispatch service: consume detections, write incidents, publish incident events."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from cityops.config import CityOpsConfig
+from dispatch.intake import Intake
+from dispatch.outbox import flush_outbox
+from dispatch.store import open_store
+from gis.default import load_grid
+from streams.bus import GroupConsumer, connect
+from streams.schemas import DETECTIONS, Detection, Message
+
+log = logging.getLogger(__name__)
+GROUP = "dispatch"
+
+
+class DispatchService:
+    def __init__(self, cfg: CityOpsConfig, redis_url: str, consumer: str | None = None) -> None:
+        self.cfg = cfg
+        self.r = connect(redis_url)
+        self.engine, self.sessions = open_store(cfg.store_url)
+        self.intake = Intake(cfg, load_grid(cfg.grid, cfg.data), self.sessions)
+        self.consumer = GroupConsumer(
+            self.r,
+            DETECTIONS,
+            GROUP,
+            consumer or f"{socket.gethostname()}-{os.getpid()}",
+            self._on_message,
+            claim_idle_ms=cfg.redis.claim_idle_ms,
+            after_batch=self.publish_events,
+        )
+
+    def _on_message(self, msg: Message, entry_id: str) -> None:
+        if not isinstance(msg, Detection):
+            log.warning("ignoring %s on %s (%s)", msg.kind, DETECTIONS, entry_id)
+            return
+        res = self.intake.handle(msg)
+        log.info(
+            "detection %s -> incident %s%s",
+            msg.id,
+            res.incident_id,
+            " (replay)" if res.duplicate_message else "",
+        )
+
+    def publish_events(self) -> int:
+        return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+
+    def step(self, block_ms: int | None = None) -> int:
+        """Consume one batch, then publish what it stored; returns messages handled."""
+        n = self.consumer.poll_once(block_ms)
+        self.publish_events()
+        return n
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            self.consumer.run(stop)
+        finally:
+            self.engine.dispose()

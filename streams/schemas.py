@@ -1,0 +1,132 @@
+"""Every message that crosses a CityOps stream, in one module.
+
+A stream entry carries three fields: ``kind`` (the message type), ``v`` (its schema version) and
+``data`` (the JSON body). :func:`encode` and :func:`decode` are the only ways in and out; a
+malformed entry raises :class:`MalformedMessage` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+#: Stream names (one place, so producers and consumers cannot drift apart).
+DETECTIONS = "cityops:detections"
+INCIDENTS = "cityops:incidents"
+CAMERA_HEALTH = "cityops:camera-health"
+DEAD_LETTERS = "cityops:dead-letters"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+
+
+BBox = Annotated[tuple[float, float, float, float], Field(description="x1, y1, x2, y2 in image pixels")]
+
+
+class Detection(_Message):
+    """A vision finding (or a citizen report) that may become an incident."""
+
+    kind: Literal["detection"] = "detection"
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    source: Literal["camera", "citizen"] = "camera"
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    camera_id: str | None = None
+    zone_id: str | None = None
+    track_id: int | None = None
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    confidence: float = Field(1.0, ge=0, le=1)
+    bbox: BBox | None = None
+    dwell_s: float = Field(0.0, ge=0)
+    observed_at: datetime
+    evidence: str | None = Field(None, description="Path of the evidence JPEG, relative to the data dir.")
+    description: str = Field("", max_length=2000)
+
+
+class IncidentEvent(_Message):
+    """A change to an incident; ``version`` increases by one per change of the same incident."""
+
+    kind: Literal["incident"] = "incident"
+    incident_id: int = Field(ge=1)
+    version: int = Field(ge=1)
+    action: Literal["created", "merged", "transition", "assigned"]
+    state: str
+    type: str
+    cell: str | None = None
+    lon: float
+    lat: float
+    assignee: str | None = None
+    detection_id: str | None = None
+    count: int = Field(1, ge=1)
+    evidence: str | None = None
+    at: datetime
+    opened_at: datetime
+
+
+class CameraHealth(_Message):
+    kind: Literal["camera_health"] = "camera_health"
+    camera_id: str
+    state: Literal["starting", "online", "offline", "error", "stopped"]
+    fps: float = Field(0.0, ge=0)
+    frames: int = Field(0, ge=0)
+    skipped_frames: int = Field(0, ge=0)
+    last_frame_at: datetime | None = None
+    error: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+Message = Detection | IncidentEvent | CameraHealth
+_BY_KIND: dict[str, type[_Message]] = {
+    "detection": Detection,
+    "incident": IncidentEvent,
+    "camera_health": CameraHealth,
+}
+
+
+class MalformedMessage(ValueError):
+    """A stream entry that is not a valid CityOps message (kept in the dead-letter stream)."""
+
+
+def encode(msg: Message) -> dict[str, str]:
+    return {"kind": msg.kind, "v": str(SCHEMA_VERSION), "data": msg.model_dump_json()}
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
+
+
+def decode(fields: dict) -> Message:
+    fields = {_text(k): v for k, v in fields.items()}
+    missing = [k for k in ("kind", "v", "data") if k not in fields]
+    if missing:
+        raise MalformedMessage(f"missing field(s) {missing}")
+    kind, version = _text(fields["kind"]), _text(fields["v"])
+    model = _BY_KIND.get(kind)
+    if model is None:
+        raise MalformedMessage(f"unknown kind {kind!r}")
+    if version != str(SCHEMA_VERSION):
+        raise MalformedMessage(
+            f"unsupported schema version {version!r} for {kind} (this build reads {SCHEMA_VERSION})"
+        )
+    try:
+        body = json.loads(_text(fields["data"]))
+    except json.JSONDecodeError as exc:
+        raise MalformedMessage(f"data is not JSON: {exc}") from exc
+    if not isinstance(body, dict) or body.get("kind", kind) != kind:
+        raise MalformedMessage("data must be an object whose kind matches the entry's kind")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise MalformedMessage(f"invalid {kind}: {problems}") from exc

@@ -1,0 +1,48 @@
+"""Zones drawn in image coordinates; membership is tested at a box's bottom-centre."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+import cv2
+import numpy as np
+import shapely
+from shapely.geometry import Point, Polygon
+
+from cityops.config import ZoneConfig
+from vision.detectors.base import Box
+
+
+@dataclass
+class Zone:
+    cfg: ZoneConfig
+    polygon: Polygon
+
+    @classmethod
+    def from_config(cls, cfg: ZoneConfig) -> Zone:
+        poly = Polygon(cfg.polygon)
+        shapely.prepare(poly)
+        return cls(cfg, poly)
+
+    @property
+    def id(self) -> str:
+        return self.cfg.id
+
+    def counts(self, box: Box) -> bool:
+        """Does this object count here: class, confidence, size and position?"""
+        c = self.cfg
+        return (
+            box.cls in c.classes
+            and box.conf >= c.min_confidence
+            and box.area >= c.min_area
+            and self.polygon.intersects(Point(box.anchor))
+        )
+
+    def active(self, local: time) -> bool:
+        return any(h.contains(local) for h in self.cfg.active_hours)
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        m = np.zeros(shape, dtype=np.uint8)
+        cv2.fillPoly(m, [np.array(self.cfg.polygon, dtype=np.int32)], 255)
+        return m
