@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Redis server, a store per test, small configs, and output folders."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cityops.config import CityOpsConfig
+from streams.bus import connect
+from streams.embedded import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+OUTPUT = ROOT / "test-output"
+
+
+def pytest_configure(config):
+    OUTPUT.mkdir(exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """TEST_REDIS_URL when given, else a real embedded server (Valkey from the wheel) for this session."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as srv:
+        yield srv.url
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    r = connect(redis_server)
+    r.flushdb()
+    yield redis_server
+    r.close()
+
+
+@pytest.fixture
+def r(redis_url):
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+def postgres_url() -> str | None:
+    """A fresh database on the local PostgreSQL when it answers, else None."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+        import psycopg
+    except (OSError, ImportError):
+        return None
+    name = f"cityops_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2
+        ) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error:
+        return None
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cityops.db"
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    return url
+
+
+SMALL_GRID = {"cells": 60, "communities": 6, "streets": 2, "seed": 7}
+ROSTER = [
+    {"id": "insp-a", "name": "A", "cells": ["130203001"]},
+    {"id": "insp-b", "name": "B", "cells": ["130203002"]},
+]
+
+
+def make_config(tmp_path: Path, store_url: str | None = None, **overrides) -> CityOpsConfig:
+    data = {
+        "data_dir": str(tmp_path / "data"),
+        "grid": SMALL_GRID,
+        "roster": ROSTER,
+        "store": {"url": store_url or f"sqlite:///{tmp_path}/cityops.db"},
+        **overrides,
+    }
+    return CityOpsConfig.model_validate(data)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,95 @@
+"""Intake against the real store (SQLite, and PostgreSQL when it answers)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch.intake import Intake
+from dispatch.lifecycle import IllegalTransition, check_transition
+from dispatch.store import Incident, IncidentEventRow, open_store
+from gis.default import load_grid
+from streams.schemas import Detection
+from tests.conftest import make_config
+
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+@pytest.fixture
+def setup(tmp_path, store_url):
+    cfg = make_config(tmp_path, store_url)
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    yield cfg, grid, sessions, Intake(cfg, grid, sessions)
+    engine.dispose()
+
+
+def point_in(grid, street: str):
+    cell = next(c for c in grid.cells if c.street == street)
+    p = cell.geometry.representative_point()
+    return cell.code, p.x, p.y
+
+
+def det(i, lon, lat, t=T0, type_="illegal_parking"):
+    return Detection(
+        id=f"d{i}", type=type_, lon=lon, lat=lat, observed_at=t, camera_id="cam", evidence=f"evidence/{i}.jpg"
+    )
+
+
+def count(sessions, model):
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_detection_creates_located_assigned_incident(setup):
+    cfg, grid, sessions, intake = setup
+    code, lon, lat = point_in(grid, "130203002")
+    res = intake.handle(det(1, lon, lat))
+    assert res.created and not res.duplicate_message
+    with sessions() as s:
+        inc = s.get(Incident, res.incident_id)
+        events = s.scalars(select(IncidentEventRow).order_by(IncidentEventRow.version)).all()
+    assert inc.cell == code and inc.state == "dispatched" and inc.assignee == "insp-b" and inc.version == 2
+    assert [(e.version, e.action, e.from_state, e.to_state) for e in events] == [
+        (1, "created", None, "new"),
+        (2, "assigned", "new", "dispatched"),
+    ]
+
+
+def test_replayed_detection_changes_nothing(setup):
+    cfg, grid, sessions, intake = setup
+    _, lon, lat = point_in(grid, "130203001")
+    first = intake.handle(det(1, lon, lat))
+    again = intake.handle(det(1, lon, lat))
+    assert again.duplicate_message and again.incident_id == first.incident_id
+    assert count(sessions, Incident) == 1 and count(sessions, IncidentEventRow) == 2
+
+
+def test_nearby_same_type_merges_far_or_other_type_does_not(setup):
+    cfg, grid, sessions, intake = setup
+    _, lon, lat = point_in(grid, "130203001")
+    a = intake.handle(det(1, lon, lat))
+    b = intake.handle(det(2, lon + 0.0001, lat, T0 + timedelta(minutes=5)))  # ~9 m away
+    c = intake.handle(det(3, lon, lat, T0 + timedelta(minutes=6), type_="exposed_rubbish"))
+    d = intake.handle(det(4, lon + 0.01, lat, T0 + timedelta(minutes=7)))  # ~850 m away
+    e = intake.handle(det(5, lon, lat, T0 + timedelta(hours=2)))  # merge window passed
+    assert b.incident_id == a.incident_id and not b.created
+    assert len({a.incident_id, c.incident_id, d.incident_id, e.incident_id}) == 4
+    with sessions() as s:
+        assert s.get(Incident, a.incident_id).count == 2
+
+
+def test_outside_the_grid_is_stored_unassigned(setup):
+    cfg, grid, sessions, intake = setup
+    res = intake.handle(det(9, 100.0, 30.0))
+    with sessions() as s:
+        inc = s.get(Incident, res.incident_id)
+    assert inc.cell is None and inc.state == "new" and inc.assignee is None
+
+
+def test_only_legal_transitions():
+    check_transition("dispatched", "accepted")
+    with pytest.raises(IllegalTransition, match="cannot go from 'new' to 'closed'"):
+        check_transition("new", "closed")
+    with pytest.raises(IllegalTransition, match="final state"):
+        check_transition("closed", "dispatched")
