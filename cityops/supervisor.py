@@ -18,10 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from cityops.config import CameraConfig, CityOpsConfig, ZoneConfig
+from cityops.config import CameraConfig, CityOpsConfig
 from gis.default import load_grid
 from streams.embedded import EmbeddedRedis, _die_with_parent
-from vision.sources import is_live, make_demo_clip
+from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
 log = logging.getLogger(__name__)
 SERVICES = ("dispatch", "vision", "dashboard")
@@ -36,28 +36,7 @@ def demo_config(cfg: CityOpsConfig) -> CityOpsConfig:
     if not keep:
         clip = make_demo_clip(cfg.data / "media" / "demo-street.avi")
         log.warning("demo: no sample clip available; watching the generated clip %s", clip)
-        keep = [
-            CameraConfig(
-                id="demo-street",
-                name="Generated street (demo)",
-                source=str(clip),
-                loop=True,
-                lon=118.1912,
-                lat=39.6531,
-                fps=5,
-                zones=[
-                    ZoneConfig(
-                        id="no-parking-bay",
-                        polygon=[(380, 250), (600, 250), (600, 350), (380, 350)],
-                        rules=["illegal_parking"],
-                        classes=["object", "car", "truck"],
-                        dwell_s=10,
-                        min_area=2000,
-                        cooldown_s=60,
-                    )
-                ],
-            )
-        ]
+        keep = [CameraConfig.model_validate(demo_clip_camera(clip))]
     return cfg.model_copy(update={"cameras": keep})
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import ROOT, SMALL_GRID, free_port
 from tests.test_end_to_end import wait_http
-from vision.sources import make_demo_clip
+from vision.sources import demo_clip_camera, make_demo_clip
 
 
 def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
@@ -21,26 +21,7 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
         "data_dir": str(tmp_path / "data"),
         "grid": SMALL_GRID,
         "roster": [{"id": "insp-all", "name": "All", "cells": ["130203"]}],
-        "cameras": [
-            {
-                "id": "cam-gen",
-                "source": str(clip),
-                "loop": True,
-                "lon": 118.19,
-                "lat": 39.66,
-                "fps": 5,
-                "zones": [
-                    {
-                        "id": "bay",
-                        "polygon": [[380, 250], [600, 250], [600, 350], [380, 350]],
-                        "rules": ["illegal_parking"],
-                        "classes": ["object"],
-                        "dwell_s": 10,
-                        "min_area": 2000,
-                    }
-                ],
-            }
-        ],
+        "cameras": [demo_clip_camera(clip, id="cam-gen")],
         "dashboard": {"port": port},
     }
     path = tmp_path / "cityops.yaml"
@@ -81,3 +62,25 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
     assert "stopped" in out
     res = subprocess.run(["pgrep", "-f", str(tmp_path / "data" / "redis")], capture_output=True)
     assert res.returncode == 1, "embedded Redis still running after the stack stopped"
+
+
+def test_up_with_redis_url_starts_no_server(tmp_path, redis_url):
+    path = tmp_path / "cityops.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"data_dir": str(tmp_path / "data"), "grid": SMALL_GRID, "dashboard": {"port": free_port()}}
+        )
+    )
+    env = {**os.environ, "REDIS_URL": redis_url}
+    res = subprocess.run(
+        [sys.executable, "-m", "cityops", "up", "--config", str(path), "--seconds", "4"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert f"using Redis at {redis_url}" in out and "embedded" not in out
+    assert not (tmp_path / "data" / "redis").exists()

@@ -13,19 +13,12 @@ from vision.detectors import make_detector
 from vision.detectors.base import Box
 from vision.pipeline import CameraPipeline
 from vision.rules import DwellRule
-from vision.sources import SourceError, VideoSource, make_demo_clip
+from vision.sources import DEMO_CLIP_ZONE, SourceError, VideoSource, make_demo_clip
 from vision.tracker import IouTracker
 from vision.zones import Zone
 
 TZ = ZoneInfo("Asia/Shanghai")
-BAY = {
-    "id": "bay",
-    "polygon": [[380, 250], [600, 250], [600, 350], [380, 350]],
-    "rules": ["illegal_parking"],
-    "classes": ["object"],
-    "dwell_s": 10,
-    "min_area": 2000,
-}
+BAY = {**DEMO_CLIP_ZONE, "id": "bay", "classes": ["object"], "cooldown_s": 600}
 
 
 def run(camera: CameraConfig, data_dir: Path):

@@ -137,6 +137,33 @@ class VideoSource:
                 cap.release()
 
 
+#: The no-parking bay drawn in the generated clip, as a zone config (image coordinates).
+DEMO_CLIP_ZONE = {
+    "id": "no-parking-bay",
+    "polygon": [[380, 250], [600, 250], [600, 350], [380, 350]],
+    "rules": ["illegal_parking"],
+    "classes": ["object", "car", "truck"],
+    "dwell_s": 10,
+    "min_area": 2000,
+    "cooldown_s": 60,
+}
+
+
+def demo_clip_camera(clip: Path, **overrides) -> dict:
+    """A camera config (as a dict) watching the generated clip, with its no-parking bay."""
+    return {
+        "id": "demo-street",
+        "name": "Generated street (demo)",
+        "source": str(clip),
+        "loop": True,
+        "lon": 118.1912,
+        "lat": 39.6531,
+        "fps": 5,
+        "zones": [DEMO_CLIP_ZONE],
+        **overrides,
+    }
+
+
 def make_demo_clip(
     path: Path, *, seconds: float = 40.0, fps: float = 10.0, size: tuple[int, int] = (640, 360)
 ) -> Path:
