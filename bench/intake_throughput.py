@@ -4,6 +4,7 @@ pipelined XADD to the same Redis measured in the same run.
     .venv/bin/python bench/intake_throughput.py [--n 3000] [--store-url URL] [--redis-url URL]
 
 Without --redis-url an embedded server is started; without --store-url a SQLite file in a temp dir.
+A --store-url must name an empty database (the run leaves its incidents there).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, select
 
 from cityops.config import CityOpsConfig
 from dispatch.service import DispatchService
+from dispatch.store import Incident
 from streams.bus import connect, publish_many
 from streams.embedded import EmbeddedRedis
 from streams.schemas import DETECTIONS, INCIDENTS, Detection
@@ -56,6 +59,11 @@ def main() -> None:
                 }
             )
             svc = DispatchService(cfg, url, consumer="bench")
+            with svc.sessions() as s:
+                if s.scalar(select(func.count()).select_from(Incident)):
+                    raise SystemExit(
+                        "the store already holds incidents: give the benchmark an empty database"
+                    )
             svc.consumer.setup()
             msgs = detections(args.n, svc.intake.grid)
 
