@@ -1,12 +1,19 @@
 """A reproducible default grid over a real extent: irregular Voronoi blocks grouped into
-communities and streets. The boundaries are synthetic (no official grid is published); the extent
-and street names follow Tangshan's Lubei district.
+communities and streets. The boundaries are synthetic (no official grid is published); the extent,
+the street names and the area follow Tangshan's Lubei district.
+
+Figures: Lubei's area is given as 123.95 km² (Wikipedia, 2020 census table) and as 176 km²
+(Baidu Baike, 2023, after Hancheng town joined the district in 2013); it has 11 subdistricts and
+2 towns. The default extent (118.12-118.26 E, 39.60-39.72 N) is only ~160 km² in all, so it cannot
+hold 176 km²: the default outline is scaled to 124 km². Pass a wider ``bbox`` (e.g. east to
+118.32 E for Hancheng) with ``area_km2=176`` for the larger figure.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
+import shapely.affinity
 from scipy.cluster.vq import kmeans2
 from shapely.geometry import Polygon
 
@@ -14,7 +21,9 @@ from gis.grid import Cell, Grid
 from gis.projection import LocalMetric
 
 DISTRICT_CODE = "130203"  # Lubei district's administrative division code
-STREET_NAMES = [
+GENERATOR_VERSION = 2  # bump when the same parameters would give a different grid
+DEFAULT_AREA_KM2 = 124.0
+STREET_NAMES = [  # Lubei's 11 subdistricts (街道) and 2 towns (镇)
     ("乔屯街道", "Qiaotun"),
     ("文化路街道", "Wenhualu"),
     ("钓鱼台街道", "Diaoyutai"),
@@ -26,8 +35,32 @@ STREET_NAMES = [
     ("大里街道", "Dali"),
     ("光明街道", "Guangming"),
     ("翔云道街道", "Xiangyundao"),
-    ("果园街道", "Guoyuan"),
+    ("果园镇", "Guoyuan"),
+    ("韩城镇", "Hancheng"),
 ]
+
+
+def street_names(i: int) -> tuple[str, str, str, str]:
+    """zh and English names of the i-th street and the stems its communities are named after."""
+    zh, en = STREET_NAMES[i % len(STREET_NAMES)]
+    if zh.endswith("镇"):
+        return zh, f"{en} Town", zh.removesuffix("镇"), en
+    return zh, f"{en} Street", zh.removesuffix("街道"), en
+
+
+def scale_to_area(outline: Polygon, area_km2: float, proj: LocalMetric) -> Polygon:
+    """``outline`` (lon/lat) scaled about its centroid to ``area_km2``; it may only shrink, so that
+    it stays inside the extent it was drawn in."""
+    metric = proj.geom_to_metric(outline)
+    have = metric.area / 1e6
+    if area_km2 > have * 1.0001:
+        raise ValueError(
+            f"an outline of {area_km2:g} km2 does not fit in this bbox (the outline drawn in it has "
+            f"{have:.1f} km2): widen the bbox or lower the area"
+        )
+    f = (area_km2 / have) ** 0.5
+    c = metric.centroid
+    return proj.geom_to_lonlat(shapely.affinity.scale(metric, f, f, origin=c))
 
 
 def district_outline(bbox: tuple[float, float, float, float], rng: np.random.Generator) -> Polygon:
@@ -79,11 +112,19 @@ def generate_grid(
     seed: int = 2257,
     relax: int = 2,
     district: str = "Lubei",
+    area_km2: float | None = DEFAULT_AREA_KM2,
 ) -> Grid:
+    """``cells`` unit cells in ``communities`` communities in ``streets`` streets over an outline of
+    ``area_km2`` (``None``: as drawn, ~88 % of ``bbox``) inside ``bbox``; the same arguments give
+    the same grid."""
+    if not streets <= communities <= cells:
+        raise ValueError(f"need streets <= communities <= cells, got {streets}, {communities}, {cells}")
     rng = np.random.default_rng(seed)
     outline = district_outline(bbox, rng)
     c = outline.centroid
     proj = LocalMetric(c.x, c.y)
+    if area_km2 is not None:
+        outline = scale_to_area(outline, area_km2, proj)
     outline_m = proj.geom_to_metric(outline)
     pts = _points_inside(outline_m, cells, rng)
     polys = _voronoi_cells(pts, outline_m)
@@ -123,17 +164,17 @@ def generate_grid(
     for i in order:
         code, si = comm_code[comm_of_cell[i]]
         serial[code] = serial.get(code, 0) + 1
-        zh, en = STREET_NAMES[si % len(STREET_NAMES)]
+        zh, en, stem_zh, stem_en = street_names(si)
         ci = int(code[-3:])
         out.append(
             Cell(
                 code=f"{code}{serial[code]:03d}",
                 community=code,
-                community_zh=f"{zh.removesuffix('街道')}第{ci}社区",
-                community_en=f"{en} Community {ci}",
+                community_zh=f"{stem_zh}第{ci}社区",
+                community_en=f"{stem_en} Community {ci}",
                 street=code[:9],
                 street_zh=zh,
-                street_en=f"{en} Street",
+                street_en=en,
                 geometry=shapely.set_precision(geoms_ll[i], 1e-7),
                 area_m2=float(areas[i]),
             )

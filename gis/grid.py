@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
+
+from gis.hierarchy import Unit, aggregate
+from gis.index import OUT, BucketIndex
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 OUTSIDE = ""  #: the cell code returned for a point outside every cell
 
@@ -28,8 +37,12 @@ class Cell:
     area_m2: float
 
 
+CELL_FIELDS = ("code", "community", "community_zh", "community_en", "street", "street_zh", "street_en")
+
+
 class Grid:
-    """Unit cells with an STRtree for bulk point-in-cell queries."""
+    """Unit cells with a bucket raster and an STRtree for bulk point-in-cell queries, and the
+    street and community aggregates (dissolved on first use)."""
 
     def __init__(self, cells: list[Cell], district: str = "Lubei") -> None:
         if not cells:
@@ -40,10 +53,42 @@ class Grid:
         self.geoms = np.array([c.geometry for c in cells], dtype=object)
         self.by_code = {c.code: c for c in cells}
         shapely.prepare(self.geoms)
-        self._tree = shapely.STRtree(self.geoms)
+        self._index = BucketIndex(self.geoms)
+        self._tree = self._index.tree
 
     def __len__(self) -> int:
         return len(self.cells)
+
+    @cached_property
+    def district_code(self) -> str:
+        """The code prefix every street shares (e.g. ``130203``), or ``""``."""
+        return os.path.commonprefix(sorted({c.street for c in self.cells}))[:6]
+
+    @cached_property
+    def communities(self) -> list[Unit]:
+        return aggregate(self.cells, "community", self.district_code)
+
+    @cached_property
+    def streets(self) -> list[Unit]:
+        return aggregate(self.cells, "street", self.district_code)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        w, s, e, n = shapely.total_bounds(self.geoms)
+        return float(w), float(s), float(e), float(n)
+
+    @property
+    def area_m2(self) -> float:
+        return float(sum(c.area_m2 for c in self.cells))
+
+    @cached_property
+    def digest(self) -> str:
+        """A short content hash (codes, names, geometry): the key of cached map layers."""
+        h = hashlib.sha256(self.district.encode())
+        for c in self.cells:
+            h.update("\x1f".join(getattr(c, f) for f in CELL_FIELDS).encode())
+            h.update(shapely.to_wkb(c.geometry, output_dimension=2, byte_order=1))
+        return h.hexdigest()[:16]
 
     def locate(self, lon: float, lat: float) -> str:
         """The code of the cell containing the point, or :data:`OUTSIDE`."""
@@ -51,13 +96,23 @@ class Grid:
 
     def locate_many(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
         """Vectorized lookup; a point on a shared edge gets the lowest-indexed cell that covers it."""
-        pts = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
-        pt_idx, cell_idx = self._tree.query(pts, predicate="intersects")
-        out = np.full(len(pts), OUTSIDE, dtype=object)
-        # reverse so that, for a point in several cells (edges), the lowest cell index is written last
-        order = np.lexsort((-cell_idx, pt_idx))
-        out[pt_idx[order]] = self.codes[cell_idx[order]]
+        idx = self.locate_index(lons, lats)
+        out = np.full(len(idx), OUTSIDE, dtype=object)
+        hit = idx != OUT
+        out[hit] = self.codes[idx[hit]]
         return out
+
+    def locate_index(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+        """Like :meth:`locate_many` but cell indexes, ``-1`` outside."""
+        return self._index.query(np.atleast_1d(lons), np.atleast_1d(lats))
+
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        """The cells with their attributes, in WGS84."""
+        import geopandas as gpd
+
+        rows = {f: [getattr(c, f) for c in self.cells] for f in CELL_FIELDS}
+        rows["area_m2"] = [round(c.area_m2, 1) for c in self.cells]
+        return gpd.GeoDataFrame(rows, geometry=list(self.geoms), crs="EPSG:4326")
 
     def to_geojson(self) -> dict:
         feats = []
@@ -82,10 +137,7 @@ class Grid:
         return {"type": "FeatureCollection", "name": self.district, "features": feats}
 
     def save_geojson(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_geojson(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)  # atomic: a reader never sees half a grid
+        write_atomic(Path(path), json.dumps(self.to_geojson(), ensure_ascii=False).encode())
 
     @classmethod
     def load_geojson(cls, path: Path) -> Grid:
@@ -110,3 +162,17 @@ class Grid:
                 )
             )
         return cls(cells, district=data.get("name", "district"))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
