@@ -51,6 +51,9 @@ class Detection(_Message):
     dwell_s: float = Field(0.0, ge=0)
     observed_at: datetime
     evidence: str | None = Field(None, description="Path of the evidence JPEG, relative to the data dir.")
+    clip: str | None = Field(
+        None, description="Path of an H.264 MP4 evidence clip, relative to the data dir."
+    )
     description: str = Field("", max_length=2000)
 
 
@@ -60,7 +63,7 @@ class IncidentEvent(_Message):
     kind: Literal["incident"] = "incident"
     incident_id: int = Field(ge=1)
     version: int = Field(ge=1)
-    action: Literal["created", "merged", "transition", "assigned"]
+    action: Literal["created", "merged", "transition", "assigned", "sla_breach", "rated"]
     state: str
     type: str
     cell: str | None = None
@@ -70,6 +73,10 @@ class IncidentEvent(_Message):
     detection_id: str | None = None
     count: int = Field(1, ge=1)
     evidence: str | None = None
+    breaches: list[str] = Field(default_factory=list, description="SLA stages breached so far")
+    escalated_to: str | None = None
+    actor: str = "system"
+    note: str = ""
     at: datetime
     opened_at: datetime
 

@@ -12,7 +12,7 @@ from tests.conftest import SHARED
 from vision.detectors import make_detector
 from vision.detectors.base import Box
 from vision.pipeline import CameraPipeline
-from vision.rules import DwellRule
+from vision.rules import CameraRules
 from vision.sources import DEMO_CLIP_ZONE, SourceError, VideoSource, make_demo_clip
 from vision.tracker import IouTracker
 from vision.zones import Zone
@@ -59,7 +59,7 @@ def test_dwell_rule_fires_once_per_track_and_restarts_when_moved():
             id="c", source="x", lon=0, lat=0, zones=[{**BAY, "dwell_s": 3, "cooldown_s": 100}]
         ).zones[0]
     )
-    rule, tracker = DwellRule([zone]), IouTracker()
+    rule, tracker = CameraRules([zone]), IouTracker()
     parked = Box(400, 280, 550, 340, "object", 1.0)
     fired = []
     for i in range(50):  # 10 s at 5 fps, standing still

@@ -1,43 +1,74 @@
 """One camera's analysis: motion gate -> detect -> track -> zone rules -> detections with evidence.
 
 Pure of Redis and threads: :meth:`CameraPipeline.process` takes a frame and returns the messages it
-produced, so the worker, the workbench and the tests share it.
+produced, so the worker, the workbench, the benchmarks and the tests share it. The first frame
+checks the zones against the picture size (:class:`vision.zones.ZoneError` for a zone outside it).
 """
 
 from __future__ import annotations
 
 import logging
 import time as _time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import cv2
 import numpy as np
 
 from cityops.config import CameraConfig
 from streams.schemas import Detection
+from vision.clips import ClipError, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.motion_gate import MotionGate
-from vision.rules import DwellRule, Violation
-from vision.tracker import IouTracker
-from vision.zones import Zone
+from vision.rules import CameraRules, Violation
+from vision.tracker import make_tracker
+from vision.zones import Zone, check_zones
 
 log = logging.getLogger(__name__)
+
+STAGES = ("decode", "gate", "detect", "track", "rules", "evidence")
 
 
 @dataclass
 class StageTimes:
-    detect_s: float = 0.0
-    track_s: float = 0.0
-    rules_s: float = 0.0
-    evidence_s: float = 0.0
+    """Seconds spent per stage (``decode`` is added by whoever reads the source) and frame counts."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     frames: int = 0
     detected: int = 0
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] += seconds
+
+    def as_dict(self) -> dict:
+        per_frame = {k: round(1000 * v / max(1, self.frames), 3) for k, v in self.seconds.items()}
+        return {
+            "frames": self.frames,
+            "detector_runs": self.detected,
+            "skipped_by_motion_gate": self.frames - self.detected,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "ms_per_frame": per_frame,
+        }
+
+
+def timed_frames(
+    source: Iterable[tuple[np.ndarray, float]], times: StageTimes
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The source's frames, with the time spent reading and decoding each added to ``times``."""
+    it = iter(source)
+    while True:
+        t0 = _time.perf_counter()
+        try:
+            frame, t = next(it)
+        except StopIteration:
+            return
+        times.add("decode", _time.perf_counter() - t0)
+        yield frame, t
 
 
 @dataclass
@@ -52,70 +83,87 @@ class CameraPipeline:
 
     def __post_init__(self) -> None:
         self.zones = [Zone.from_config(z) for z in self.camera.zones]
-        self.tracker = IouTracker()
-        self.rules = DwellRule(self.zones)
+        gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
+        self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)
+        self.rules = CameraRules(self.zones)
         self.gate: MotionGate | None = None
         self.times = StageTimes()
         self.last_tracks: list = []
-
-    def _gate(self, frame: np.ndarray) -> MotionGate:
-        if self.gate is None:
-            self.gate = MotionGate([z.mask(frame.shape[:2]) for z in self.zones])
-        return self.gate
+        self.frame_size: tuple[int, int] | None = None
+        clip_frames = int(self.camera.evidence_clip_s * self.camera.fps)
+        self.recent: deque[np.ndarray] = deque(maxlen=max(1, clip_frames))
+        # the weight-free backend is motion analysis itself: gating it would starve its background model
+        self.use_gate = self.gate_enabled and self.camera.motion_gate and self.detector.name != "motion"
 
     @property
     def skipped(self) -> int:
         return self.gate.skipped if self.gate else 0
 
+    def _first_frame(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        check_zones(self.camera.zones, w, h)
+        self.frame_size = (w, h)
+        if self.use_gate:
+            self.gate = MotionGate([z.mask((h, w)) for z in self.zones])
+
     def process(self, frame: np.ndarray, t: float) -> list[Detection]:
         """Analyse one frame at media time ``t`` (seconds); returns the new detections."""
+        if self.frame_size is None:
+            self._first_frame(frame)
         self.times.frames += 1
         now = self.clock_origin + timedelta(seconds=t)
-        use_gate = (
-            self.gate_enabled and self.detector.name != "motion"
-        )  # the weight-free backend is motion analysis
         t0 = _time.perf_counter()
-        if not use_gate or self._gate(frame).should_detect(frame, t):
+        run = self.gate is None or self.gate.should_detect(frame, t)
+        t1 = _time.perf_counter()
+        if run:
             boxes = self.detector.detect(frame)
             self.times.detected += 1
-            t1 = _time.perf_counter()
+            t2 = _time.perf_counter()
             tracks = self.tracker.update(boxes, t)
         else:
-            t1 = _time.perf_counter()
+            t2 = t1
             tracks = self.tracker.keep_alive(t)
-        t2 = _time.perf_counter()
-        violations = self.rules.update(tracks, t, now.astimezone(self.tz).time())
         t3 = _time.perf_counter()
-        self.last_tracks = tracks
-        out = [self._detection(v, frame, tracks, now) for v in violations]
+        violations = self.rules.update(tracks, t, now.astimezone(self.tz).time())
         t4 = _time.perf_counter()
-        self.times.detect_s += t1 - t0
-        self.times.track_s += t2 - t1
-        self.times.rules_s += t3 - t2
-        self.times.evidence_s += t4 - t3
+        self.last_tracks = tracks
+        if self.camera.evidence_clip_s > 0:
+            self.recent.append(self._small(annotate(frame, self.zones, tracks, self.rules.dwell_clocks(t))))
+        out = [self._detection(v, frame, tracks, now) for v in violations]
+        t5 = _time.perf_counter()
+        for stage, dt in zip(STAGES[1:], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            self.times.add(stage, dt)
         return out
 
+    @staticmethod
+    def _small(img: np.ndarray, width: int = 640) -> np.ndarray:
+        h, w = img.shape[:2]
+        return (
+            img if w <= width else cv2.resize(img, (width, int(h * width / w)), interpolation=cv2.INTER_AREA)
+        )
+
     def dwell_clocks(self, t: float) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for tr in self.last_tracks:
-            for z in self.zones:
-                d = self.rules.dwell_of(tr.id, z.id, t)
-                if d is not None:
-                    out[tr.id] = max(out.get(tr.id, 0.0), d)
-        return out
+        return self.rules.dwell_clocks(t)
 
     def _detection(self, v: Violation, frame: np.ndarray, tracks: list, now: datetime) -> Detection:
         det_id = f"{self.camera.id}:{v.zone_id}:{v.type}:{self.run_id}:{v.track_id}:{v.at:.1f}"
-        rel = f"evidence/{now:%Y%m%d}/{det_id.replace(':', '_')}.jpg"
+        stem = f"evidence/{now:%Y%m%d}/{det_id.replace(':', '_')}"
         try:
             evidence = write_jpeg(
                 annotate(frame, self.zones, tracks, self.dwell_clocks(v.at), hit=v.track_id),
                 self.data_dir,
-                rel,
+                f"{stem}.jpg",
             )
         except EvidenceError as exc:  # the finding still counts without its picture
             log.error("%s; sending the detection without evidence", exc)
             evidence = None
+        clip = None
+        if self.camera.evidence_clip_s > 0 and self.recent:
+            try:
+                if write_clip(self.data_dir / f"{stem}.mp4", list(self.recent), self.camera.fps):
+                    clip = f"{stem}.mp4"
+            except ClipError as exc:
+                log.error("%s; sending the detection without a clip", exc)
         return Detection(
             id=det_id,
             source="camera",
@@ -130,4 +178,5 @@ class CameraPipeline:
             dwell_s=round(v.dwell_s, 2),
             observed_at=now,
             evidence=evidence,
+            clip=clip,
         )

@@ -1,7 +1,8 @@
-"""Frame sources: video files (optionally looped), RTSP/HTTP streams, and the generated demo clip.
+"""Frame sources: video files (optionally looped), image folders, RTSP/HTTP streams, the demo clip.
 
 A source yields ``(frame, t)``: ``t`` is seconds of media time for files (continuing across loops,
-so dwell is measured in clip time) and seconds since opening for live streams. Frames are dropped to
+so dwell is measured in clip time), ``index x interval_s`` for image folders (sorted by name), and
+seconds since opening for live streams. Frames are dropped to
 the camera's frame-rate cap before decoding where the container allows it. Live streams reconnect
 with exponential backoff.
 """
@@ -24,12 +25,26 @@ os.environ.setdefault(
 )
 
 
+def _next_due(due: float, t: float, fps: float) -> float:
+    """When the next frame is due under an ``fps`` cap: on schedule, or one period after a late frame."""
+    period = 1.0 / fps
+    return due + period if t < due + period else t + period
+
+
 class SourceError(RuntimeError):
     """A source that cannot be opened or decoded; the message says which and why."""
 
 
 def is_live(url: str) -> bool:
     return url.split("://", 1)[0].lower() in {"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp"}
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The images of an image-folder source, in name order (timestamped names sort in time)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def open_capture(url: str, timeout_ms: int = 3000) -> cv2.VideoCapture:
@@ -54,9 +69,12 @@ class VideoSource:
         loop: bool = False,
         realtime: bool = False,
         max_backoff_s: float = 30.0,
+        interval_s: float = 1.0,
         on_status: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.url, self.fps, self.loop, self.realtime = url, fps, loop, realtime
+        self.interval_s = interval_s
+        self.reconnects = 0
         self.max_backoff_s = max_backoff_s
         self.on_status = on_status or (lambda state, err: None)
         self.frames_read = 0
@@ -65,8 +83,52 @@ class VideoSource:
     def stop(self) -> None:
         self.stopped = True
 
+    def _sleep(self, seconds: float) -> None:
+        """Back off, waking early when stopped."""
+        end = time.monotonic() + seconds
+        while not self.stopped and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
-        return self._live() if is_live(self.url) else self._file()
+        if is_live(self.url):
+            return self._live()
+        return self._folder() if Path(self.url).is_dir() else self._file()
+
+    def _pace(self, start_wall: float, t: float) -> None:
+        if self.realtime:
+            delay = start_wall + t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    # -- image folders ----------------------------------------------------------------------------
+    def _folder(self) -> Iterator[tuple[np.ndarray, float]]:
+        offset, next_t, start_wall = 0.0, 0.0, time.monotonic()
+        while not self.stopped:
+            images = folder_images(Path(self.url))
+            if not images:
+                raise SourceError(
+                    f"image folder {self.url} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                )
+            got_any = False
+            for i, path in enumerate(images):
+                if self.stopped:
+                    return
+                t = offset + i * self.interval_s
+                if t + 1e-6 < next_t:
+                    continue
+                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if frame is None:
+                    log.warning("image folder %s: %s is not a readable image; skipped", self.url, path.name)
+                    continue
+                got_any, next_t = True, _next_due(next_t, t, self.fps)
+                self.frames_read += 1
+                self._pace(start_wall, t)
+                yield frame, t
+            if not got_any:
+                raise SourceError(f"no image in {self.url} could be decoded")
+            if not self.loop:
+                return
+            offset += len(images) * self.interval_s
 
     # -- files ------------------------------------------------------------------------------------
     def _file(self) -> Iterator[tuple[np.ndarray, float]]:
@@ -89,12 +151,9 @@ class VideoSource:
                     if not ok or frame is None:
                         break
                     got_any = True
-                    next_t = t + 1.0 / self.fps
+                    next_t = _next_due(next_t, t, self.fps)
                     self.frames_read += 1
-                    if self.realtime:
-                        delay = start_wall + t - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
+                    self._pace(start_wall, t)
                     yield frame, t
             finally:
                 cap.release()
@@ -113,8 +172,9 @@ class VideoSource:
             except SourceError as exc:
                 self.on_status("offline", str(exc))
                 log.warning("%s; retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
+                self._sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
+                self.reconnects += 1
                 continue
             self.on_status("online", None)
             try:
@@ -130,7 +190,7 @@ class VideoSource:
                     if not ok or frame is None:
                         continue
                     backoff = 0.5
-                    next_t = t + 1.0 / self.fps
+                    next_t = _next_due(next_t, t, self.fps)
                     self.frames_read += 1
                     yield frame, t
             finally:

@@ -1,7 +1,7 @@
-"""A small IoU tracker that tolerates short gaps (objects keep their id through brief misses).
+"""Trackers give objects identities so dwell can be measured per object and zone.
 
-ByteTrack (through Ultralytics, supervision or ``trackers``) is the stronger choice for crowded
-scenes; this one has no dependencies and is enough for dwell on parked objects.
+:func:`make_tracker` picks ByteTrack (:mod:`vision.bytetrack`, through Ultralytics) or this module's
+small IoU tracker, which has no dependencies, tolerates short gaps and is enough for parked objects.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ class Track:
     history: list[tuple[float, float, float]] = field(default_factory=list)  # (t, anchor x, anchor y)
 
 
+class TrackerError(RuntimeError):
+    """A tracker that cannot be built here (its package is not installed)."""
+
+
 class IouTracker:
+    name = "iou"
+
     def __init__(self, *, iou_threshold: float = 0.3, max_gap_s: float = 6.0) -> None:
         self.iou_threshold, self.max_gap_s = iou_threshold, max_gap_s
         self.tracks: dict[int, Track] = {}
@@ -77,3 +83,16 @@ class IouTracker:
         for tr in self.tracks.values():
             tr.last_seen = t
         return list(self.tracks.values())
+
+
+def make_tracker(kind: str, *, fps: float, max_gap_s: float = 6.0):
+    """``bytetrack``, ``iou``, or ``auto`` (ByteTrack when Ultralytics is installed, else IoU)."""
+    if kind in ("bytetrack", "auto"):
+        from vision.bytetrack import ByteTrackTracker
+
+        try:
+            return ByteTrackTracker(fps=fps, max_gap_s=max_gap_s)
+        except TrackerError:
+            if kind == "bytetrack":
+                raise
+    return IouTracker(max_gap_s=max_gap_s)

@@ -1,6 +1,11 @@
-"""The vision worker: one process, one thread per camera, publishing detections and camera health.
+"""The vision worker: one process serves many cameras, one thread each; processes share cameras
+through Redis leases (:mod:`vision.leases`).
 
-(Sharing cameras between several workers through Redis leases is the vision issue's next step.)
+Each round (a third of the lease TTL) the worker renews its leases, stops cameras whose lease it
+lost, gives up cameras above its fair share (another worker joined) and takes free ones up to it
+(a worker died or left). A camera whose source or zones are wrong fails alone: its health says
+why, the other cameras go on. SIGTERM stops every camera, publishes their last health and releases
+the leases, so another worker takes them at once.
 """
 
 from __future__ import annotations
@@ -16,32 +21,46 @@ import redis
 
 from cityops.config import CameraConfig, CityOpsConfig
 from streams.bus import connect, publish
-from streams.schemas import CAMERA_HEALTH, DETECTIONS, CameraHealth
+from streams.schemas import CAMERA_HEALTH, DETECTIONS, CameraHealth, Detection
 from vision.detectors import DetectorError, make_detector
-from vision.pipeline import CameraPipeline
+from vision.leases import Leases, fair_share, new_worker_id
+from vision.pipeline import CameraPipeline, timed_frames
+from vision.rules import UnknownRule
 from vision.sources import SourceError, VideoSource
+from vision.tracker import TrackerError
+from vision.zones import ZoneError
 
 log = logging.getLogger(__name__)
+CAMERA_ERRORS = (SourceError, DetectorError, ZoneError, TrackerError, UnknownRule)
 
 
 class CameraRunner(threading.Thread):
-    def __init__(
-        self, cfg: CityOpsConfig, camera: CameraConfig, r: redis.Redis, stop: threading.Event, run_id: str
-    ):
+    def __init__(self, cfg: CityOpsConfig, camera: CameraConfig, r: redis.Redis, run_id: str):
         super().__init__(name=f"camera-{camera.id}", daemon=True)
-        self.cfg, self.camera, self.r, self.stop_event, self.run_id = cfg, camera, r, stop, run_id
+        self.cfg, self.camera, self.r, self.run_id = cfg, camera, r, run_id
+        self.stop_event = threading.Event()
+        self.source: VideoSource | None = None
         self.published = 0
         self.state = "starting"
         self.error: str | None = None
         self.last_frame_at: datetime | None = None
+        self.pipeline: CameraPipeline | None = None
+        self.final_health = True
 
-    def _health(self, pipeline: CameraPipeline | None, fps: float) -> None:
+    def stop(self, *, final_health: bool = True) -> None:
+        self.final_health = final_health
+        self.stop_event.set()
+        if self.source:
+            self.source.stop()
+
+    def _health(self, fps: float) -> None:
+        p = self.pipeline
         msg = CameraHealth(
             camera_id=self.camera.id,
             state=self.state,
             fps=round(fps, 2),
-            frames=pipeline.times.frames if pipeline else 0,
-            skipped_frames=pipeline.skipped if pipeline else 0,
+            frames=p.times.frames if p else 0,
+            skipped_frames=p.skipped if p else 0,
             last_frame_at=self.last_frame_at,
             error=self.error,
         )
@@ -51,46 +70,51 @@ class CameraRunner(threading.Thread):
             log.warning("camera %s: health not published: %s", self.camera.id, exc)
 
     def _on_source(self, state: str, err: str | None) -> None:
+        changed = (state, err) != (self.state, self.error)
         self.state, self.error = state, err
+        if changed:  # a stream going offline or back is news at once, not at the next frame
+            self._health(0)
 
     def run(self) -> None:
-        pipeline = None
         try:
-            detector = make_detector(
-                self.camera.detector or self.cfg.detector, self.cfg.data, self.camera.fps
-            )
-            pipeline = CameraPipeline(
-                self.camera, detector, self.cfg.data, ZoneInfo(self.cfg.timezone), self.run_id
-            )
-            source = VideoSource(
-                self.camera.source,
-                fps=self.camera.fps,
-                loop=self.camera.loop,
-                realtime=True,
-                on_status=self._on_source,
-            )
-            self._health(pipeline, 0)
-            window_start, window_frames, last_health = time.monotonic(), 0, 0.0
-            for frame, t in source:
-                if self.stop_event.is_set():
-                    source.stop()
-                    break
-                self.state, self.error = "online", None
-                self.last_frame_at = datetime.now(UTC)
-                for det in pipeline.process(frame, t):
-                    self._publish_detection(det)
-                window_frames += 1
-                now = time.monotonic()
-                if now - last_health >= 2.0:
-                    self._health(pipeline, window_frames / max(1e-6, now - window_start))
-                    window_start, window_frames, last_health = now, 0, now
+            self._run()
             self.state = "stopped"
-        except (SourceError, DetectorError) as exc:
+        except CAMERA_ERRORS as exc:
             log.error("camera %s: %s", self.camera.id, exc)
             self.state, self.error = "error", str(exc)
-        self._health(pipeline, 0)
+        if self.final_health:
+            self._health(0)
 
-    def _publish_detection(self, det) -> None:
+    def _run(self) -> None:
+        cam = self.camera
+        detector = make_detector(cam.detector or self.cfg.detector, self.cfg.data, cam.fps)
+        self.pipeline = CameraPipeline(cam, detector, self.cfg.data, ZoneInfo(self.cfg.timezone), self.run_id)
+        self.source = VideoSource(
+            cam.source,
+            fps=cam.fps,
+            loop=cam.loop,
+            realtime=True,
+            interval_s=cam.image_interval_s,
+            on_status=self._on_source,
+        )
+        if self.stop_event.is_set():
+            return
+        self._health(0)
+        window_start, window_frames, last_health = time.monotonic(), 0, 0.0
+        for frame, t in timed_frames(self.source, self.pipeline.times):
+            if self.stop_event.is_set():
+                return
+            self.state, self.error = "online", None
+            self.last_frame_at = datetime.now(UTC)
+            for det in self.pipeline.process(frame, t):
+                self._publish_detection(det)
+            window_frames += 1
+            now = time.monotonic()
+            if now - last_health >= 2.0:
+                self._health(window_frames / max(1e-6, now - window_start))
+                window_start, window_frames, last_health = now, 0, now
+
+    def _publish_detection(self, det: Detection) -> None:
         delay = 0.2
         while not self.stop_event.is_set():
             try:
@@ -112,18 +136,70 @@ class CameraRunner(threading.Thread):
 
 
 class VisionWorker:
-    def __init__(self, cfg: CityOpsConfig, redis_url: str, camera_ids: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: CityOpsConfig,
+        redis_url: str,
+        camera_ids: list[str] | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.cfg = cfg
         self.r = connect(redis_url)
-        self.stop_event = threading.Event()
         self.run_id = uuid.uuid4().hex[:8]
-        cams = [c for c in cfg.cameras if camera_ids is None or c.id in camera_ids]
-        self.runners = [CameraRunner(cfg, c, self.r, self.stop_event, self.run_id) for c in cams]
+        self.worker_id = worker_id or new_worker_id()
+        self.cameras = {c.id: c for c in cfg.cameras if camera_ids is None or c.id in camera_ids}
+        self.leases = Leases(self.r, self.worker_id, cfg.vision.lease_ttl_s)
+        self.runners: dict[str, CameraRunner] = {}
+
+    def _start(self, cam_id: str) -> None:
+        rn = self.runners[cam_id] = CameraRunner(self.cfg, self.cameras[cam_id], self.r, self.run_id)
+        rn.start()
+        log.info("worker %s: took camera %s", self.worker_id, cam_id)
+
+    def _drop(self, cam_id: str, *, release: bool) -> None:
+        rn = self.runners.pop(cam_id)
+        rn.stop(final_health=release)
+        rn.join(timeout=5)
+        if release:
+            self.leases.release(cam_id)
+
+    def balance(self) -> None:
+        """One round: renew, drop lost leases, shed cameras above the fair share, take free ones."""
+        self.leases.heartbeat()
+        for cam_id in list(self.runners):
+            if not self.leases.renew(cam_id):
+                log.warning("worker %s: lease on camera %s lost; stopping it", self.worker_id, cam_id)
+                self._drop(cam_id, release=False)
+        share = fair_share(len(self.cameras), self.leases.live_workers(), self.cfg.vision.max_cameras)
+        for cam_id in sorted(self.runners)[share:]:
+            log.info("worker %s: handing camera %s over (share %d)", self.worker_id, cam_id, share)
+            self._drop(cam_id, release=True)
+        for cam_id in sorted(self.cameras):
+            if len(self.runners) >= share:
+                break
+            if cam_id not in self.runners and self.leases.acquire(cam_id):
+                self._start(cam_id)
 
     def run(self, stop: threading.Event) -> None:
-        for rn in self.runners:
-            rn.start()
-        stop.wait()
-        self.stop_event.set()
-        for rn in self.runners:
-            rn.join(timeout=5)
+        interval = self.cfg.vision.lease_ttl_s / 3
+        log.info("vision worker %s: %d camera(s) configured", self.worker_id, len(self.cameras))
+        try:
+            while not stop.is_set():
+                try:
+                    self.balance()
+                except redis.RedisError as exc:  # cameras keep running; leases are renewed next round
+                    log.warning("worker %s: Redis unavailable (%s)", self.worker_id, exc)
+                stop.wait(interval)
+        finally:
+            for cam_id in list(self.runners):
+                self.runners[cam_id].stop()
+            for cam_id in list(self.runners):
+                try:
+                    self._drop(cam_id, release=True)
+                except redis.RedisError:
+                    pass
+            try:
+                self.leases.leave()
+            except redis.RedisError:
+                pass
+            log.info("vision worker %s stopped", self.worker_id)

@@ -14,6 +14,10 @@ from cityops.config import ZoneConfig
 from vision.detectors.base import Box
 
 
+class ZoneError(ValueError):
+    """A zone that cannot apply to the camera's frames (e.g. drawn outside the picture)."""
+
+
 @dataclass
 class Zone:
     cfg: ZoneConfig
@@ -29,11 +33,11 @@ class Zone:
     def id(self) -> str:
         return self.cfg.id
 
-    def counts(self, box: Box) -> bool:
+    def counts(self, box: Box, classes: frozenset[str]) -> bool:
         """Does this object count here: class, confidence, size and position?"""
         c = self.cfg
         return (
-            box.cls in c.classes
+            box.cls in classes
             and box.conf >= c.min_confidence
             and box.area >= c.min_area
             and self.polygon.intersects(Point(box.anchor))
@@ -46,3 +50,16 @@ class Zone:
         m = np.zeros(shape, dtype=np.uint8)
         cv2.fillPoly(m, [np.array(self.cfg.polygon, dtype=np.int32)], 255)
         return m
+
+
+def outside_frame(polygon: list[tuple[float, float]], width: int, height: int) -> list[tuple[float, float]]:
+    """The polygon's points that lie outside a ``width`` x ``height`` picture (a 1 px margin allowed)."""
+    return [(x, y) for x, y in polygon if x > width + 1 or y > height + 1]
+
+
+def check_zones(zones: list[ZoneConfig], width: int, height: int) -> None:
+    """Raise :class:`ZoneError` naming each zone drawn (partly) outside the camera's frames."""
+    bad = [(z.id, pts) for z in zones if (pts := outside_frame(z.polygon, width, height))]
+    if bad:
+        detail = "; ".join(f"zone {zid!r} has point(s) {pts}" for zid, pts in bad)
+        raise ZoneError(f"zone outside the {width}x{height} frame: {detail}")

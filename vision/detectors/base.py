@@ -8,6 +8,9 @@ from typing import Protocol
 import numpy as np
 
 VEHICLES = frozenset({"car", "truck", "bus", "motorcycle"})
+#: Confidence the weight-free backend gives a blob that has stopped (moving blobs get MOVING_CONF).
+STATIC_CONF = 1.0
+MOVING_CONF = 0.5
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from vision.detectors.base import Box
+from vision.detectors.base import MOVING_CONF, STATIC_CONF, Box
 
 
 class MotionDetector:
@@ -59,9 +59,6 @@ class MotionDetector:
             if area * (1 / scale) ** 2 < self.min_area:
                 continue
             moving = short_m[y : y + bh, x : x + bw].mean() / 255 > 0.3
-            out.append(
-                Box(
-                    x / scale, y / scale, (x + bw) / scale, (y + bh) / scale, "object", 0.5 if moving else 1.0
-                )
-            )
+            conf = MOVING_CONF if moving else STATIC_CONF
+            out.append(Box(x / scale, y / scale, (x + bw) / scale, (y + bh) / scale, "object", conf))
         return out

@@ -1,7 +1,11 @@
-"""Ultralytics models (.pt, ONNX, OpenVINO, Triton URL) behind the common interface.
+"""Ultralytics models behind the common interface.
 
-Imported only when configured: the package pulls in PyTorch (several GB). It is run offline:
-YOLO_OFFLINE=1 and YOLO_AUTOINSTALL=0, with its settings under the data directory.
+``model`` may be a PyTorch ``.pt`` file, an ``.onnx`` file, an OpenVINO export folder
+(``*_openvino_model/``), a TensorRT ``.engine``, a Triton Inference Server URL
+(``http://host:8000/<model>`` or ``grpc://...``, needs ``tritonclient``), or a model ``.yaml``
+(random weights: exercises the whole path where no weights can be downloaded, e.g. in tests and
+benchmarks). Imported only when configured: the package pulls in PyTorch. It runs offline
+(YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0) with its settings under the data directory.
 """
 
 from __future__ import annotations
@@ -13,34 +17,61 @@ import numpy as np
 
 from vision.detectors.base import Box, DetectorError
 
+LOCAL_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".yaml", ".yml", ".tflite")
+
+
+def offline_env(data_dir: Path | None = None) -> None:
+    """Ultralytics' settings for an offline service (before it is first imported)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    if data_dir is not None:
+        os.environ.setdefault("YOLO_CONFIG_DIR", str(data_dir / "ultralytics"))
+
+
+def check_model_ref(model: str) -> None:
+    """A clear error for a local model file or export folder that is not there."""
+    if "://" in model:
+        return
+    p = Path(model)
+    is_yaml_name = p.suffix in (".yaml", ".yml") and p.parent == Path(".")  # a built-in architecture
+    if (p.suffix in LOCAL_SUFFIXES or p.name.endswith("_openvino_model")) and not is_yaml_name:
+        if not p.exists() and (p.parent != Path(".") or p.suffix != ".pt"):
+            raise DetectorError(f"Ultralytics model not found: {model}")
+
 
 class UltralyticsDetector:
     name = "ultralytics"
 
     def __init__(
-        self, model: str, *, imgsz: int = 640, conf: float = 0.25, device: str = "cpu", data_dir: Path
+        self,
+        model: str,
+        *,
+        imgsz: int = 640,
+        conf: float = 0.25,
+        device: str = "cpu",
+        data_dir: Path,
+        threads: int | None = None,
     ):
-        os.environ.setdefault("YOLO_OFFLINE", "1")
-        os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-        os.environ.setdefault("YOLO_CONFIG_DIR", str(data_dir / "ultralytics"))
+        offline_env(data_dir)
+        check_model_ref(model)
         try:
             import torch
             from ultralytics import YOLO
         except ImportError as exc:
             raise DetectorError("the ultralytics backend needs: pip install 'cityops[ultralytics]'") from exc
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
         try:
             self.model = YOLO(model, task="detect")
         except Exception as exc:  # Ultralytics raises many types for a missing or bad model
-            raise DetectorError(f"Ultralytics cannot load model {model!r}: {exc}") from exc
+            hint = " (downloads are off: give a local path)" if not Path(model).exists() else ""
+            raise DetectorError(f"Ultralytics cannot load model {model!r}{hint}: {exc}") from exc
         self.imgsz, self.conf, self.device = imgsz, conf, device
 
     def detect(self, frame: np.ndarray) -> list[Box]:
-        res = self.model.predict(frame, imgsz=self.imgsz, conf=self.conf, device=self.device, verbose=False)[
-            0
-        ]
-        names = res.names
-        xyxy = res.boxes.xyxy.cpu().numpy()
-        cls = res.boxes.cls.cpu().numpy().astype(int)
-        conf = res.boxes.conf.cpu().numpy()
+        res = self.model.predict(frame, imgsz=self.imgsz, conf=self.conf, device=self.device, verbose=False)
+        r = res[0]
+        names = r.names
+        xyxy = r.boxes.xyxy.cpu().numpy()
+        cls = r.boxes.cls.cpu().numpy().astype(int)
+        conf = r.boxes.conf.cpu().numpy()
         return [Box(*map(float, b), names[int(c)], float(p)) for b, c, p in zip(xyxy, cls, conf, strict=True)]

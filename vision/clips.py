@@ -1,0 +1,76 @@
+"""H.264 MP4 writing through PyAV (browsers play H.264 MP4; OpenCV's writer here cannot make it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class ClipError(OSError):
+    pass
+
+
+class H264Writer:
+    """Writes BGR frames to ``path`` (atomically: a temporary file renamed on :meth:`close`)."""
+
+    def __init__(self, path: Path, fps: float, *, crf: int = 26) -> None:
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(1000)
+        self.crf = crf
+        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.mp4")
+        self.container = None
+        self.stream = None
+        self.frames = 0
+
+    def _open(self, w: int, h: int) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.container = av.open(str(self.tmp), mode="w")
+        except (OSError, av.FFmpegError) as exc:
+            raise ClipError(f"cannot write video {self.path}: {exc}") from exc
+        self.stream = self.container.add_stream("libx264", rate=self.fps)
+        self.stream.width, self.stream.height = w - w % 2, h - h % 2  # yuv420p needs even sizes
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(self.crf), "preset": "veryfast", "movflags": "+faststart"}
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.container is None:
+            self._open(frame.shape[1], frame.shape[0])
+        w, h = self.stream.width, self.stream.height
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
+        for packet in self.stream.encode(vf):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        """Finish the file; returns its path, or None when no frame was written."""
+        if self.container is None:
+            return None
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        self.container = None
+        self.tmp.replace(self.path)
+        return self.path
+
+    def __enter__(self) -> H264Writer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.close()
+        elif self.container is not None:
+            self.container.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path | None:
+    with H264Writer(path, fps) as w:
+        for f in frames:
+            w.write(f)
+    return path if w.frames else None

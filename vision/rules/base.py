@@ -1,0 +1,140 @@
+"""What every zone rule shares: the violation record, the rule registry and the dwell clock.
+
+A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRule.subjects`); the
+:class:`DwellClock` turns their presence into at most one violation per object, zone and event:
+
+- dwell starts when a subject is first seen; with ``require_stationary`` it restarts when the
+  object's bottom-centre moves further than the rule's tolerance from where the dwell began;
+- a subject unseen for up to the zone's ``max_gap_s`` keeps its dwell (missed detections,
+  occlusion), and a new track id appearing where a lost one stood takes over its clock, so an
+  identity switch neither restarts the dwell nor raises a second incident;
+- once the dwell passes ``dwell_s`` the rule fires once; while the object stays it fires again
+  every ``cooldown_s`` (a re-raise: dispatch merges it into the open incident or, if that incident
+  was resolved meanwhile, opens a new one); an object gone longer than ``max_gap_s`` ends the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from vision.detectors.base import Box
+from vision.geometry import box_iou, moved
+from vision.tracker import Track
+from vision.zones import Zone
+
+
+@dataclass(frozen=True)
+class Violation:
+    type: str
+    zone_id: str
+    track_id: int
+    box: Box
+    dwell_s: float
+    started_at: float
+    at: float
+
+
+@dataclass
+class _Clock:
+    start: float
+    ref: tuple[float, float]
+    last_seen: float
+    box: Box
+    fired_at: float | None = None
+
+
+class DwellClock:
+    """Dwell per track in one zone for one rule (state only; all decisions are in :meth:`update`)."""
+
+    def __init__(
+        self,
+        *,
+        dwell_s: float,
+        cooldown_s: float,
+        max_gap_s: float,
+        require_stationary: bool,
+        move_frac: float,
+    ) -> None:
+        self.dwell_s, self.cooldown_s, self.max_gap_s = dwell_s, cooldown_s, max_gap_s
+        self.require_stationary, self.move_frac = require_stationary, move_frac
+        self.clocks: dict[int, _Clock] = {}
+
+    def _take_over(self, box: Box, t: float, seen: set[int]) -> _Clock | None:
+        """A clock of a track lost recently at this very place (an identity switch), if any."""
+        best, best_iou = None, 0.5
+        for tid, c in self.clocks.items():
+            if tid in seen or c.last_seen >= t:
+                continue
+            iou = box_iou(c.box, box)
+            if iou >= best_iou:
+                best, best_iou = tid, iou
+        return self.clocks.pop(best) if best is not None else None
+
+    def update(self, subjects: list[Track], t: float) -> list[tuple[Track, float, float]]:
+        """Advance to time ``t``; returns ``(track, dwell, started_at)`` for each subject that fires."""
+        fired = []
+        seen = {tr.id for tr in subjects}
+        for tr in subjects:
+            c = self.clocks.get(tr.id)
+            if c is None:
+                c = self._take_over(tr.box, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
+                self.clocks[tr.id] = c
+            elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
+                c.start, c.ref = t, tr.box.anchor
+            c.last_seen, c.box = t, tr.box
+            dwell = t - c.start
+            if dwell >= self.dwell_s and (c.fired_at is None or t - c.fired_at >= self.cooldown_s):
+                c.fired_at = t
+                fired.append((tr, dwell, c.start))
+        for tid in [tid for tid, c in self.clocks.items() if t - c.last_seen > self.max_gap_s]:
+            del self.clocks[tid]  # gone: a return is a new event
+        return fired
+
+    def dwell_of(self, track_id: int, t: float) -> float | None:
+        c = self.clocks.get(track_id)
+        return None if c is None else t - c.start
+
+
+#: code -> rule class; filled by :func:`register` when the rule modules are imported.
+RULES: dict[str, type[ZoneRule]] = {}
+
+
+def register(cls: type[ZoneRule]) -> type[ZoneRule]:
+    if cls.code in RULES:
+        raise ValueError(f"rule code {cls.code!r} registered twice")
+    RULES[cls.code] = cls
+    return cls
+
+
+class ZoneRule:
+    """One violation type enforced in one zone. Subclasses set ``code`` and pick their subjects."""
+
+    code: ClassVar[str]
+    default_classes: ClassVar[frozenset[str]]
+    move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        c = zone.cfg
+        self.classes = frozenset(c.classes) if c.classes else self.default_classes
+        self.clock = DwellClock(
+            dwell_s=c.dwell_s,
+            cooldown_s=c.cooldown_s,
+            max_gap_s=c.max_gap_s,
+            require_stationary=c.require_stationary,
+            move_frac=self.move_frac,
+        )
+
+    def in_zone(self, tracks: list[Track], classes: frozenset[str]) -> list[Track]:
+        return [tr for tr in tracks if self.zone.counts(tr.box, classes)]
+
+    def subjects(self, tracks: list[Track]) -> list[Track]:
+        """The tracks whose stay this rule measures in this frame."""
+        return self.in_zone(tracks, self.classes)
+
+    def update(self, tracks: list[Track], t: float) -> list[Violation]:
+        return [
+            Violation(self.code, self.zone.id, tr.id, tr.box, dwell, start, t)
+            for tr, dwell, start in self.clock.update(self.subjects(tracks), t)
+        ]
