@@ -1,4 +1,5 @@
-"""Who gets an incident: the inspector on shift whose area covers the cell, most specific first.
+"""Who gets an incident: the inspector on shift whose area covers the cell, then the community
+supervisor, then the street supervisor; among equals, the least loaded.
 
 Roster entries list cell, community or street codes; grid codes are hierarchical (a cell code
 starts with its community's code, which starts with its street's), so coverage is a prefix match.
@@ -12,19 +13,33 @@ from datetime import time
 from cityops.config import InspectorConfig
 
 
+def covers(insp: InspectorConfig, cell: str) -> int:
+    """Length of the most specific code of ``insp`` that covers ``cell`` (0: not covered)."""
+    return max((len(code) for code in insp.cells if cell.startswith(code)), default=0)
+
+
 def pick_inspector(
-    roster: Sequence[InspectorConfig], cell: str | None, now: time, open_load: Mapping[str, int]
+    roster: Sequence[InspectorConfig],
+    cell: str | None,
+    now: time,
+    open_load: Mapping[str, int],
+    *,
+    role: str | None = None,
 ) -> str | None:
     if not cell:
         return None
-    best: tuple[int, int, str] | None = None
+    best: tuple | None = None
     for insp in roster:
-        if not insp.shift.contains(now):
+        if (role and insp.role != role) or not insp.shift.contains(now):
             continue
-        match = max((len(code) for code in insp.cells if cell.startswith(code)), default=0)
+        match = covers(insp, cell)
         if not match:
             continue
-        key = (-match, open_load.get(insp.id, 0), insp.id)  # most specific area, then least loaded
+        key = (insp.role != "inspector", -match, open_load.get(insp.id, 0), insp.id)
         if best is None or key < best:
             best = key
-    return best[2] if best else None
+    return best[-1] if best else None
+
+
+def supervisor_for(roster: Sequence[InspectorConfig], cell: str | None, now: time) -> str | None:
+    return pick_inspector(roster, cell, now, {}, role="supervisor")

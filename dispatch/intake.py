@@ -1,4 +1,4 @@
-"""Intake: turn a detection into an incident (or merge it into an open one), idempotently.
+"""Intake: turn a detection (or citizen report) into an incident, or merge it into an open one.
 
 One database transaction per detection writes the incident, its events (the outbox) and the
 detection's idempotency key; a replayed detection finds its key and changes nothing.
@@ -10,15 +10,14 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityops.config import CityOpsConfig
-from dispatch.assignment import pick_inspector
-from dispatch.lifecycle import DISPATCHED, NEW, OPEN_STATES, check_transition
-from dispatch.store import Incident, IncidentEventRow, ProcessedDetection
+from dispatch.commands import SYSTEM_ACTOR, Commands, open_load, record_event, token_hash
+from dispatch.lifecycle import NEW, OPEN_STATES
+from dispatch.store import Incident, ProcessedDetection
 from gis.grid import OUTSIDE, Grid
 from gis.projection import distance_m
 from streams.schemas import Detection
@@ -36,22 +35,53 @@ class IntakeResult:
 class Intake:
     def __init__(self, cfg: CityOpsConfig, grid: Grid, sessions: sessionmaker) -> None:
         self.cfg, self.grid, self.sessions = cfg, grid, sessions
-        self.tz = ZoneInfo(cfg.timezone)
+        self.commands = Commands(cfg, sessions)
 
-    def handle(self, det: Detection) -> IntakeResult:
+    def handle(self, det: Detection, *, token: str | None = None) -> IntakeResult:
+        """Store ``det`` once; ``token`` (citizen reports) is kept hashed to authorise a later rating."""
+        return self.handle_many([det], tokens={det.id: token} if token else None)[0]
+
+    def handle_many(self, dets: list[Detection], tokens: dict[str, str] | None = None) -> list[IntakeResult]:
+        """Several detections in one transaction: all stored, or none (the caller retries them).
+
+        Replays are found with one query for the whole batch; the open-load per inspector is read
+        once and kept up to date in memory; autoflush is off, each new incident is flushed once.
+        """
+        tokens = tokens or {}
         with self.sessions.begin() as s:
-            seen = s.get(ProcessedDetection, det.id)
-            if seen is not None:
-                return IntakeResult(seen.incident_id, created=False, duplicate_message=True)
-            target = self._mergeable(s, det)
-            if target is not None:
-                self._merge(s, target, det)
-                created = False
-            else:
-                target = self._create(s, det)
-                created = True
-            s.add(ProcessedDetection(detection_id=det.id, incident_id=target.id, at=det.observed_at))
-            return IntakeResult(target.id, created=created, duplicate_message=False)
+            ids = list({d.id for d in dets})
+            seen = dict(
+                s.execute(
+                    select(ProcessedDetection.detection_id, ProcessedDetection.incident_id).where(
+                        ProcessedDetection.detection_id.in_(ids)
+                    )
+                ).all()
+            )
+            load = open_load(s)
+            out = []
+            with s.no_autoflush:
+                for det in dets:
+                    if det.id in seen:
+                        out.append(IntakeResult(seen[det.id], created=False, duplicate_message=True))
+                        continue
+                    target = self._mergeable(s, det)
+                    created = target is None
+                    if created:
+                        target = self._create(s, det, load)
+                    else:
+                        self._merge(s, target, det)
+                    token = tokens.get(det.id)
+                    s.add(
+                        ProcessedDetection(
+                            detection_id=det.id,
+                            incident_id=target.id,
+                            at=det.observed_at,
+                            token_hash=token_hash(token) if token else None,
+                        )
+                    )
+                    seen[det.id] = target.id
+                    out.append(IntakeResult(target.id, created=created, duplicate_message=False))
+            return out
 
     # -- steps ------------------------------------------------------------------------------------
     def _mergeable(self, s: Session, det: Detection) -> Incident | None:
@@ -75,25 +105,7 @@ class Intake:
                 return inc
         return None
 
-    def _event(
-        self, s: Session, inc: Incident, action: str, from_state: str | None, det: Detection, note: str = ""
-    ) -> None:
-        s.add(
-            IncidentEventRow(
-                incident_id=inc.id,
-                version=inc.version,
-                action=action,
-                from_state=from_state,
-                to_state=inc.state,
-                actor="system",
-                note=note,
-                detection_id=det.id,
-                extra={"count": inc.count, "evidence": inc.evidence, "assignee": inc.assignee},
-                at=inc.updated_at,
-            )
-        )
-
-    def _create(self, s: Session, det: Detection) -> Incident:
+    def _create(self, s: Session, det: Detection, load: dict[str, int]) -> Incident:
         cell = self.grid.locate(det.lon, det.lat)
         inc = Incident(
             type=det.type,
@@ -107,34 +119,21 @@ class Intake:
             count=1,
             evidence=det.evidence,
             description=det.description,
-            version=1,
+            version=0,
             opened_at=det.observed_at,
             updated_at=det.observed_at,
+            breaches=[],
         )
         s.add(inc)
         s.flush()  # assigns inc.id
-        self._event(s, inc, "created", None, det, note="outside the district grid" if not inc.cell else "")
-        assignee = pick_inspector(
-            self.cfg.roster, inc.cell, det.observed_at.astimezone(self.tz).time(), self._load(s)
-        )
-        if assignee:
-            check_transition(inc.state, DISPATCHED)
-            inc.state, inc.assignee, inc.version = DISPATCHED, assignee, inc.version + 1
-            self._event(s, inc, "assigned", NEW, det, note=f"on duty for {inc.cell}")
+        note = "outside the district grid" if not inc.cell else ""
+        record_event(s, inc, "created", None, SYSTEM_ACTOR, det.observed_at, note=note, detection_id=det.id)
+        self.commands.auto_assign(s, inc, det.observed_at, load)
+        s.flush()  # later detections of the batch may merge into it
         return inc
 
     def _merge(self, s: Session, inc: Incident, det: Detection) -> None:
         inc.count += 1
-        inc.version += 1
-        inc.updated_at = max(inc.updated_at, det.observed_at)
         if det.evidence:
             inc.evidence = det.evidence
-        self._event(s, inc, "merged", inc.state, det)
-
-    def _load(self, s: Session) -> dict[str, int]:
-        rows = s.execute(
-            select(Incident.assignee, func.count())
-            .where(Incident.state.in_(OPEN_STATES), Incident.assignee.is_not(None))
-            .group_by(Incident.assignee)
-        ).all()
-        return {a: n for a, n in rows}
+        record_event(s, inc, "merged", inc.state, SYSTEM_ACTOR, det.observed_at, detection_id=det.id)

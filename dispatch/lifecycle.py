@@ -1,6 +1,8 @@
-"""Incident states and the legal transitions between them (pure; roles and the API come later)."""
+"""Incident states, the legal transitions between them, and who may make each (pure)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 NEW, DISPATCHED, ACCEPTED, ON_SITE, RESOLVED, VERIFIED, CLOSED = (
     "new",
@@ -19,13 +21,43 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ESCALATED: frozenset({DISPATCHED, ACCEPTED, REJECTED, DUPLICATE}),
     ACCEPTED: frozenset({ON_SITE, DISPATCHED, ESCALATED}),
     ON_SITE: frozenset({RESOLVED, ESCALATED}),
-    RESOLVED: frozenset({VERIFIED, DISPATCHED}),
+    RESOLVED: frozenset({VERIFIED, DISPATCHED}),  # back to dispatched when verification fails
     VERIFIED: frozenset({CLOSED}),
     CLOSED: frozenset(),
     REJECTED: frozenset(),
     DUPLICATE: frozenset(),
 }
 OPEN_STATES = frozenset({NEW, DISPATCHED, ESCALATED, ACCEPTED, ON_SITE})
+FINAL_STATES = frozenset({CLOSED, REJECTED, DUPLICATE})
+
+INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, SYSTEM = "inspector", "operator", "supervisor", "admin", "system"
+STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN)
+DESK = frozenset({OPERATOR, SUPERVISOR, ADMIN})
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    to_state: str
+    roles: frozenset[str]
+    stamp: str | None = None  # the incident timestamp this action sets
+    own_only: bool = False  # an inspector may act only on their own dispatch
+
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("assign", DISPATCHED, DESK | {SYSTEM}, stamp="dispatched_at"),
+        Action("accept", ACCEPTED, frozenset({INSPECTOR}), stamp="accepted_at", own_only=True),
+        Action("arrive", ON_SITE, frozenset({INSPECTOR}), stamp="arrived_at", own_only=True),
+        Action("resolve", RESOLVED, frozenset({INSPECTOR}), stamp="resolved_at", own_only=True),
+        Action("escalate", ESCALATED, DESK | {INSPECTOR, SYSTEM}, own_only=True),
+        Action("verify", VERIFIED, DESK),
+        Action("close", CLOSED, DESK, stamp="closed_at"),
+        Action("reject", REJECTED, DESK, stamp="closed_at"),
+        Action("merge", DUPLICATE, DESK, stamp="closed_at"),
+    )
+}
 
 
 class IllegalTransition(ValueError):
@@ -36,3 +68,8 @@ def check_transition(current: str, target: str) -> None:
     if target not in TRANSITIONS.get(current, frozenset()):
         allowed = sorted(TRANSITIONS.get(current, frozenset())) or "none (final state)"
         raise IllegalTransition(f"cannot go from {current!r} to {target!r}; allowed: {allowed}")
+
+
+def actions_allowed(state: str, role: str) -> list[str]:
+    """The actions a role may take on an incident in ``state`` (for buttons and docs)."""
+    return [a.name for a in ACTIONS.values() if role in a.roles and a.to_state in TRANSITIONS.get(state, ())]

@@ -29,6 +29,10 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
         detection_id=ev.detection_id,
         count=int(ev.extra.get("count", inc.count)),
         evidence=ev.extra.get("evidence", inc.evidence),
+        breaches=ev.extra.get("breaches", []),
+        escalated_to=inc.escalated_to,
+        actor=ev.actor,
+        note=ev.note,
         at=ev.at,
         opened_at=inc.opened_at,
     )

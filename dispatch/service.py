@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from cityops.config import CityOpsConfig
 from dispatch.intake import Intake
@@ -25,6 +26,8 @@ class DispatchService:
         self.r = connect(redis_url)
         self.engine, self.sessions = open_store(cfg.store_url)
         self.intake = Intake(cfg, load_grid(cfg.grid, cfg.data), self.sessions)
+        self.commands = self.intake.commands
+        self._last_sweep = -1e9
         self.consumer = GroupConsumer(
             self.r,
             DETECTIONS,
@@ -33,6 +36,18 @@ class DispatchService:
             self._on_message,
             claim_idle_ms=cfg.redis.claim_idle_ms,
             after_batch=self.publish_events,
+            batch_handler=self._on_batch,
+        )
+
+    def _on_batch(self, batch: list[tuple[Message, str]]) -> None:
+        dets = [m for m, _ in batch if isinstance(m, Detection)]
+        results = self.intake.handle_many(dets)
+        created = sum(r.created for r in results)
+        log.info(
+            "%d detection(s) -> %d new incident(s), %d merged or replayed",
+            len(dets),
+            created,
+            len(dets) - created,
         )
 
     def _on_message(self, msg: Message, entry_id: str) -> None:
@@ -48,6 +63,12 @@ class DispatchService:
         )
 
     def publish_events(self) -> int:
+        """After each batch: check SLA deadlines when due, then publish what was stored."""
+        now = time.monotonic()
+        if now - self._last_sweep >= self.cfg.dispatch.sla_sweep_s:
+            self._last_sweep = now
+            for incident_id, stage in self.commands.sweep_sla():
+                log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
         return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
 
     def step(self, block_ms: int | None = None) -> int:

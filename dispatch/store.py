@@ -67,6 +67,15 @@ class Incident(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # lifecycle timestamps: SLA clocks are derived from these, never from in-memory timers
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    breaches: Mapped[list] = mapped_column(JSON, default=list)  # SLA stages breached: accept/arrive/resolve
+    escalated_to: Mapped[str | None] = mapped_column(String(64))
+    merged_into: Mapped[int | None] = mapped_column(Integer)
 
 
 class IncidentEventRow(Base):
@@ -87,14 +96,34 @@ class IncidentEventRow(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    inspector_id: Mapped[str | None] = mapped_column(String(64))  # the roster id an inspector acts as
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ProcessedDetection(Base):
-    """Idempotency keys: a detection id seen once is never processed again."""
+    """Idempotency keys: a detection id seen once is never processed again.
+
+    A citizen report is a detection too: its id is the Open311 ``service_request_id``, and the row
+    keeps the reporter's secret token and their rating of how it was handled.
+    """
 
     __tablename__ = "processed_detections"
 
     detection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_hash: Mapped[str | None] = mapped_column(String(128))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -106,20 +135,37 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, writer: bool = True) -> Engine:
+    """An engine for ``url``; on SQLite a ``writer`` engine starts every transaction with BEGIN
+    IMMEDIATE, a reader engine with a plain (deferred) BEGIN so readers never queue behind writers."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # pysqlite's own transaction handling is switched off so that a writer's transaction starts
+        # with BEGIN IMMEDIATE: it takes the lock up front and waits (busy_timeout) instead of failing
+        # with "database is locked" when two read transactions both try to upgrade to writing.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
 
 
-def open_store(url: str) -> tuple[Engine, sessionmaker]:
-    """Create the engine and the tables (schema migrations with Alembic come with the dispatch issue)."""
+def open_store(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker]:
+    """Create the engine and bring the schema to the newest Alembic revision."""
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    if migrate:
+        from dispatch.migrate import upgrade
+
+        upgrade(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(url: str) -> sessionmaker:
+    """Sessions for queries only (SQLite: deferred transactions that never block writers)."""
+    if not url.startswith("sqlite"):
+        return sessionmaker(make_engine(url), expire_on_commit=False)
+    return sessionmaker(make_engine(url, writer=False), expire_on_commit=False)

@@ -72,12 +72,14 @@ class GroupConsumer:
         batch: int = 100,
         dead_letters: str = DEAD_LETTERS,
         after_batch: Callable[[], object] | None = None,
+        batch_handler: Callable[[list[tuple[Message, str]]], None] | None = None,
     ) -> None:
         self.r, self.stream, self.group, self.consumer = r, stream, group, consumer
         self.handler = handler
         self.claim_idle_ms, self.block_ms, self.batch = claim_idle_ms, block_ms, batch
         self.dead_letters = dead_letters
         self.after_batch = after_batch or (lambda: None)
+        self.batch_handler = batch_handler
         self.processed = 0
         self.failed = 0
         self.dead = 0
@@ -86,40 +88,55 @@ class GroupConsumer:
     def setup(self) -> None:
         ensure_group(self.r, self.stream, self.group)
 
+    def _dead_letter(self, entry_id: str, fields: dict, error: str) -> None:
+        log.warning("dead-lettering %s %s: %s", self.stream, entry_id, error)
+        self.r.xadd(
+            self.dead_letters,
+            {
+                "stream": self.stream,
+                "entry": entry_id,
+                "error": error,
+                **{f"f_{k}": v for k, v in fields.items()},
+            },
+            maxlen=10_000,
+            approximate=True,
+        )
+        self.dead += 1
+
     def _handle(self, entries: list[tuple[str, dict]]) -> int:
-        done = 0
+        """Decode, handle and acknowledge ``entries``; with a batch handler, one call for all of them
+        (one database transaction), falling back to one at a time when the batch fails."""
+        good: list[tuple[Message, str]] = []
+        settled: list[str] = []  # trimmed or dead-lettered: acknowledged without handling
         for entry_id, fields in entries:
             if fields is None:  # trimmed away while pending
-                self.r.xack(self.stream, self.group, entry_id)
+                settled.append(entry_id)
                 continue
             try:
-                msg = decode(fields)
+                good.append((decode(fields), entry_id))
             except MalformedMessage as exc:
-                log.warning("dead-lettering %s %s: %s", self.stream, entry_id, exc)
-                self.r.xadd(
-                    self.dead_letters,
-                    {
-                        "stream": self.stream,
-                        "entry": entry_id,
-                        "error": str(exc),
-                        **{f"f_{k}": v for k, v in fields.items()},
-                    },
-                    maxlen=10_000,
-                    approximate=True,
-                )
-                self.r.xack(self.stream, self.group, entry_id)
-                self.dead += 1
-                continue
+                self._dead_letter(entry_id, fields, str(exc))
+                settled.append(entry_id)
+        done: list[str] = []
+        if good and self.batch_handler is not None:
+            try:
+                self.batch_handler(good)
+                done = [eid for _, eid in good]
+                good = []
+            except Exception:
+                log.exception("batch of %d failed on %s; handling one at a time", len(good), self.stream)
+        for msg, entry_id in good:
             try:
                 self.handler(msg, entry_id)
             except Exception:  # left pending: retried here or claimed by another consumer
                 log.exception("handler failed on %s %s; left pending", self.stream, entry_id)
                 self.failed += 1
                 continue
-            self.r.xack(self.stream, self.group, entry_id)
-            self.processed += 1
-            done += 1
-        return done
+            done.append(entry_id)
+        if done or settled:
+            self.r.xack(self.stream, self.group, *done, *settled)
+        self.processed += len(done)
+        return len(done)
 
     def claim_stale(self) -> int:
         """Take over entries another consumer read but did not acknowledge within ``claim_idle_ms``."""

@@ -93,3 +93,29 @@ def test_only_legal_transitions():
         check_transition("new", "closed")
     with pytest.raises(IllegalTransition, match="final state"):
         check_transition("closed", "dispatched")
+
+
+def test_assignment_prefers_inspectors_then_community_then_street_supervisor():
+    from datetime import time
+
+    from cityops.config import InspectorConfig
+    from dispatch.assignment import pick_inspector, supervisor_for
+
+    roster = [
+        InspectorConfig(id="street-sup", name="S", cells=["130203001"], role="supervisor"),
+        InspectorConfig(id="comm-sup", name="C", cells=["130203001002"], role="supervisor"),
+        InspectorConfig(id="i1", name="I1", cells=["130203001002"]),
+        InspectorConfig(id="i2", name="I2", cells=["130203001002"]),
+        InspectorConfig(
+            id="night", name="N", cells=["130203001003"], shift={"start": "20:00", "end": "08:00"}
+        ),
+    ]
+    noon = time(12, 0)
+    assert pick_inspector(roster, "130203001002007", noon, {"i1": 3, "i2": 1}) == "i2"  # least loaded
+    assert pick_inspector(roster, "130203001002007", noon, {"i1": 0, "i2": 1}) == "i1"
+    assert pick_inspector(roster, "130203001003001", time(23, 0), {}) == "night"
+    assert (
+        pick_inspector(roster, "130203001003001", noon, {}) == "street-sup"
+    )  # night shift off: street supervisor
+    assert supervisor_for(roster, "130203001002007", noon) == "comm-sup"
+    assert pick_inspector(roster, "130203009001001", noon, {}) is None

@@ -1,0 +1,102 @@
+"""The dispatch HTTP API (FastAPI): inspectors, the desk, citizens (Open311) and reports.
+
+OpenAPI at /openapi.json, interactive docs at /docs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import redis
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from sqlalchemy.orm import sessionmaker
+
+from cityops.config import CityOpsConfig
+from dispatch.accounts import Tokens, load_secret
+from dispatch.api import open311, staff
+from dispatch.api.deps import ApiContext, ctx, desk_actor
+from dispatch.commands import Clock, Commands, Conflict, Forbidden, NotFound, utcnow
+from dispatch.intake import Intake
+from dispatch.reports import summary, to_csv
+from dispatch.store import read_sessions
+from gis.grid import Grid
+
+
+def create_api(
+    cfg: CityOpsConfig, sessions: sessionmaker, grid: Grid, r: redis.Redis, clock: Clock = utcnow
+) -> FastAPI:
+    app = FastAPI(
+        title="CityOps dispatch API",
+        version="1",
+        description="Incidents for grid inspectors and the dispatch desk; citizen reports on Open311 GeoReport v2.",
+    )
+    commands = Commands(cfg, sessions, clock)
+    intake = Intake(cfg, grid, sessions)
+    intake.commands = commands
+    app.state.ctx = ApiContext(
+        cfg,
+        sessions,
+        read_sessions(sessions.kw["bind"].url.render_as_string(hide_password=False)),
+        grid,
+        r,
+        commands,
+        intake,
+        Tokens(load_secret(cfg.data), cfg.dispatch.token_ttl_s),
+        cfg.data,
+    )
+    max_body = int(cfg.dispatch.max_upload_mb * 1e6) + 64_000
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            return JSONResponse(
+                {"detail": f"the request body is larger than {max_body // 1_000_000} MB"}, status_code=413
+            )
+        return await call_next(request)
+
+    @app.exception_handler(NotFound)
+    async def _404(_req, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Forbidden)
+    async def _403(_req, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(Conflict)
+    async def _409(_req, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    app.include_router(staff.router)
+    app.include_router(open311.router)
+
+    @app.get("/api/v1/reports/summary", tags=["reports"], response_model=None)
+    def report(
+        day: date = Query(default_factory=lambda: clock().astimezone(commands.tz).date(), alias="date"),
+        period: str = Query("day", pattern="^(day|week)$"),
+        by: str = Query("street", pattern="^(street|community|type)$"),
+        format: str = Query("json", pattern="^(json|csv)$"),
+        _actor=Depends(desk_actor),
+        c: ApiContext = Depends(ctx),
+    ):
+        """Incidents opened and closed, open now, SLA stages met/missed and ratings per group."""
+        rows = summary(c.readers, c.grid, c.cfg.sla, day=day, period=period, by=by, tz=commands.tz)
+        if format == "csv":
+            return PlainTextResponse(to_csv(rows), media_type="text/csv")
+        return rows
+
+    @app.get("/photos/{day}/{name}", tags=["citizen (Open311 GeoReport v2)"], response_class=FileResponse)
+    def photo(day: str, name: str, c: ApiContext = Depends(ctx)):
+        if not (day.isdigit() and len(day) == 8) or "/" in name or name.startswith("."):
+            raise HTTPException(404, "no such photo")
+        path = (c.data_dir / "photos" / day / name).resolve()
+        if not path.is_relative_to((c.data_dir / "photos").resolve()) or not path.is_file():
+            raise HTTPException(404, "no such photo")
+        return FileResponse(path)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz():
+        return {"ok": True}
+
+    return app

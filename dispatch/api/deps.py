@@ -1,0 +1,88 @@
+"""What every route needs: the context (config, store, commands, Redis), the caller, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import sessionmaker
+
+from cityops.config import CityOpsConfig
+from dispatch.accounts import AuthError, Tokens
+from dispatch.commands import Actor, Commands
+from dispatch.intake import Intake
+from dispatch.lifecycle import DESK
+from dispatch.outbox import flush_outbox
+from gis.grid import OUTSIDE, Grid
+
+
+@dataclass
+class ApiContext:
+    cfg: CityOpsConfig
+    sessions: sessionmaker  # writes (through Commands and Intake)
+    readers: sessionmaker  # queries
+    grid: Grid
+    r: redis.Redis
+    commands: Commands
+    intake: Intake
+    tokens: Tokens
+    data_dir: Path
+
+    def publish(self) -> None:
+        """Send the events the last command stored (the outbox) to the incidents stream."""
+        try:
+            flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+        except redis.RedisError:
+            pass  # stays in the outbox; the dispatch service publishes it when Redis is back
+
+    def check_in_district(self, lon: float, lat: float) -> str:
+        cell = self.grid.locate(lon, lat)
+        if cell == OUTSIDE:
+            raise HTTPException(422, f"the location ({lon:.6f}, {lat:.6f}) is outside the district")
+        return cell
+
+
+def ctx(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_actor(
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer), c: ApiContext = Depends(ctx)
+) -> Actor:
+    if creds is None:
+        raise HTTPException(
+            401, "log in first: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return c.tokens.verify(creds.credentials)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
+    if actor.role not in DESK:
+        raise HTTPException(403, f"this needs an operator, supervisor or admin account, not {actor.role}")
+    return actor
+
+
+def citizen_rate_limit(request: Request, c: ApiContext = Depends(ctx)) -> None:
+    """A fixed one-minute window per client address, counted in Redis (shared by API instances)."""
+    client = request.client.host if request.client else "unknown"
+    key = f"cityops:ratelimit:{client}"
+    try:
+        pipe = c.r.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 60, nx=True)
+        count, _ = pipe.execute()
+    except redis.RedisError:
+        return  # fail open: reports matter more than the limit while Redis is away
+    if count > c.cfg.dispatch.citizen_rate_per_min:
+        raise HTTPException(
+            429, "too many requests from this address; try again in a minute", headers={"Retry-After": "60"}
+        )

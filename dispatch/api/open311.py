@@ -1,0 +1,189 @@
+"""Citizen reports shaped on Open311 GeoReport v2: services, requests, status, plus rating."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from cityops.taxonomy import violation_types
+from dispatch.api.deps import ApiContext, citizen_rate_limit, ctx
+from dispatch.lifecycle import OPEN_STATES
+from dispatch.sla import deadlines, targets_for
+from dispatch.store import Incident, ProcessedDetection
+from dispatch.uploads import UploadError, store_photo
+from streams.schemas import Detection
+
+router = APIRouter(prefix="/open311/v2", tags=["citizen (Open311 GeoReport v2)"])
+
+STATUS_NOTES = {
+    "new": "received", "dispatched": "sent to the grid inspector", "escalated": "escalated to a supervisor",
+    "accepted": "accepted by the inspector", "on_site": "inspector on site", "resolved": "handled",
+    "verified": "handled and verified", "closed": "closed", "rejected": "not accepted", "duplicate": "merged with another report",
+}  # fmt: skip
+
+
+class Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool = False
+    type: str = "realtime"
+    keywords: str
+    group: str
+
+
+class RequestCreated(BaseModel):
+    service_request_id: str
+    token: str = Field(description="Keep it: needed to rate the handling later.")
+    service_notice: str
+
+
+class ServiceRequest(BaseModel):
+    service_request_id: str
+    status: str = Field(description="open or closed")
+    status_notes: str
+    service_code: str
+    service_name: str
+    description: str
+    requested_datetime: datetime
+    updated_datetime: datetime
+    expected_datetime: datetime
+    lat: float
+    long: float
+    media_url: str | None
+    rating: int | None
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=8, max_length=128)
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=2000)
+
+
+@router.get("/services.json", response_model=list[Service])
+def services():
+    return [
+        Service(
+            service_code=t.code,
+            service_name=f"{t.zh} / {t.en}",
+            description=t.en,
+            keywords=t.zh,
+            group="city management",
+        )
+        for t in violation_types().values()
+    ]
+
+
+def _to_request(c: ApiContext, report: ProcessedDetection, inc: Incident) -> ServiceRequest:
+    vt = violation_types()[inc.type]
+    return ServiceRequest(
+        service_request_id=report.detection_id,
+        status="open" if inc.state in OPEN_STATES else "closed",
+        status_notes=STATUS_NOTES.get(inc.state, inc.state),
+        service_code=inc.type,
+        service_name=f"{vt.zh} / {vt.en}",
+        description=inc.description,
+        requested_datetime=report.at,
+        updated_datetime=inc.updated_at,
+        expected_datetime=deadlines(inc, targets_for(inc.type, c.cfg.sla))["resolve"],
+        lat=inc.lat,
+        long=inc.lon,
+        media_url=f"/{inc.evidence}" if inc.evidence and inc.evidence.startswith("photos/") else None,
+        rating=report.rating,
+    )
+
+
+@router.post(
+    "/requests.json",
+    response_model=list[RequestCreated],
+    status_code=201,
+    dependencies=[Depends(citizen_rate_limit)],
+)
+def create_request(
+    service_code: str = Form(..., max_length=64),
+    lat: float = Form(..., ge=-90, le=90),
+    long: float = Form(..., ge=-180, le=180),
+    description: str = Form("", max_length=2000),
+    media: UploadFile | None = File(None),
+    c: ApiContext = Depends(ctx),
+):
+    if service_code not in violation_types():
+        raise HTTPException(422, f"unknown service_code {service_code!r}; see GET /open311/v2/services.json")
+    c.check_in_district(long, lat)
+    photo = None
+    if media is not None and media.filename:
+        limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
+        try:
+            photo = store_photo(media.file.read(limit + 1), c.data_dir, limit)
+        except UploadError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+    request_id = f"R{uuid.uuid4().hex[:16]}"
+    token = secrets.token_urlsafe(18)
+    det = Detection(
+        id=request_id, source="citizen", type=service_code, lon=long, lat=lat, observed_at=c.commands.clock(),
+        evidence=photo, description=description,
+    )  # fmt: skip
+    res = c.intake.handle(det, token=token)
+    c.publish()
+    notice = (
+        "thank you: your report was received"
+        if res.created
+        else f"merged with an open report nearby (#{res.incident_id})"
+    )
+    return [RequestCreated(service_request_id=request_id, token=token, service_notice=notice)]
+
+
+@router.get("/requests/{request_id}.json", response_model=list[ServiceRequest])
+def get_request(request_id: str, c: ApiContext = Depends(ctx)):
+    with c.readers() as s:
+        report = s.get(ProcessedDetection, request_id)
+        if report is None or report.token_hash is None:
+            raise HTTPException(404, f"no request {request_id!r}")
+        return [_to_request(c, report, s.get(Incident, report.incident_id))]
+
+
+@router.get("/requests.json", response_model=list[ServiceRequest])
+def list_requests(
+    service_code: str | None = Query(None, max_length=64),
+    status: str | None = Query(None, pattern="^(open|closed)$"),
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    c: ApiContext = Depends(ctx),
+):
+    q = (
+        select(ProcessedDetection, Incident)
+        .join(Incident, Incident.id == ProcessedDetection.incident_id)
+        .where(ProcessedDetection.token_hash.is_not(None))
+    )
+    if service_code:
+        q = q.where(Incident.type == service_code)
+    if status:
+        q = q.where(
+            Incident.state.in_(OPEN_STATES) if status == "open" else Incident.state.not_in(OPEN_STATES)
+        )
+    if start_date:
+        q = q.where(ProcessedDetection.at >= start_date)
+    if end_date:
+        q = q.where(ProcessedDetection.at <= end_date)
+    with c.readers() as s:
+        rows = s.execute(q.order_by(ProcessedDetection.at.desc()).limit(limit)).all()
+        return [_to_request(c, rep, inc) for rep, inc in rows]
+
+
+@router.post(
+    "/requests/{request_id}/rating.json",
+    response_model=list[ServiceRequest],
+    dependencies=[Depends(citizen_rate_limit)],
+)
+def rate_request(request_id: str, body: Rating, c: ApiContext = Depends(ctx)):
+    """Rate the handling 1-5 (an extension of GeoReport v2): needs the token given at submission."""
+    c.commands.rate(request_id, body.token, body.rating, body.comment)
+    c.publish()
+    return get_request(request_id, c)

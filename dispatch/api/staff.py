@@ -1,0 +1,298 @@
+"""Routes for inspectors (their dispatches) and the desk (operators, supervisors, admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from dispatch.accounts import AuthError, authenticate
+from dispatch.api.deps import ApiContext, ctx, current_actor, desk_actor
+from dispatch.commands import Actor, Extras
+from dispatch.lifecycle import INSPECTOR, OPEN_STATES, actions_allowed
+from dispatch.sla import deadlines, targets_for
+from dispatch.store import Incident, IncidentEventRow
+from dispatch.uploads import UploadError, store_photo
+
+router = APIRouter(prefix="/api/v1")
+MAX_ID = 2**31 - 1
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="incident number")]
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenOut(BaseModel):
+    token: str
+    role: str
+    inspector_id: str | None
+    expires_in: int
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=2000)
+    photos: list[str] = Field(
+        default_factory=list, max_length=10, description="Paths returned by the photo upload."
+    )
+
+
+class Arrival(Note):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str = Field(min_length=1, max_length=64)
+    note: str = Field("", max_length=2000)
+
+
+class MergeInto(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    into: int = Field(ge=1, le=MAX_ID)
+    note: str = Field("", max_length=2000)
+
+
+class IncidentOut(BaseModel):
+    id: int
+    type: str
+    state: str
+    source: str
+    cell: str | None
+    lon: float
+    lat: float
+    camera_id: str | None
+    assignee: str | None
+    count: int
+    evidence: str | None
+    description: str
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    dispatched_at: datetime | None
+    accepted_at: datetime | None
+    arrived_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    breaches: list[str]
+    escalated_to: str | None
+    merged_into: int | None
+    due: dict[str, datetime]
+    actions: list[str]
+
+
+class EventOut(BaseModel):
+    version: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    note: str
+    at: datetime
+    extra: dict
+
+
+class IncidentDetail(IncidentOut):
+    events: list[EventOut]
+
+
+def to_out(inc: Incident, c: ApiContext, actor: Actor) -> dict:
+    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in ("due", "actions")}
+    data["breaches"] = list(inc.breaches or [])
+    data["due"] = deadlines(inc, targets_for(inc.type, c.cfg.sla))
+    data["actions"] = actions_allowed(inc.state, actor.role)
+    return data
+
+
+def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
+    # an inspector cannot tell another's dispatch from a missing one
+    if inc is None or (actor.role == INSPECTOR and inc.assignee != actor.inspector_id):
+        raise HTTPException(404, f"incident {incident_id} not found")
+    return inc
+
+
+@router.post("/login", response_model=TokenOut, tags=["accounts"])
+def login(body: Login, c: ApiContext = Depends(ctx)):
+    try:
+        user = authenticate(c.readers, body.username, body.password)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc)) from exc
+    return TokenOut(
+        token=c.tokens.issue(user), role=user.role, inspector_id=user.inspector_id, expires_in=c.tokens.ttl_s
+    )
+
+
+@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector"])
+def my_dispatches(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """The caller's open dispatches, most urgent (earliest next deadline) first."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only inspectors have dispatches")
+    with c.readers() as s:
+        rows = s.scalars(
+            select(Incident).where(Incident.assignee == actor.inspector_id, Incident.state.in_(OPEN_STATES))
+        ).all()
+    out = [to_out(i, c, actor) for i in rows]
+    return sorted(out, key=lambda d: min(d["due"].values()))
+
+
+@router.get("/incidents", response_model=list[IncidentOut], tags=["desk"])
+def list_incidents(
+    state: str | None = Query(None, max_length=32),
+    type: str | None = Query(None, max_length=64),
+    cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
+    assignee: str | None = Query(None, max_length=64),
+    open_only: bool = False,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+    actor: Actor = Depends(desk_actor),
+    c: ApiContext = Depends(ctx),
+):
+    q = select(Incident)
+    if state:
+        q = q.where(Incident.state == state)
+    if type:
+        q = q.where(Incident.type == type)
+    if cell:
+        q = q.where(Incident.cell.startswith(cell, autoescape=True))
+    if assignee:
+        q = q.where(Incident.assignee == assignee)
+    if open_only:
+        q = q.where(Incident.state.in_(OPEN_STATES))
+    with c.readers() as s:
+        rows = s.scalars(q.order_by(Incident.updated_at.desc()).limit(limit).offset(offset)).all()
+    return [to_out(i, c, actor) for i in rows]
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail, tags=["desk", "inspector"])
+def get_incident(
+    incident_id: IncidentId, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    with c.readers() as s:
+        inc = _visible(s.get(Incident, incident_id), actor, incident_id)
+        events = s.scalars(
+            select(IncidentEventRow)
+            .where(IncidentEventRow.incident_id == incident_id)
+            .order_by(IncidentEventRow.version)
+        ).all()
+        out = to_out(inc, c, actor)
+        out["events"] = [{k: getattr(e, k) for k in EventOut.model_fields} for e in events]
+    return out
+
+
+def _act(c: ApiContext, incident_id: int, action: str, actor: Actor, extras: Extras) -> dict:
+    inc = c.commands.act(incident_id, action, actor, extras)
+    c.publish()
+    return to_out(inc, c, actor)
+
+
+def _check_photos(c: ApiContext, photos: list[str]) -> None:
+    for p in photos:
+        if not p.startswith("photos/") or ".." in p or not (c.data_dir / p).is_file():
+            raise HTTPException(422, f"unknown photo {p!r}: upload it first")
+
+
+@router.post("/incidents/{incident_id}/accept", response_model=IncidentOut, tags=["inspector"])
+def accept(
+    incident_id: IncidentId,
+    body: Note | None = None,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    body = body or Note()
+    return _act(c, incident_id, "accept", actor, Extras(note=body.note))
+
+
+@router.post("/incidents/{incident_id}/arrive", response_model=IncidentOut, tags=["inspector"])
+def arrive(
+    incident_id: IncidentId,
+    body: Arrival,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    _check_photos(c, body.photos)
+    return _act(
+        c,
+        incident_id,
+        "arrive",
+        actor,
+        Extras(note=body.note, lon=body.lon, lat=body.lat, photos=body.photos),
+    )
+
+
+@router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut, tags=["inspector"])
+def resolve(
+    incident_id: IncidentId, body: Note, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    _check_photos(c, body.photos)
+    return _act(c, incident_id, "resolve", actor, Extras(note=body.note, photos=body.photos))
+
+
+@router.post("/incidents/{incident_id}/escalate", response_model=IncidentOut, tags=["inspector", "desk"])
+def escalate(
+    incident_id: IncidentId, body: Note, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    return _act(c, incident_id, "escalate", actor, Extras(note=body.note))
+
+
+@router.post("/incidents/{incident_id}/photos", tags=["inspector"])
+def upload_photo(
+    incident_id: IncidentId,
+    file: UploadFile = File(...),
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    with c.readers() as s:
+        _visible(s.get(Incident, incident_id), actor, incident_id)
+    limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
+    data = file.file.read(limit + 1)
+    try:
+        rel = store_photo(data, c.data_dir, limit)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return {"photo": rel}
+
+
+for _name in ("verify", "close", "reject"):
+
+    def _desk_route(
+        incident_id: IncidentId,
+        body: Note,
+        actor: Actor = Depends(desk_actor),
+        c: ApiContext = Depends(ctx),
+        _a=_name,
+    ):
+        return _act(c, incident_id, _a, actor, Extras(note=body.note))
+
+    router.add_api_route(
+        f"/incidents/{{incident_id}}/{_name}", _desk_route, methods=["POST"], response_model=IncidentOut,
+        tags=["desk"], name=_name, summary=f"{_name.capitalize()} an incident",
+    )  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}/assign", response_model=IncidentOut, tags=["desk"])
+def assign(
+    incident_id: IncidentId,
+    body: Assignment,
+    actor: Actor = Depends(desk_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """Assign or reassign to an inspector in the roster (also re-dispatches after failed verification)."""
+    inc = c.commands.assign(incident_id, body.assignee, actor, body.note)
+    c.publish()
+    return to_out(inc, c, actor)
+
+
+@router.post("/incidents/{incident_id}/merge", response_model=IncidentOut, tags=["desk"])
+def merge(
+    incident_id: IncidentId, body: MergeInto, actor: Actor = Depends(desk_actor), c: ApiContext = Depends(ctx)
+):
+    inc = c.commands.merge(incident_id, body.into, actor, body.note)
+    c.publish()
+    return to_out(inc, c, actor)
