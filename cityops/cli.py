@@ -85,13 +85,84 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dispatch.api.server import build_app
+
+    _setup_logging("api", args.verbose)
+    cfg = _load(args.config)
+    app = build_app(cfg, _require_redis(cfg))
+    uvicorn.run(app, host=cfg.dispatch.host, port=args.port or cfg.dispatch.port, log_level="warning")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dispatch.accounts import create_user
+    from dispatch.store import open_store
+
+    cfg = _load(args.config)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    _, sessions = open_store(cfg.store_url)
+    try:
+        create_user(sessions, args.username, password, args.role, args.inspector)
+    except ValueError as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {args.role} {args.username}")
+    return 0
+
+
 def cmd_vision(args: argparse.Namespace) -> int:
+    """``cityops vision [run] --config X``: a worker taking its share of the cameras (Redis leases)."""
+    if getattr(args, "vision_command", None) == "try":
+        return cmd_vision_try(args)
+    if getattr(args, "vision_command", None) == "eval":
+        return cmd_vision_eval(args)
     from vision.worker import VisionWorker
 
     _setup_logging("vision", args.verbose)
     cfg = _load(args.config)
     VisionWorker(cfg, _require_redis(cfg), args.camera or None).run(_stop_on_signals())
     return 0
+
+
+def _vision_tool(run) -> int:
+    """Run a vision workbench action: exit 2 for a bad config or label file, 1 for a camera error."""
+    from vision.worker import CAMERA_ERRORS
+
+    try:
+        run()
+    except ConfigError as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 2
+    except CAMERA_ERRORS as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_vision_try(args: argparse.Namespace) -> int:
+    """``cityops vision try CLIP --camera CAMERA.yaml``: annotated MP4, incidents and timings."""
+    from vision.workbench import try_clip
+
+    _setup_logging("vision", args.verbose)
+    out = Path(args.out or f"vision-try-{Path(args.clip).stem}")
+    return _vision_tool(
+        lambda: try_clip(
+            args.clip, Path(args.camera_yaml), out, args.camera_id, not args.no_video, not args.quiet
+        )
+    )
+
+
+def cmd_vision_eval(args: argparse.Namespace) -> int:
+    """``cityops vision eval LABELS.yaml``: event-level precision, recall and F1 per clip and overall."""
+    from vision.workbench import evaluate
+
+    _setup_logging("vision", args.verbose)
+    return _vision_tool(lambda: evaluate(Path(args.labels), args.tolerance))
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -103,17 +174,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gis_generate(args: argparse.Namespace) -> int:
-    from gis.generate import generate_grid
+def cmd_gis(args: argparse.Namespace) -> int:
+    """``cityops gis ACTION``: the action's function in :mod:`gis.commands` (set by the parser)."""
+    from gis import commands
 
-    grid = generate_grid(cells=args.cells, communities=args.communities, streets=args.streets, seed=args.seed)
-    out = Path(args.out)
-    grid.save_geojson(out)
-    area = sum(c.area_m2 for c in grid.cells) / 1e6
-    print(
-        f"wrote {out}: {len(grid)} cells, {len({c.community for c in grid.cells})} communities, {len({c.street for c in grid.cells})} streets, {area:.1f} km2"
-    )
-    return 0
+    return getattr(commands, args.gis_run)(args, _load(args.config))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,22 +213,82 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(
         sub.add_parser("dispatch", help="run the dispatch service (detections -> incidents)")
     ).set_defaults(func=cmd_dispatch)
-    vis = with_config(sub.add_parser("vision", help="run a vision worker on the configured cameras"))
+    vis = with_config(
+        sub.add_parser("vision", help="run a vision worker (default), or try/evaluate the rules on clips")
+    )
     vis.add_argument("--camera", action="append", help="only this camera id (repeatable)")
-    vis.set_defaults(func=cmd_vision)
+    vis.set_defaults(func=cmd_vision, vision_command=None)
+    vis_sub = vis.add_subparsers(dest="vision_command", required=False, metavar="ACTION")
+    vrun = vis_sub.add_parser("run", help="run a worker on its share of the cameras (same as no action)")
+    vrun.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config")
+    vrun.add_argument("--camera", action="append", default=argparse.SUPPRESS, help="only this camera id")
+    vtry = vis_sub.add_parser(
+        "try", help="run one camera's rules over a clip: annotated MP4, incidents, timings"
+    )
+    vtry.add_argument("clip", help="video file or image folder")
+    vtry.add_argument("--camera", dest="camera_yaml", required=True, help="camera YAML (or a config)")
+    vtry.add_argument("--camera-id", help="which camera, when the YAML is a whole config")
+    vtry.add_argument("--out", help="output folder (default: vision-try-<clip name>)")
+    vtry.add_argument("--no-video", action="store_true", help="skip the annotated MP4")
+    vtry.add_argument("--quiet", action="store_true", help="no progress bar")
+    veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
+    veval.add_argument("labels", help="label YAML (format: docs/vision.md)")
+    veval.add_argument("--tolerance", type=float, help="seconds (overrides the label file's tolerance_s)")
+    api = with_config(
+        sub.add_parser("api", help="serve the dispatch HTTP API (inspectors, desk, Open311, reports)")
+    )
+    api.add_argument("--port", type=int)
+    api.set_defaults(func=cmd_api)
+    users = sub.add_parser("users", help="staff accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = with_config(
+        users_sub.add_parser("add", help="create an account (password prompted, or --password-stdin)")
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["inspector", "operator", "supervisor", "admin"])
+    add.add_argument("--inspector", help="roster id the inspector acts as")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_users_add)
     dash = with_config(sub.add_parser("dashboard", help="serve the live command board"))
     dash.add_argument("--port", type=int)
     dash.set_defaults(func=cmd_dashboard)
 
+    from gis.commands import add_import_options
+
     gis = sub.add_parser("gis", help="district grid tools")
     gis_sub = gis.add_subparsers(dest="gis_command", required=True, metavar="ACTION")
-    gen = gis_sub.add_parser("generate", help="generate the default three-level grid (seeded, reproducible)")
-    gen.add_argument("--out", default="data/grid/cells.geojson")
-    gen.add_argument("--cells", type=int, default=2257)
-    gen.add_argument("--communities", type=int, default=98)
-    gen.add_argument("--streets", type=int, default=10)
-    gen.add_argument("--seed", type=int, default=2257)
-    gen.set_defaults(func=cmd_gis_generate)
+
+    def gis_action(name: str, help: str, run: str) -> argparse.ArgumentParser:
+        sp = with_config(gis_sub.add_parser(name, help=help))
+        sp.add_argument("--data-dir", help="data directory (default: the config's, or CITYOPS_DATA_DIR)")
+        sp.set_defaults(func=cmd_gis, gis_run=run)
+        return sp
+
+    gen = gis_action("generate", "generate the default grid (seeded) as GeoJSON and GeoPackage", "generate")
+    gen.add_argument(
+        "--out", help="GeoJSON path; the .gpkg goes beside it (default: DATA/grid/<district>.geojson)"
+    )
+    gen.add_argument("--cells", type=int, help="default: the config's grid.cells")
+    gen.add_argument("--communities", type=int, help="default: the config's grid.communities")
+    gen.add_argument("--streets", type=int, help="default: the config's grid.streets")
+    gen.add_argument("--seed", type=int, help="default: the config's grid.seed")
+    gen.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"), help="default: grid.bbox")
+    gen.add_argument("--area-km2", type=float, default=124.0, help="outline area (default 124: Lubei's)")
+    gen.add_argument("--activate", action="store_true", help="also make it the active grid")
+    imp = gis_action("import", "validate a grid file and, when it has no errors, make it active", "import_")
+    add_import_options(imp)
+    val = gis_action(
+        "validate", "validate a grid file and report (exit 1 on errors); changes nothing", "validate"
+    )
+    add_import_options(val)
+    exp = gis_action("export", "write the grid's cells, communities or streets with figures", "export")
+    exp.add_argument("--format", choices=["geojson", "gpkg", "csv", "shp"], default="geojson")
+    exp.add_argument("--level", choices=["cell", "community", "street"], default="cell")
+    exp.add_argument("--incidents", help="CSV or JSON of incidents (lon/lat or cell, type, state, overdue)")
+    exp.add_argument("--out", help="default: DATA/export/<level>s.<ext>")
+    ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
+    ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
+    ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")
     return p
 
 

@@ -45,15 +45,18 @@ class ZoneConfig(_Model):
     name: str = ""
     polygon: list[tuple[float, float]] = Field(description="Image coordinates (pixels) of the zone outline.")
     rules: list[str] = Field(min_length=1, description="Violation codes this zone enforces (see taxonomy).")
-    classes: list[str] = Field(
-        default_factory=lambda: ["car", "truck", "bus", "motorcycle"],
-        description="Object classes that count in this zone.",
+    classes: list[str] | None = Field(
+        None,
+        description="Object classes that count in this zone; empty: the defaults of each rule (see vision/rules).",
     )
     min_confidence: float = Field(0.3, ge=0.0, le=1.0)
     min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
     dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
     require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
     cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
+    max_gap_s: float = Field(
+        5.0, ge=0, description="An object unseen this long (occlusion, missed detection) keeps its dwell."
+    )
     active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
 
     @field_validator("polygon")
@@ -117,6 +120,20 @@ class CameraConfig(_Model):
     detector: DetectorConfig | None = Field(
         None, description="Overrides the global detector for this camera."
     )
+    image_interval_s: float = Field(
+        1.0, gt=0, description="Image-folder sources: seconds of scene time between two images."
+    )
+    tracker: Literal["auto", "bytetrack", "iou"] = Field(
+        "auto",
+        description="bytetrack (needs cityops[ultralytics]), iou (no dependency), auto: the first available.",
+    )
+    motion_gate: bool = Field(True, description="Skip the detector on frames where nothing moved in a zone.")
+    evidence_clip_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="Seconds of H.264 video before each detection kept as evidence (0: none).",
+    )
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
@@ -125,6 +142,15 @@ class CameraConfig(_Model):
         if dup:
             raise ValueError(f"duplicate zone id(s) {dup}")
         return self
+
+
+class VisionConfig(_Model):
+    lease_ttl_s: float = Field(
+        15.0, ge=1, description="A camera lease in Redis; a dead worker's cameras move after this long."
+    )
+    max_cameras: int = Field(
+        0, ge=0, description="Cameras one worker process takes at most (0: a fair share)."
+    )
 
 
 class GridConfig(_Model):
@@ -187,11 +213,22 @@ class InspectorConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: str
     phone: str = ""
-    cells: list[str] = Field(default_factory=list, description="Unit cell codes this inspector covers.")
+    cells: list[str] = Field(
+        default_factory=list, description="Cell, community or street codes covered (prefix match)."
+    )
     shift: ActiveHours = ActiveHours()
+    role: Literal["inspector", "supervisor"] = Field(
+        "inspector", description="Supervisors get escalations and take dispatches no inspector covers."
+    )
 
 
 class DispatchConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8060, ge=1, le=65535, description="HTTP API port.")
+    max_upload_mb: float = Field(8.0, gt=0, le=100, description="Largest photo accepted.")
+    citizen_rate_per_min: int = Field(10, ge=1, description="Citizen requests per minute per client address.")
+    token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
+    sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
     merge_radius_m: float = Field(
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
@@ -215,6 +252,7 @@ class CityOpsConfig(_Model):
     grid: GridConfig = GridConfig()
     cameras: list[CameraConfig] = Field(default_factory=list)
     detector: DetectorConfig = DetectorConfig()
+    vision: VisionConfig = VisionConfig()
     redis: RedisConfig = RedisConfig()
     store: StoreConfig = StoreConfig()
     sla: SLAConfig = SLAConfig()

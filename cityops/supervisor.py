@@ -24,7 +24,8 @@ from streams.embedded import EmbeddedRedis, _die_with_parent
 from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
 log = logging.getLogger(__name__)
-SERVICES = ("dispatch", "vision", "dashboard")
+SERVICES = ("dispatch", "api", "vision", "dashboard")
+DEMO_PASSWORD = "cityops-demo"
 
 
 def demo_config(cfg: CityOpsConfig) -> CityOpsConfig:
@@ -38,6 +39,27 @@ def demo_config(cfg: CityOpsConfig) -> CityOpsConfig:
         log.warning("demo: no sample clip available; watching the generated clip %s", clip)
         keep = [CameraConfig.model_validate(demo_clip_camera(clip))]
     return cfg.model_copy(update={"cameras": keep})
+
+
+def demo_accounts(cfg: CityOpsConfig) -> list[str]:
+    """Demo logins (password ``cityops-demo``): an operator, and one account per roster entry."""
+    from sqlalchemy import func, select
+
+    from dispatch.accounts import create_user
+    from dispatch.store import User, open_store
+
+    engine, sessions = open_store(cfg.store_url)
+    try:
+        with sessions() as s:
+            if s.scalar(select(func.count()).select_from(User)):
+                return []
+        made = [("operator", "operator", None)]
+        made += [(i.id, i.role, i.id) for i in cfg.roster]
+        for name, role, insp in made:
+            create_user(sessions, name, DEMO_PASSWORD, role, insp if role == "inspector" else None)
+        return [name for name, _, _ in made]
+    finally:
+        engine.dispose()
 
 
 def write_effective(cfg: CityOpsConfig, path: Path) -> Path:
@@ -77,6 +99,13 @@ def run_stack(
     code = 0
     try:
         grid = load_grid(cfg.grid, data)  # generate once, before the services read it
+        from dispatch.store import open_store
+
+        open_store(cfg.store_url)[0].dispose()  # migrate once, before the services open the store
+        if demo:
+            names = demo_accounts(cfg)
+            if names:
+                log.info("demo accounts (password %r): %s", DEMO_PASSWORD, ", ".join(names))
         log.info("grid: %d unit cells", len(grid))
         eff = write_effective(cfg, data / "effective-config.yaml")
         env = {**os.environ, "REDIS_URL": url, "CITYOPS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
@@ -87,7 +116,8 @@ def run_stack(
                 preexec_fn=_die_with_parent,
             )
         board = f"http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
-        print(f"\nCityOps is up: board at {board}  (Ctrl-C to stop)\n", flush=True)
+        api = f"http://{cfg.dispatch.host}:{cfg.dispatch.port}/docs"
+        print(f"\nCityOps is up: board at {board}  API at {api}  (Ctrl-C to stop)\n", flush=True)
         deadline = time.monotonic() + seconds if seconds else None
         while not stop.is_set():
             dead = [(n, p.returncode) for n, p in procs.items() if p.poll() is not None]

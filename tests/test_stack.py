@@ -23,6 +23,7 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
         "roster": [{"id": "insp-all", "name": "All", "cells": ["130203"]}],
         "cameras": [demo_clip_camera(clip, id="cam-gen")],
         "dashboard": {"port": port},
+        "dispatch": {"port": free_port()},
     }
     path = tmp_path / "cityops.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -68,7 +69,12 @@ def test_up_with_redis_url_starts_no_server(tmp_path, redis_url):
     path = tmp_path / "cityops.yaml"
     path.write_text(
         yaml.safe_dump(
-            {"data_dir": str(tmp_path / "data"), "grid": SMALL_GRID, "dashboard": {"port": free_port()}}
+            {
+                "data_dir": str(tmp_path / "data"),
+                "grid": SMALL_GRID,
+                "dashboard": {"port": free_port()},
+                "dispatch": {"port": free_port()},
+            }
         )
     )
     env = {**os.environ, "REDIS_URL": redis_url}
