@@ -229,6 +229,10 @@ class DispatchConfig(_Model):
     citizen_rate_per_min: int = Field(10, ge=1, description="Citizen requests per minute per client address.")
     token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
     sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses (the board) whose X-Forwarded-For names the real client for rate limits.",
+    )
     merge_radius_m: float = Field(
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
@@ -243,6 +247,9 @@ class DashboardConfig(_Model):
         None, description="Intranet raster tile URL template; none: offline background."
     )
     refresh_ms: int = Field(1000, ge=100)
+    api_url: str | None = Field(
+        None, description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port."
+    )
 
 
 class CityOpsConfig(_Model):

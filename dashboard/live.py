@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from datetime import datetime
 
 import redis
 
@@ -25,6 +26,8 @@ class LiveState:
         self.r = connect(redis_url)
         self.incidents: OrderedDict[int, IncidentEvent] = OrderedDict()
         self.cameras: dict[str, CameraHealth] = {}
+        self.changed: dict[int, int] = {}  # incident id -> self.version when it last changed
+        self.stamps: dict[int, dict[str, datetime]] = {}  # incident id -> first time in each state
         self.version = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -44,6 +47,8 @@ class LiveState:
                     return False
                 self.incidents[msg.incident_id] = msg
                 self.incidents.move_to_end(msg.incident_id)
+                self.stamps.setdefault(msg.incident_id, {}).setdefault(msg.state, msg.at)
+                self.changed[msg.incident_id] = self.version + 1
             elif isinstance(msg, CameraHealth):
                 self.cameras[msg.camera_id] = msg
             else:
@@ -83,6 +88,16 @@ class LiveState:
     def snapshot(self) -> tuple[int, list[IncidentEvent], list[CameraHealth]]:
         with self.lock:
             return self.version, list(self.incidents.values()), list(self.cameras.values())
+
+    def changes_since(self, version: int) -> tuple[int, list[IncidentEvent], list[CameraHealth]]:
+        """Incidents changed after ``version`` (and all cameras): what a page must patch."""
+        with self.lock:
+            changed = [self.incidents[i] for i, v in self.changed.items() if v > version]
+            return self.version, changed, list(self.cameras.values())
+
+    def stamps_of(self, incident_id: int) -> dict[str, datetime]:
+        with self.lock:
+            return dict(self.stamps.get(incident_id, {}))
 
     @staticmethod
     def open_by_cell(incidents: list[IncidentEvent]) -> dict[str, int]:

@@ -74,6 +74,9 @@ def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
 def citizen_rate_limit(request: Request, c: ApiContext = Depends(ctx)) -> None:
     """A fixed one-minute window per client address, counted in Redis (shared by API instances)."""
     client = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and client in c.cfg.dispatch.trusted_proxies:
+        client = forwarded.split(",")[0].strip()[:64] or client
     key = f"cityops:ratelimit:{client}"
     try:
         pipe = c.r.pipeline()

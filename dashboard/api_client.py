@@ -1,0 +1,97 @@
+"""The pages' adapter to the dispatch HTTP API: every action goes through the API, which owns
+accounts, roles and the incident lifecycle. Errors come back as the API's own message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ApiResult:
+    ok: bool
+    status: int
+    data: Any = None
+    error: str = ""
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def _call(
+        self, method: str, path: str, *, token: str | None = None, client_ip: str | None = None, **kw
+    ) -> ApiResult:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if client_ip:
+            headers["X-Forwarded-For"] = client_ip  # the API trusts it from configured proxies only
+        try:
+            res = self.http.request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            return ApiResult(
+                False,
+                503,
+                error=f"the dispatch API at {self.base_url} does not answer ({exc.__class__.__name__})",
+            )
+        try:
+            body = res.json()
+        except ValueError:
+            body = res.text
+        if res.is_success:
+            return ApiResult(True, res.status_code, body)
+        detail = body.get("detail") if isinstance(body, dict) else body
+        if isinstance(detail, list):  # FastAPI validation errors
+            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+        return ApiResult(False, res.status_code, body, str(detail))
+
+    # -- staff ------------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> ApiResult:
+        return self._call("POST", "/api/v1/login", json={"username": username, "password": password})
+
+    def my_dispatches(self, token: str) -> ApiResult:
+        return self._call("GET", "/api/v1/me/dispatches", token=token)
+
+    def incidents(self, token: str, **params) -> ApiResult:
+        return self._call(
+            "GET",
+            "/api/v1/incidents",
+            token=token,
+            params={k: v for k, v in params.items() if v not in (None, "")},
+        )
+
+    def incident(self, token: str, incident_id: int) -> ApiResult:
+        return self._call("GET", f"/api/v1/incidents/{incident_id}", token=token)
+
+    def act(self, token: str, incident_id: int, action: str, body: dict | None = None) -> ApiResult:
+        return self._call("POST", f"/api/v1/incidents/{incident_id}/{action}", token=token, json=body or {})
+
+    def upload_photo(self, token: str, incident_id: int, name: str, data: bytes, mime: str) -> ApiResult:
+        return self._call(
+            "POST", f"/api/v1/incidents/{incident_id}/photos", token=token, files={"file": (name, data, mime)}
+        )
+
+    # -- citizens (Open311) -----------------------------------------------------------------------
+    def services(self) -> ApiResult:
+        return self._call("GET", "/open311/v2/services.json")
+
+    def create_request(
+        self, form: dict, photo: tuple[str, bytes, str] | None, client_ip: str | None
+    ) -> ApiResult:
+        files = {"media": photo} if photo else None
+        return self._call("POST", "/open311/v2/requests.json", data=form, files=files, client_ip=client_ip)
+
+    def request_status(self, request_id: str) -> ApiResult:
+        return self._call("GET", f"/open311/v2/requests/{request_id}.json")
+
+    def rate(
+        self, request_id: str, token: str, rating: int, comment: str, client_ip: str | None
+    ) -> ApiResult:
+        body = {"token": token, "rating": rating, "comment": comment}
+        return self._call(
+            "POST", f"/open311/v2/requests/{request_id}/rating.json", json=body, client_ip=client_ip
+        )

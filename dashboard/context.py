@@ -1,0 +1,30 @@
+"""What every page needs, built once per board process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from cityops.config import CityOpsConfig
+from dashboard.api_client import ApiClient
+from dashboard.live import LiveState
+from gis.grid import Grid
+
+
+@dataclass
+class DashContext:
+    cfg: CityOpsConfig
+    live: LiveState
+    grid: Grid
+    api: ApiClient
+    tz: ZoneInfo = field(init=False)
+    board_layers: dict = field(default_factory=dict)  # map layers per level, built once by the board
+    board_views: object = None  # the board's per-page memory (dashboard.pages.board.ClientViews)
+
+    def __post_init__(self) -> None:
+        self.tz = ZoneInfo(self.cfg.timezone)
+
+    @property
+    def api_public_url(self) -> str:
+        """Where a browser reaches the API (photos are served from there)."""
+        return self.cfg.dashboard.api_url or f"http://{self.cfg.dispatch.host}:{self.cfg.dispatch.port}"

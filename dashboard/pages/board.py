@@ -1,0 +1,547 @@
+"""The wall board: every unit cell coloured by open incidents, street and community boundaries,
+live incident markers, cameras, KPI tiles, a 24-hour trend, breakdowns, a ticker and a camera wall.
+
+Geometry is sent once, in the first figure. The server remembers, per open page, what it sent
+(``ClientView``); each tick sends a ``Patch`` with only the cells whose count changed and the
+markers of incidents that are new or changed since, plus the small panels. A page that missed
+nothing gets ``no_update``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import plotly.graph_objects as go
+from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
+
+from cityops.config import CityOpsConfig
+from dashboard.context import DashContext
+from dashboard.i18n import t
+from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
+from dispatch.lifecycle import OPEN_STATES
+from gis.layers import cached_layer
+
+STATE_COLOURS = {
+    "new": "#ff4d4f",
+    "dispatched": "#faad14",
+    "accepted": "#40a9ff",
+    "on_site": "#36cfc9",
+    "escalated": "#f759ab",
+}
+CAMERA_COLOURS = {
+    "online": "#52c41a",
+    "offline": "#ff4d4f",
+    "error": "#ff4d4f",
+    "starting": "#8c8c8c",
+    "stopped": "#8c8c8c",
+}
+# Plotly's built-in "white-bg" style loads nothing from the network; the dark background (or an
+# intranet tile layer) is a map layer below the traces. (A custom MapLibre style object breaks
+# Plotly's style diffing on every update: "Map error.")
+MAP_STYLE = "white-bg"
+WORLD = {
+    "type": "Feature",
+    "properties": {},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[-180, -85], [180, -85], [180, 85], [-180, 85], [-180, -85]]],
+    },
+}
+
+
+def map_style(cfg: CityOpsConfig) -> str:
+    """The style for every map of the pages; pair it with :func:`background_layers`."""
+    return MAP_STYLE
+
+
+def background_layers(cfg: CityOpsConfig) -> list[dict]:
+    if cfg.dashboard.tile_url:
+        return [{"sourcetype": "raster", "source": [cfg.dashboard.tile_url], "below": "traces"}]
+    return [{"sourcetype": "geojson", "source": WORLD, "type": "fill", "color": "#0b1526", "below": "traces"}]
+
+
+CHART_LAYOUT = {
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"color": "#cfe3ff", "size": 15},
+    "margin": {"l": 10, "r": 10, "t": 6, "b": 30},
+}
+
+
+# -- what each open page was sent ------------------------------------------------------------------
+@dataclass
+class ClientView:
+    version: int
+    counts: dict[str, int]
+    markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
+
+
+class ClientViews:
+    """What each open page holds, keyed by (page id, version the page reports), bounded (LRU).
+
+    The page reports its version back with every tick, so a response that Dash dropped (a newer
+    request for the same output was in flight) is simply computed again from the older version.
+    """
+
+    def __init__(self, limit: int = 2048) -> None:
+        self.limit = limit
+        self._views: OrderedDict[tuple[str, int], ClientView] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, cid: str, view: ClientView) -> None:
+        with self._lock:
+            self._views[(cid, view.version)] = view
+            self._views.move_to_end((cid, view.version))
+            while len(self._views) > self.limit:
+                self._views.popitem(last=False)
+
+    def get(self, cid: str, version: int) -> ClientView | None:
+        with self._lock:
+            view = self._views.get((cid, version))
+            if view is not None:
+                self._views.move_to_end((cid, version))
+            return view
+
+
+def marker_text(inc, lang: str) -> str:
+    return f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}"
+
+
+# -- figures ----------------------------------------------------------------------------------------
+def map_figure(
+    ctx: DashContext, layers: dict, counts: dict[str, int], incidents, cameras, lang: str, view: ClientView
+) -> go.Figure:
+    codes = list(ctx.grid.codes)
+    live = [i for i in incidents if i.state in OPEN_STATES]
+    view.markers = {inc.incident_id: k for k, inc in enumerate(live)}
+    w, s, e, n = ctx.grid.bounds
+    fig = go.Figure(
+        [
+            go.Choroplethmap(
+                geojson=layers["cell"],
+                locations=codes,
+                z=[counts.get(c, 0) for c in codes],
+                featureidkey="properties.code",
+                zmin=0,
+                zmax=4,
+                colorscale=[
+                    [0, "#12304f"],
+                    [0.125, "#12304f"],
+                    [0.125, "#f0a020"],
+                    [0.5, "#ff7a1a"],
+                    [1, "#ff3b30"],
+                ],
+                marker={"line": {"width": 0.3, "color": "#3a5a7a"}, "opacity": 0.85},
+                showscale=False,
+                hovertemplate="%{location}: %{z}<extra></extra>",
+                name="cells",
+            ),
+            go.Scattermap(
+                lon=[i.lon for i in live],
+                lat=[i.lat for i in live],
+                text=[marker_text(i, lang) for i in live],
+                customdata=[i.incident_id for i in live],
+                mode="markers",
+                marker={"size": 16, "color": [STATE_COLOURS.get(i.state, "#fff") for i in live]},
+                hoverinfo="text",
+                name="incidents",
+                uid="incidents",
+            ),
+            camera_trace(ctx, cameras, lang),
+        ]
+    )
+    line = lambda src, colour, width: {  # noqa: E731
+        "sourcetype": "geojson", "source": src, "type": "line", "color": colour, "line": {"width": width}, "below": "plotly-trace-layer-incidents-circle"
+    }  # fmt: skip
+    fig.update_layout(
+        map={
+            "style": MAP_STYLE,
+            "center": {"lon": (w + e) / 2, "lat": (s + n) / 2},
+            "zoom": fit_zoom(ctx.grid.bounds),
+            "layers": [
+                *background_layers(ctx.cfg),
+                line(layers["community"], "#5f8fbf", 1.2),
+                line(layers["street"], "#9fd0ff", 2.6),
+            ],
+        },
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor="#0b1526",
+        showlegend=False,
+        uirevision="board",
+    )
+    return fig
+
+
+def camera_trace(ctx: DashContext, cameras, lang: str) -> go.Scattermap:
+    health = {c.camera_id: c for c in cameras}
+    cams = ctx.cfg.cameras
+    states = [health[c.id].state if c.id in health else "starting" for c in cams]
+    return go.Scattermap(
+        lon=[c.lon for c in cams],
+        lat=[c.lat for c in cams],
+        text=[f"📷 {c.name or c.id} · {t('cam.' + st, lang)}" for c, st in zip(cams, states, strict=True)],
+        mode="markers",
+        marker={"size": 11, "color": [CAMERA_COLOURS[st] for st in states], "symbol": "circle"},
+        hoverinfo="text",
+        name="cameras",
+    )
+
+
+def bar_figure(labels: list[str], values: list[int], *, horizontal: bool, colour: str) -> go.Figure:
+    bar = go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
+    bar.marker.color = colour
+    fig = go.Figure(bar)
+    fig.update_layout(**CHART_LAYOUT, bargap=0.25)
+    counts = {"tickformat": "d", "rangemode": "tozero"}
+    if max(values, default=0) <= 5:
+        counts["dtick"] = 1
+    fig.update_xaxes(gridcolor="#1d3b5f", automargin=True, **(counts if horizontal else {}))
+    fig.update_yaxes(gridcolor="#1d3b5f", automargin=True, **({} if horizontal else counts))
+    if not horizontal:
+        fig.update_xaxes(tickvals=labels[::3])
+    return fig
+
+
+def fit_zoom(bounds: tuple[float, float, float, float], width_px: int = 1180, height_px: int = 460) -> float:
+    """The web-mercator zoom at which ``bounds`` fills a map of this size."""
+    w, s, e, n = bounds
+    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zoom_w = math.log2(width_px * 360 / (max(e - w, 1e-6) * 512))
+    zoom_h = math.log2(height_px * 2 * math.pi / (max(merc(n) - merc(s), 1e-9) * 512))
+    return round(min(zoom_w, zoom_h), 2)
+
+
+# -- panels -----------------------------------------------------------------------------------------
+def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str) -> list:
+    stamps = {i.incident_id: ctx.live.stamps_of(i.incident_id) for i in incidents}
+    k = kpis(incidents, stamps, datetime.now(UTC), ctx.tz)
+    online = sum(c.state == "online" for c in cameras)
+
+    def tile(key: str, value, tid: str, warn: bool = False):
+        return html.Div(
+            [
+                html.Div(str(value), className="kpi-value" + (" warn" if warn else ""), id=tid),
+                html.Div(t(key, lang), className="kpi-label"),
+            ],
+            className="kpi",
+        )
+
+    compliance = "-" if k.sla_compliance is None else f"{k.sla_compliance:.0%}"
+    return [
+        tile("today_new", k.today_new, "kpi-today"),
+        tile("today_closed", k.today_closed, "kpi-closed"),
+        tile("open", k.open, "kpi-open"),
+        tile("overdue", k.overdue, "kpi-overdue", warn=k.overdue > 0),
+        tile("sla_compliance", compliance, "kpi-sla"),
+        tile("median_accept", duration_text(k.median_accept_s), "kpi-accept"),
+        tile("median_arrive", duration_text(k.median_arrive_s), "kpi-arrive"),
+        tile("median_resolve", duration_text(k.median_resolve_s), "kpi-resolve"),
+        tile("cameras_online", f"{online}/{len(ctx.cfg.cameras) or len(cameras)}", "kpi-cameras"),
+    ]
+
+
+def ticker(ctx: DashContext, incidents, lang: str) -> list:
+    latest = sorted(incidents, key=lambda i: i.at, reverse=True)[:6]
+    if not latest:
+        return [html.Div(t("no_incidents", lang), className="empty")]
+    rows = []
+    for i in latest:
+        thumb = (
+            html.Img(src=f"/evidence/{i.evidence}", className="thumb")
+            if i.evidence and i.evidence.startswith("evidence/")
+            else html.Div(className="thumb")
+        )
+        overdue = " · " + t("overdue", lang) if i.breaches else ""
+        rows.append(
+            html.Div(
+                [
+                    thumb,
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Span(f"#{i.incident_id} ", className="inc-id"),
+                                    t(f"type.{i.type}", lang),
+                                ],
+                                className="inc-title",
+                            ),
+                            html.Div(
+                                f"{t('state.' + i.state, lang)}{overdue} · {t('cell', lang)} {i.cell or '-'} · "
+                                f"{t('assignee', lang)} {i.assignee or t('unassigned', lang)} · {i.count}{t('count', lang)} · "
+                                f"{i.at.astimezone(ctx.tz):%H:%M:%S}",
+                                className="inc-meta",
+                            ),
+                        ]
+                    ),
+                ],
+                className=f"incident state-{i.state}" + (" overdue" if i.breaches else ""),
+                id=f"incident-{i.incident_id}",
+            )
+        )
+    return rows
+
+
+def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
+    health = {c.camera_id: c for c in cameras}
+    latest: dict[str, str] = {}
+    for inc in sorted(incidents, key=lambda i: i.at):
+        if inc.evidence and inc.evidence.startswith("evidence/"):
+            cam = inc.evidence.split("/")[-1].split("_")[0]
+            latest[cam] = inc.evidence
+    tiles = []
+    for cam in ctx.cfg.cameras:
+        h = health.get(cam.id)
+        state = h.state if h else "starting"
+        img = (
+            html.Img(src=f"/evidence/{latest[cam.id]}", className="cam-img")
+            if cam.id in latest
+            else html.Div(t("no_frame", lang), className="cam-img empty")
+        )
+        caption = f"{cam.name or cam.id} · {t('cam.' + state, lang)}" + (
+            f" · {h.fps:.1f} {t('fps', lang)}" if h else ""
+        )
+        tiles.append(
+            html.Div(
+                [
+                    img,
+                    html.Div(
+                        [html.Span("●", className=f"dot cam-{state}"), " ", caption], className="cam-caption"
+                    ),
+                ],
+                className="cam-tile",
+                id=f"camera-{cam.id}",
+            )
+        )
+    return tiles or [html.Div(t("no_cameras", lang), className="empty")]
+
+
+def charts(ctx: DashContext, incidents, lang: str) -> tuple[go.Figure, go.Figure, go.Figure]:
+    labels, counts = hourly_trend(incidents, datetime.now(UTC), ctx.tz)
+    trend = bar_figure(labels, counts, horizontal=False, colour="#3aa0ff")
+    by_type = open_by(incidents, lambda i: t("type." + i.type, lang)).most_common(8)[::-1]
+    street_of = {
+        c.code: (c.street_zh if lang == "zh-CN" else c.street_en) or c.street for c in ctx.grid.cells
+    }
+    by_street = open_by(incidents, lambda i: street_of.get(i.cell or "", t("outside", lang))).most_common(10)[
+        ::-1
+    ]
+    return (
+        trend,
+        bar_figure([k for k, _ in by_type], [v for _, v in by_type], horizontal=True, colour="#ffb020"),
+        bar_figure([k for k, _ in by_street], [v for _, v in by_street], horizontal=True, colour="#36cfc9"),
+    )
+
+
+def panels(ctx: DashContext, incidents, cameras, lang: str) -> tuple:
+    """Everything on the board but the map: small, sent whole when anything changed."""
+    trend, by_type, by_street = charts(ctx, incidents, lang)
+    kpi = kpi_tiles(ctx, incidents, cameras, lang)
+    return (
+        kpi,
+        ticker(ctx, incidents, lang),
+        camera_wall(ctx, incidents, cameras, lang),
+        trend,
+        by_type,
+        by_street,
+    )
+
+
+# -- page -------------------------------------------------------------------------------------------
+def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
+    version, incidents, cameras = ctx.live.snapshot()
+    counts = ctx.live.open_by_cell(incidents)
+    cid = uuid.uuid4().hex
+    view = ClientView(version, counts)
+    fig = map_figure(ctx, ctx.board_layers, counts, incidents, cameras, lang, view)
+    ctx.board_views.put(cid, view)
+    trend, by_type, by_street = charts(ctx, incidents, lang)
+    graph = lambda gid, f: dcc.Graph(id=gid, figure=f, config={"displayModeBar": False}, className="chart")  # noqa: E731
+    return html.Div(
+        [
+            html.Header(
+                [
+                    html.Div(
+                        [
+                            html.H1(t("title", lang), id="title"),
+                            html.Div(t("subtitle", lang), className="subtitle"),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Button(t("district_all", lang), id="drill-reset", className="drill"),
+                            html.Span(id="drill-label", className="drill-label"),
+                        ],
+                        className="drill-bar",
+                    ),
+                    html.Div(
+                        f"{ctx.cfg.district} · {len(ctx.grid)} {t('cells_label', lang)}", className="district"
+                    ),
+                ],
+                className="header",
+            ),
+            html.Div(kpi_tiles(ctx, incidents, cameras, lang), className="kpis", id="kpis"),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2(t("map", lang)),
+                            dcc.Graph(
+                                id="board-map",
+                                figure=fig,
+                                config={"displayModeBar": False, "scrollZoom": True},
+                                className="map",
+                            ),
+                        ],
+                        className="panel map-panel",
+                    ),
+                    html.Div(
+                        [html.H2(t("latest", lang)), html.Div(ticker(ctx, incidents, lang), id="ticker")],
+                        className="panel side-panel",
+                    ),
+                ],
+                className="main",
+            ),
+            html.Div(
+                [
+                    html.Div([html.H2(t("trend_24h", lang)), graph("chart-trend", trend)], className="panel"),
+                    html.Div([html.H2(t("by_type", lang)), graph("chart-type", by_type)], className="panel"),
+                    html.Div(
+                        [html.H2(t("by_street", lang)), graph("chart-street", by_street)], className="panel"
+                    ),
+                    html.Div(
+                        [
+                            html.H2(t("cameras", lang)),
+                            html.Div(
+                                camera_wall(ctx, incidents, cameras, lang),
+                                id="camera-wall",
+                                className="camera-wall",
+                            ),
+                        ],
+                        className="panel",
+                    ),
+                ],
+                className="bottom",
+            ),
+            dcc.Store(id="board-client", data=cid),
+            dcc.Store(id="board-version", data=version),
+            dcc.Store(id="board-lang", data=lang),
+            dcc.Store(id="drill", data={"level": "district"}),
+            dcc.Interval(id="tick", interval=ctx.cfg.dashboard.refresh_ms),
+        ],
+        className="board",
+    )
+
+
+def drill_target(ctx: DashContext, drill: dict, cell: str | None) -> dict:
+    """District -> street -> community: one level down from ``drill`` towards ``cell``."""
+    c = ctx.grid.by_code.get(cell or "")
+    if c is None:
+        return {"level": "district"}
+    if drill.get("level") == "street" and drill.get("code") == c.street:
+        return {"level": "community", "code": c.community}
+    return {"level": "street", "code": c.street}
+
+
+def register(app, ctx: DashContext) -> None:
+    ctx.board_layers = {
+        lvl: cached_layer(ctx.grid, lvl, ctx.cfg.data / "grid" / "layers")
+        for lvl in ("cell", "community", "street")
+    }
+    ctx.board_views = ClientViews()
+    index = {c: k for k, c in enumerate(ctx.grid.codes)}
+    units = {u.code: u for u in [*ctx.grid.streets, *ctx.grid.communities]}
+
+    @app.callback(
+        Output("board-map", "figure"),
+        Output("kpis", "children"),
+        Output("ticker", "children"),
+        Output("camera-wall", "children"),
+        Output("chart-trend", "figure"),
+        Output("chart-type", "figure"),
+        Output("chart-street", "figure"),
+        Output("board-version", "data"),
+        Input("tick", "n_intervals"),
+        State("board-client", "data"),
+        State("board-version", "data"),
+        State("board-lang", "data"),
+    )
+    def refresh(_n, cid, have, lang):
+        if ctx.live.version == have:
+            return (no_update,) * 8
+        base = ctx.board_views.get(cid, have)
+        if base is None:  # a page this server does not know (it restarted): send the whole map again
+            version, incidents, cameras = ctx.live.snapshot()
+            view = ClientView(version, ctx.live.open_by_cell(incidents))
+            fig = map_figure(ctx, ctx.board_layers, view.counts, incidents, cameras, lang, view)
+            ctx.board_views.put(cid, view)
+            return (fig, *panels(ctx, incidents, cameras, lang), version)
+        view = ClientView(base.version, base.counts, dict(base.markers))
+        version, changed, cameras = ctx.live.changes_since(view.version)
+        _, incidents, _ = ctx.live.snapshot()
+        counts = ctx.live.open_by_cell(incidents)
+        patch = Patch()
+        for code in set(view.counts) | set(counts):
+            if view.counts.get(code, 0) != counts.get(code, 0) and code in index:
+                patch["data"][0]["z"][index[code]] = counts.get(code, 0)
+        for inc in changed:
+            k = view.markers.get(inc.incident_id)
+            is_open = inc.state in OPEN_STATES
+            if k is None:
+                if not is_open:
+                    continue
+                view.markers[inc.incident_id] = len(view.markers)
+                for key, value in (
+                    ("lon", inc.lon),
+                    ("lat", inc.lat),
+                    ("text", marker_text(inc, lang)),
+                    ("customdata", inc.incident_id),
+                ):
+                    patch["data"][1][key].append(value)
+                patch["data"][1]["marker"]["color"].append(STATE_COLOURS.get(inc.state, "#fff"))
+            else:
+                patch["data"][1]["marker"]["color"][k] = STATE_COLOURS.get(inc.state, "#fff")
+                patch["data"][1]["text"][k] = marker_text(inc, lang)
+                if not is_open:  # closed: the point is no longer drawn
+                    patch["data"][1]["lon"][k] = None
+                    patch["data"][1]["lat"][k] = None
+        cam = camera_trace(ctx, cameras, lang)
+        patch["data"][2]["marker"]["color"] = list(cam.marker.color)
+        patch["data"][2]["text"] = list(cam.text)
+        view.version, view.counts = version, counts
+        ctx.board_views.put(cid, view)
+        return (patch, *panels(ctx, incidents, cameras, lang), version)
+
+    @app.callback(
+        Output("board-map", "figure", allow_duplicate=True),
+        Output("drill", "data"),
+        Output("drill-label", "children"),
+        Input("board-map", "clickData"),
+        Input("drill-reset", "n_clicks"),
+        State("drill", "data"),
+        State("board-lang", "data"),
+        prevent_initial_call=True,
+    )
+    def drill(click, _reset, state, lang):
+        trigger = callback_context.triggered_id
+        cell = None
+        if trigger == "board-map" and click and click.get("points"):
+            cell = click["points"][0].get("location")
+        target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
+        patch = Patch()
+        if target["level"] == "district":
+            w, s, e, n = ctx.grid.bounds
+            centre, zoom, label = ((w + e) / 2, (s + n) / 2), fit_zoom(ctx.grid.bounds), ""
+        else:
+            u = units[target["code"]]
+            w, s, e, n = u.geometry.bounds
+            centre, zoom = ((w + e) / 2, (s + n) / 2), fit_zoom((w, s, e, n))
+            label = f"{t('level.' + target['level'], lang)}: {u.name_zh if lang == 'zh-CN' else u.name_en} ({u.code})"
+        patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
+        patch["layout"]["map"]["zoom"] = zoom
+        patch["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}"
+        return patch, target, label
