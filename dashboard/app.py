@@ -57,6 +57,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         title="CityOps",
         update_title=None,
         suppress_callback_exceptions=True,
+        compress=True,  # gzip: plotly.js and the first figure are most of a first load
     )
     app.ctx = ctx
     modules = {}

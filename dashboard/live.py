@@ -95,6 +95,10 @@ class LiveState:
             changed = [self.incidents[i] for i, v in self.changed.items() if v > version]
             return self.version, changed, list(self.cameras.values())
 
+    def all_stamps(self) -> dict[int, dict[str, datetime]]:
+        with self.lock:
+            return {i: dict(st) for i, st in self.stamps.items()}
+
     def stamps_of(self, incident_id: int) -> dict[str, datetime]:
         with self.lock:
             return dict(self.stamps.get(incident_id, {}))

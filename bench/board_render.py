@@ -1,0 +1,166 @@
+"""The wall board in headless Chromium: time to a fully drawn board (2,257 cells, N open incidents),
+bytes for the first load and per incident update, and latency from an event's XADD to its
+appearance in the page's DOM. Beside it, in the same run, the naive baseline: a Dash page with one
+``go.Choroplethmap`` of the same cells at full precision and nothing else.
+
+    .venv/bin/python bench/board_render.py [--incidents 5000] [--events 200] [--refresh-ms 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from cityops.config import CityOpsConfig
+from gis.default import load_grid
+from streams.bus import connect, publish, publish_many
+from streams.embedded import EmbeddedRedis, free_port
+from streams.schemas import INCIDENTS, IncidentEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
+DRAWN = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
+  return g && g.data && g.data[0].locations.length === %d && g._fullLayout && g._fullLayout.map
+         && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map.loaded(); }"""
+
+
+def event(k: int, grid, now: datetime) -> IncidentEvent:
+    cell = grid.cells[k % len(grid.cells)]
+    p = cell.geometry.representative_point()
+    return IncidentEvent(incident_id=k + 1, version=2, action="assigned", state="dispatched", type="illegal_parking",
+                         cell=cell.code, lon=p.x, lat=p.y, assignee="i1", at=now, opened_at=now)  # fmt: skip
+
+
+def naive_app(grid, port: int) -> None:
+    """The baseline page: the cells at full precision in one Choroplethmap, nothing else."""
+    import plotly.graph_objects as go
+    from dash import Dash, dcc, html
+
+    gj = grid.to_geojson()
+    fig = go.Figure(go.Choroplethmap(geojson=gj, locations=list(grid.codes), z=np.zeros(len(grid)),
+                                     featureidkey="properties.code"))  # fmt: skip
+    fig.update_layout(map={"style": "white-bg", "zoom": 11, "center": {"lon": 118.19, "lat": 39.66}})
+    app = Dash(__name__)
+    app.layout = html.Div([dcc.Graph(id="board-map", figure=fig, style={"height": "900px"})])
+    threading.Thread(target=lambda: app.run(port=port, debug=False), daemon=True).start()
+
+
+def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int]:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    got = []
+    page.on("response", lambda r: got.append(r))
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(DRAWN % n_cells, timeout=120_000, polling=50)
+    elapsed = time.perf_counter() - t0
+    wire = data = 0
+    for r in got:
+        try:
+            size = r.request.sizes()["responseBodySize"]  # bytes on the wire (gzip where served)
+        except Exception:  # noqa: BLE001 (redirects and aborted requests have no sizes)
+            continue
+        wire += size
+        if "_dash-" in r.url:  # the layout and the callbacks: the figure and the live data
+            data += size
+    page.close()
+    return elapsed, wire, data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--incidents", type=int, default=5000)
+    ap.add_argument("--events", type=int, default=200)
+    ap.add_argument("--refresh-ms", type=int, default=500)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as d, EmbeddedRedis(Path(d) / "redis") as srv:
+        tmp = Path(d)
+        port, naive_port = free_port(), free_port()
+        cfg_dict = {"data_dir": str(tmp), "dashboard": {"port": port, "refresh_ms": args.refresh_ms}}
+        cfg = CityOpsConfig.model_validate(cfg_dict)
+        grid = load_grid(cfg.grid, cfg.data)
+        r = connect(srv.url)
+        now = datetime.now(UTC)
+        publish_many(r, INCIDENTS, [event(k, grid, now) for k in range(args.incidents)])
+        (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg_dict))
+        env = {**os.environ, "REDIS_URL": srv.url}
+        proc = subprocess.Popen([sys.executable, "-m", "cityops", "dashboard", "--config", str(tmp / "cfg.yaml")], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        naive_app(grid, naive_port)
+        try:
+            import urllib.request
+
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live", timeout=2)
+                    urllib.request.urlopen(f"http://127.0.0.1:{naive_port}/", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+                naive_s, naive_bytes, naive_data = open_and_measure(
+                    browser, f"http://127.0.0.1:{naive_port}/", len(grid)
+                )
+                board_s, board_bytes, board_data = open_and_measure(
+                    browser, f"http://127.0.0.1:{port}/", len(grid)
+                )
+
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_function(DRAWN % len(grid), timeout=120_000, polling=50)
+                sizes: list[int] = []
+
+                def on_response(resp):
+                    if "_dash-update-component" in resp.url:
+                        try:
+                            body = resp.body()
+                        except Exception:  # noqa: BLE001
+                            return
+                        if b"board-map" in body:
+                            sizes.append(len(body))
+
+                page.on("response", on_response)
+                latencies = []
+                for k in range(args.events):
+                    ev = event(args.incidents + k, grid, datetime.now(UTC))
+                    t0 = time.perf_counter()
+                    publish(r, INCIDENTS, ev)
+                    page.wait_for_selector(f"#incident-{ev.incident_id}", timeout=30_000, state="attached")
+                    latencies.append(time.perf_counter() - t0)
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    q = statistics.quantiles(latencies, n=100)
+    print(
+        f"cells {len(grid)}, open incidents {args.incidents}, refresh {args.refresh_ms} ms, 1920x1080 headless Chromium"
+    )
+    print(
+        f"naive page (one Choroplethmap, full precision): drawn in {naive_s:6.2f} s, {naive_bytes / 1024:8.0f} KB"
+    )
+    print(
+        f"CityOps board (everything on it):               drawn in {board_s:6.2f} s, {board_bytes / 1024:8.0f} KB"
+    )
+    print(f"ratio board/naive: time {board_s / naive_s:5.2f}, bytes {board_bytes / naive_bytes:5.2f}")
+    print(
+        f"per incident update: median {statistics.median(sizes) / 1024:6.1f} KB over {len(sizes)} map updates"
+    )
+    print(f"XADD -> DOM over {len(latencies)} events: p50 {q[49] * 1000:6.0f} ms  p95 {q[94] * 1000:6.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
