@@ -248,7 +248,8 @@ class DashboardConfig(_Model):
     )
     refresh_ms: int = Field(1000, ge=100)
     api_url: str | None = Field(
-        None, description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port."
+        None,
+        description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port.",
     )
 
 
@@ -329,10 +330,14 @@ def load_config(path: str | Path) -> CityOpsConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {exc.start}: {exc.reason})") from exc
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     try:

@@ -77,7 +77,8 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
     def evidence(rel: str):
         if not rel.startswith("evidence/") or not rel.lower().endswith((".jpg", ".mp4")):
             abort(404)
-        return send_from_directory(evidence_root, rel)  # safe_join refuses ../ traversal
+        # served from the evidence folder itself: safe_join refuses any ../ out of it
+        return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
 
     @server.route("/api/live")
     def api_live():

@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+from sqlalchemy.exc import OperationalError
+
 from cityops.config import CityOpsConfig
 from dispatch.intake import Intake
 from dispatch.outbox import flush_outbox
@@ -63,13 +65,21 @@ class DispatchService:
         )
 
     def publish_events(self) -> int:
-        """After each batch: check SLA deadlines when due, then publish what was stored."""
+        """After each batch: check SLA deadlines when due, then publish what was stored.
+
+        A store that is locked or whose connection was cut is waited for, not fatal: the events stay
+        in the outbox and the sweep is due again, both retried after the next batch."""
         now = time.monotonic()
-        if now - self._last_sweep >= self.cfg.dispatch.sla_sweep_s:
-            self._last_sweep = now
-            for incident_id, stage in self.commands.sweep_sla():
-                log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
-        return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+        try:
+            if now - self._last_sweep >= self.cfg.dispatch.sla_sweep_s:
+                for incident_id, stage in self.commands.sweep_sla():
+                    log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
+                self._last_sweep = now
+            return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+        except OperationalError as exc:
+            log.warning("store unavailable (%s); events kept in the outbox, retrying", exc.orig or exc)
+            time.sleep(0.5)
+            return 0
 
     def step(self, block_ms: int | None = None) -> int:
         """Consume one batch, then publish what it stored; returns messages handled."""

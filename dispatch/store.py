@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -50,6 +51,8 @@ class Base(DeclarativeBase):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    # intake's merge query: same type, open, within a lat band (then lon and distance)
+    __table_args__ = (Index("ix_incidents_merge", "type", "state", "lat"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64), index=True)

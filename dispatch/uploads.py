@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -52,8 +53,15 @@ def store_photo(data: bytes, data_dir: Path, max_bytes: int) -> str:
     ext = check_image(data, max_bytes)
     rel = f"photos/{datetime.now(UTC):%Y%m%d}/{uuid.uuid4().hex}{ext}"
     path = data_dir / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, photo folder unwritable: the server's fault, said plainly
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UploadError(
+            f"the photo could not be stored on the server ({exc.strerror or exc})", 507
+        ) from exc
     return rel

@@ -119,3 +119,15 @@ def test_assignment_prefers_inspectors_then_community_then_street_supervisor():
     )  # night shift off: street supervisor
     assert supervisor_for(roster, "130203001002007", noon) == "comm-sup"
     assert pick_inspector(roster, "130203009001001", noon, {}) is None
+
+
+def test_migrations_build_exactly_the_models(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from dispatch.store import Base
+
+    engine, _ = open_store(f"sqlite:///{tmp_path}/m.db")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -43,19 +44,38 @@ class H264Writer:
             self._open(frame.shape[1], frame.shape[0])
         w, h = self.stream.width, self.stream.height
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
+        try:
+            for packet in self.stream.encode(vf):
+                self.container.mux(packet)
+        except (OSError, av.FFmpegError) as exc:  # e.g. the disk is full
+            self._abort()
+            raise ClipError(f"cannot write video {self.path}: {exc}") from exc
         self.frames += 1
+
+    def _abort(self) -> None:
+        """Drop the unfinished file (closing may fail too when the disk is full)."""
+        if self.container is not None:
+            try:
+                self.container.close()
+            except (OSError, av.FFmpegError):
+                pass
+            self.container = None
+        with contextlib.suppress(OSError):  # e.g. the folder itself could not be made
+            self.tmp.unlink(missing_ok=True)
 
     def close(self) -> Path | None:
         """Finish the file; returns its path, or None when no frame was written."""
         if self.container is None:
             return None
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-        self.container = None
-        self.tmp.replace(self.path)
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+            self.container = None
+            self.tmp.replace(self.path)
+        except (OSError, av.FFmpegError) as exc:
+            self._abort()
+            raise ClipError(f"cannot write video {self.path}: {exc}") from exc
         return self.path
 
     def __enter__(self) -> H264Writer:
@@ -64,9 +84,8 @@ class H264Writer:
     def __exit__(self, *exc) -> None:
         if exc[0] is None:
             self.close()
-        elif self.container is not None:
-            self.container.close()
-            self.tmp.unlink(missing_ok=True)
+        else:
+            self._abort()
 
 
 def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
@@ -21,6 +22,36 @@ from dispatch.intake import Intake
 from dispatch.reports import summary, to_csv
 from dispatch.store import read_sessions
 from gis.grid import Grid
+
+
+class BodyLimit:
+    """Refuse a request body larger than ``max_body`` bytes with 413: at once when its Content-Length
+    says so, and while it streams in otherwise (chunked bodies have no length to check)."""
+
+    def __init__(self, app, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(413, f"the request body is larger than {self.max_body // 1_000_000} MB")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            exc = self._too_large()
+            return await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.max_body:
+                raise self._too_large()
+            return msg
+
+        return await self.app(scope, limited, send)
 
 
 def create_api(
@@ -45,16 +76,15 @@ def create_api(
         Tokens(load_secret(cfg.data), cfg.dispatch.token_ttl_s),
         cfg.data,
     )
-    max_body = int(cfg.dispatch.max_upload_mb * 1e6) + 64_000
+    app.add_middleware(BodyLimit, max_body=int(cfg.dispatch.max_upload_mb * 1e6) + 64_000)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            return JSONResponse(
-                {"detail": f"the request body is larger than {max_body // 1_000_000} MB"}, status_code=413
-            )
-        return await call_next(request)
+    @app.exception_handler(OperationalError)
+    async def _503(_req, exc):  # the store is locked or its connection was cut: nothing was changed
+        return JSONResponse(
+            {"detail": "the incident store is busy or unavailable; nothing was changed, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(NotFound)
     async def _404(_req, exc):
@@ -88,7 +118,7 @@ def create_api(
 
     @app.get("/photos/{day}/{name}", tags=["citizen (Open311 GeoReport v2)"], response_class=FileResponse)
     def photo(day: str, name: str, c: ApiContext = Depends(ctx)):
-        if not (day.isdigit() and len(day) == 8) or "/" in name or name.startswith("."):
+        if not (day.isdigit() and len(day) == 8) or "/" in name or "\x00" in name or name.startswith("."):
             raise HTTPException(404, "no such photo")
         path = (c.data_dir / "photos" / day / name).resolve()
         if not path.is_relative_to((c.data_dir / "photos").resolve()) or not path.is_file():

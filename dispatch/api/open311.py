@@ -116,13 +116,15 @@ def create_request(
     if service_code not in violation_types():
         raise HTTPException(422, f"unknown service_code {service_code!r}; see GET /open311/v2/services.json")
     c.check_in_district(long, lat)
-    photo = None
+    photo, photo_lost = None, ""
     if media is not None and media.filename:
         limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
         try:
             photo = store_photo(media.file.read(limit + 1), c.data_dir, limit)
         except UploadError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
+            if exc.status != 507:
+                raise HTTPException(exc.status, str(exc)) from exc
+            photo_lost = f"; {exc}, so the report was recorded without it"  # the report matters more
     request_id = f"R{uuid.uuid4().hex[:16]}"
     token = secrets.token_urlsafe(18)
     det = Detection(
@@ -136,7 +138,7 @@ def create_request(
         if res.created
         else f"merged with an open report nearby (#{res.incident_id})"
     )
-    return [RequestCreated(service_request_id=request_id, token=token, service_notice=notice)]
+    return [RequestCreated(service_request_id=request_id, token=token, service_notice=notice + photo_lost)]
 
 
 @router.get("/requests/{request_id}.json", response_model=list[ServiceRequest])
