@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -86,7 +87,7 @@ class ApiClient:
         return self._call("POST", "/open311/v2/requests.json", data=form, files=files, client_ip=client_ip)
 
     def request_status(self, request_id: str) -> ApiResult:
-        return self._call("GET", f"/open311/v2/requests/{request_id}.json")
+        return self._call("GET", f"/open311/v2/requests/{quote(request_id, safe='')}.json")
 
     def rate(
         self, request_id: str, token: str, rating: int, comment: str, client_ip: str | None

@@ -30,7 +30,7 @@ def services(
     logs = {}
     try:
         for name in names:
-            logs[name] = open(OUTPUT / f"service-{name}.log", "w")  # noqa: SIM115
+            logs[name] = open(OUTPUT / f"service-{name}-{os.getpid()}.log", "w")  # noqa: SIM115
             procs[name] = subprocess.Popen([sys.executable, "-m", "cityops", name, "--config", str(cfg_path)], cwd=ROOT, env=env,
                                            stdout=logs[name], stderr=subprocess.STDOUT)  # fmt: skip
         if "api" in names:
