@@ -136,11 +136,16 @@ class Commands:
 
     @staticmethod
     def _check_actor(inc: Incident, actor: Actor, action_name: str) -> None:
+        """May ``actor`` take this action on ``inc`` now: role, ownership, then the state machine."""
         action = ACTIONS[action_name]
         if actor.role not in action.roles:
             raise Forbidden(f"a {actor.role} may not {action_name} an incident")
         if action.own_only and actor.role == INSPECTOR and inc.assignee != actor.inspector_id:
             raise Forbidden(f"incident {inc.id} is not dispatched to you")
+        try:
+            check_transition(inc.state, action.to_state)
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from exc
 
     def auto_assign(
         self, s: Session, inc: Incident, at: datetime, load: dict[str, int] | None = None
@@ -168,10 +173,6 @@ class Commands:
         with self.sessions.begin() as s:
             inc = self._load(s, incident_id)
             self._check_actor(inc, actor, action_name)
-            try:
-                check_transition(inc.state, action.to_state)
-            except IllegalTransition as exc:
-                raise Conflict(str(exc)) from exc
             now = self.clock()
             prev, inc.state = inc.state, action.to_state
             if action.stamp:
@@ -189,10 +190,6 @@ class Commands:
         with self.sessions.begin() as s:
             inc = self._load(s, incident_id)
             self._check_actor(inc, actor, "assign")
-            try:
-                check_transition(inc.state, "dispatched")
-            except IllegalTransition as exc:
-                raise Conflict(str(exc)) from exc
             now = self.clock()
             prev = inc.state
             inc.state, inc.assignee, inc.dispatched_at = "dispatched", assignee, now
@@ -210,10 +207,6 @@ class Commands:
             self._check_actor(inc, actor, "merge")
             if target.state in FINAL_STATES:
                 raise Conflict(f"incident {into_id} is {target.state}; merge into an open one")
-            try:
-                check_transition(inc.state, "duplicate")
-            except IllegalTransition as exc:
-                raise Conflict(str(exc)) from exc
             now = self.clock()
             prev = inc.state
             inc.state, inc.merged_into, inc.closed_at = "duplicate", into_id, now
