@@ -247,6 +247,7 @@ class DashboardConfig(_Model):
         None, description="Intranet raster tile URL template; none: offline background."
     )
     refresh_ms: int = Field(1000, ge=100)
+    cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
     api_url: str | None = Field(
         None,
         description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port.",

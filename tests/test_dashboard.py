@@ -114,6 +114,13 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         board.set_viewport_size({"width": 3840, "height": 2160})
         board.wait_for_timeout(1500)
         board.screenshot(path=str(OUTPUT / "board-3840x2160.png"))
+        cycling = ctx.new_page()  # an unattended wall walks through the streets by itself
+        cycling.goto(board_url + "/?cycle=1")
+        cycling.wait_for_function(
+            "(document.getElementById('drill-label') || {innerText: ''}).innerText.includes('130203')",
+            timeout=30000,
+        )
+        assert "街道" in cycling.locator("#drill-label").inner_text()
         assert errors == [], errors  # no script or map errors on any update
         ctx.close()
 
@@ -142,3 +149,16 @@ def test_board_figures_from_live_incidents():
     assert k.sla_compliance == pytest.approx(2 / 3)
     labels, counts = hourly_trend(incs, now, tz)
     assert len(labels) == 24 and sum(counts) == 3 and labels[-1] == "12:00"
+
+
+def test_board_cycle_walks_district_then_each_street():
+    from dashboard.pages.board import next_in_cycle
+
+    streets = ["s1", "s2", "s3"]
+    state, seen = {"level": "district"}, []
+    for _ in range(5):
+        state = next_in_cycle(state, streets)
+        seen.append(state.get("code", "district"))
+    assert seen == ["s1", "s2", "s3", "district", "s1"]
+    assert next_in_cycle({"level": "community", "code": "c9"}, streets) == {"level": "street", "code": "s1"}
+    assert next_in_cycle({}, []) == {"level": "district"}

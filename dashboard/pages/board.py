@@ -435,9 +435,28 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="board-lang", data=lang),
             dcc.Store(id="drill", data={"level": "district"}),
             dcc.Interval(id="tick", interval=ctx.cfg.dashboard.refresh_ms),
+            cycle_interval(ctx, query),
         ],
         className="board",
     )
+
+
+def cycle_interval(ctx: DashContext, query: dict) -> dcc.Interval:
+    """``?cycle=SECONDS`` (or ``dashboard.cycle_s``) walks the board through the streets."""
+    try:
+        seconds = float(query.get("cycle", ctx.cfg.dashboard.cycle_s))
+    except ValueError:
+        seconds = 0.0
+    return dcc.Interval(id="cycle", interval=max(seconds, 1.0) * 1000, disabled=seconds <= 0)
+
+
+def next_in_cycle(drill: dict, streets: list[str]) -> dict:
+    if not streets:
+        return {"level": "district"}
+    if drill.get("level") != "street" or drill.get("code") not in streets:
+        return {"level": "street", "code": streets[0]}
+    k = streets.index(drill["code"]) + 1
+    return {"level": "street", "code": streets[k]} if k < len(streets) else {"level": "district"}
 
 
 def drill_target(ctx: DashContext, drill: dict, cell: str | None) -> dict:
@@ -458,6 +477,7 @@ def register(app, ctx: DashContext) -> None:
     ctx.board_views = ClientViews()
     index = {c: k for k, c in enumerate(ctx.grid.codes)}
     units = {u.code: u for u in [*ctx.grid.streets, *ctx.grid.communities]}
+    street_codes = [u.code for u in ctx.grid.streets]
 
     @app.callback(
         Output("board-map", "figure"),
@@ -525,16 +545,20 @@ def register(app, ctx: DashContext) -> None:
         Output("drill-label", "children"),
         Input("board-map", "clickData"),
         Input("drill-reset", "n_clicks"),
+        Input("cycle", "n_intervals"),
         State("drill", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
     )
-    def drill(click, _reset, state, lang):
+    def drill(click, _reset, _cycle, state, lang):
         trigger = callback_context.triggered_id
         cell = None
         if trigger == "board-map" and click and click.get("points"):
             cell = click["points"][0].get("location")
-        target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
+        if trigger == "cycle":  # unattended walls: district, then each street in turn
+            target = next_in_cycle(state or {}, street_codes)
+        else:
+            target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
         patch = Patch()
         if target["level"] == "district":
             w, s, e, n = ctx.grid.bounds
