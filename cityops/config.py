@@ -248,6 +248,9 @@ class DashboardConfig(_Model):
     )
     refresh_ms: int = Field(1000, ge=100)
     cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
+    retention_h: float = Field(
+        24, gt=0, description="Hours a finished incident stays in the board's live state."
+    )
     api_url: str | None = Field(
         None,
         description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port.",

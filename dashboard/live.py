@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis
 
-from dispatch.lifecycle import OPEN_STATES
+from dispatch.lifecycle import FINAL_STATES, OPEN_STATES
 from streams.bus import connect
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent, MalformedMessage, decode
 
@@ -22,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class LiveState:
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, retention_s: float = 86_400) -> None:
         self.r = connect(redis_url)
+        self.retention_s = retention_s  # finished incidents leave the live state after this long
         self.incidents: OrderedDict[int, IncidentEvent] = OrderedDict()
         self.cameras: dict[str, CameraHealth] = {}
         self.changed: dict[int, int] = {}  # incident id -> self.version when it last changed
@@ -56,6 +58,22 @@ class LiveState:
             self.version += 1
             return True
 
+    def prune(self, now: datetime) -> int:
+        """Forget incidents that finished (closed, rejected, merged) more than ``retention_s`` ago,
+        so a board that runs for months holds the open work and the recent past, not all history."""
+        cutoff = now.timestamp() - self.retention_s
+        with self.lock:
+            gone = [
+                i
+                for i, inc in self.incidents.items()
+                if inc.state in FINAL_STATES and inc.at.timestamp() < cutoff
+            ]
+            for i in gone:
+                del self.incidents[i]
+                self.stamps.pop(i, None)
+                self.changed.pop(i, None)
+            return len(gone)
+
     def poll(self, block_ms: int = 1000) -> int:
         res = self.r.xread(dict(self._cursor), count=1000, block=block_ms)
         n = 0
@@ -66,11 +84,14 @@ class LiveState:
         return n
 
     def _run(self) -> None:
-        delay = 0.2
+        delay, last_prune = 0.2, 0.0
         while not self._stop.is_set():
             try:
                 self.poll()
                 delay = 0.2
+                if time.monotonic() - last_prune > 60:
+                    last_prune = time.monotonic()
+                    self.prune(datetime.now(UTC))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("live state: redis unavailable (%s)", exc)
                 self._stop.wait(delay)

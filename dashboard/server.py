@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
-    live = LiveState(redis_url).start()
+    live = LiveState(redis_url, retention_s=cfg.dashboard.retention_h * 3600).start()
     app = create_app(cfg, live, load_grid(cfg.grid, cfg.data))
     port = port or cfg.dashboard.port
     log.info("board on http://%s:%d/", cfg.dashboard.host, port)

@@ -180,3 +180,23 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
         assert "Exposed rubbish" in page.locator("#ticker").inner_text()
         ctx.close()
     svc.engine.dispose()
+
+
+def test_live_state_forgets_finished_incidents_after_retention():
+    from datetime import timedelta
+
+    from streams.schemas import IncidentEvent, encode
+
+    live = LiveState("redis://127.0.0.1:1/0", retention_s=3600)  # no server needed: apply() and prune() only
+    now = datetime.now(UTC)
+    old = now - timedelta(hours=2)
+    for i, state, at in [
+        (1, "closed", old),
+        (2, "dispatched", old),
+        (3, "closed", now),
+        (4, "rejected", old),
+    ]:
+        live.apply(encode(IncidentEvent(incident_id=i, version=1, action="created", state=state, type="illegal_parking",
+                                        lon=0, lat=0, at=at, opened_at=at)))  # fmt: skip
+    assert live.prune(now) == 2
+    assert sorted(live.incidents) == [2, 3]  # open work stays, however old; recent history stays
