@@ -80,44 +80,56 @@ async def load(url: str, names: list[str], rounds: int) -> tuple[list[float], fl
         return lat, time.perf_counter() - t0
 
 
+def run_api(cfg_path: Path, workers: int, port: int, redis_url: str, names: list[str], rounds: int):
+    data = yaml.safe_load(cfg_path.read_text())
+    data["dispatch"] = {**data.get("dispatch", {}), "port": port, "api_workers": workers}
+    path = cfg_path.with_name(f"cfg-{workers}.yaml")
+    path.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "REDIS_URL": redis_url, "CITYOPS_SECRET": "bench"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cityops", "api", "--config", str(path)], cwd=ROOT, env=env
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        lat, wall = asyncio.run(load(url, names, rounds))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    lat.sort()
+    q = statistics.quantiles(lat, n=100)
+    return q[49], q[94], q[98], len(lat) / wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--inspectors", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--incidents", type=int, default=2000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API worker counts to compare")
     args = ap.parse_args()
+    results = {}
     with tempfile.TemporaryDirectory() as d, EmbeddedRedis(Path(d) / "redis") as srv:
-        tmp, port = Path(d), free_port()
+        tmp = Path(d)
         print(
             f"preparing {args.incidents} incidents and {args.inspectors} inspector accounts ...", flush=True
         )
-        cfg_path = prepare(tmp, args.inspectors, args.incidents, port)
-        env = {**os.environ, "REDIS_URL": srv.url, "CITYOPS_SECRET": "bench"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cityops", "api", "--config", str(cfg_path)], cwd=ROOT, env=env
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    httpx.get(url + "/healthz")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            names = [f"i{k:03d}" for k in range(args.inspectors)]
-            lat, wall = asyncio.run(load(url, names, args.rounds))
-        finally:
-            proc.terminate()
-            proc.wait(10)
-    lat.sort()
-    q = statistics.quantiles(lat, n=100)
+        cfg_path = prepare(tmp, args.inspectors, args.incidents, free_port())
+        names = [f"i{k:03d}" for k in range(args.inspectors)]
+        for w in args.workers:
+            results[w] = run_api(cfg_path, w, free_port(), srv.url, names, args.rounds)
     print(
-        f"inspectors {args.inspectors} concurrent, {len(lat)} list requests, {args.incidents} incidents in the store"
+        f"{args.inspectors} concurrent inspectors x {args.rounds} list requests, {args.incidents} incidents, SQLite"
     )
-    print(
-        f"p50 {q[49] * 1000:8.1f} ms   p95 {q[94] * 1000:8.1f} ms   p99 {q[98] * 1000:8.1f} ms   max {lat[-1] * 1000:8.1f} ms"
-    )
-    print(f"throughput {len(lat) / wall:8.1f} requests/s (one uvicorn worker, SQLite)")
+    base = results[args.workers[0]]
+    for w, (p50, p95, p99, rps) in results.items():
+        print(f"uvicorn workers {w}: p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
+              f"{rps:7.1f} requests/s  (x{rps / base[3]:.2f} vs {args.workers[0]} worker)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -92,8 +92,14 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     _setup_logging("api", args.verbose)
     cfg = _load(args.config)
-    app = build_app(cfg, _require_redis(cfg))
-    uvicorn.run(app, host=cfg.dispatch.host, port=args.port or cfg.dispatch.port, log_level="warning")
+    redis_url = _require_redis(cfg)
+    port = args.port or cfg.dispatch.port
+    if cfg.dispatch.api_workers > 1:  # worker processes build the app from the environment
+        os.environ.update(CITYOPS_CONFIG=str(Path(args.config or DEMO_CONFIG).resolve()), REDIS_URL=redis_url)
+        uvicorn.run("dispatch.api.server:app_from_env", factory=True, workers=cfg.dispatch.api_workers,
+                    host=cfg.dispatch.host, port=port, log_level="warning")  # fmt: skip
+    else:
+        uvicorn.run(build_app(cfg, redis_url), host=cfg.dispatch.host, port=port, log_level="warning")
     return 0
 
 

@@ -225,6 +225,7 @@ class InspectorConfig(_Model):
 class DispatchConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8060, ge=1, le=65535, description="HTTP API port.")
+    api_workers: int = Field(1, ge=1, le=64, description="API worker processes (uvicorn --workers).")
     max_upload_mb: float = Field(8.0, gt=0, le=100, description="Largest photo accepted.")
     citizen_rate_per_min: int = Field(10, ge=1, description="Citizen requests per minute per client address.")
     token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
