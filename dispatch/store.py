@@ -148,12 +148,18 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
         # pysqlite's own transaction handling is switched off so that a writer's transaction starts
         # with BEGIN IMMEDIATE: it takes the lock up front and waits (busy_timeout) instead of failing
         # with "database is locked" when two read transactions both try to upgrade to writing.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+        # the API serves requests from a thread pool (40 threads): enough connections that none waits
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+            pool_size=10,
+            max_overflow=40,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
     return engine
 
 
