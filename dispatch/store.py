@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -142,18 +143,17 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
     """An engine for ``url``; on SQLite a ``writer`` engine starts every transaction with BEGIN
     IMMEDIATE, a reader engine with a plain (deferred) BEGIN so readers never queue behind writers."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         # pysqlite's own transaction handling is switched off so that a writer's transaction starts
         # with BEGIN IMMEDIATE: it takes the lock up front and waits (busy_timeout) instead of failing
         # with "database is locked" when two read transactions both try to upgrade to writing.
         # the API serves requests from a thread pool (40 threads): enough connections that none waits
+        in_memory = not database or database == ":memory:"  # one shared connection: no pool to size
+        pool = {} if in_memory else {"pool_size": 10, "max_overflow": 40}
         engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "isolation_level": None},
-            pool_size=10,
-            max_overflow=40,
+            url, connect_args={"check_same_thread": False, "isolation_level": None}, **pool
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
