@@ -125,7 +125,7 @@ class CameraConfig(_Model):
     )
     tracker: Literal["auto", "bytetrack", "iou"] = Field(
         "auto",
-        description="bytetrack (needs cityops[ultralytics]), iou (no dependency), auto: the first available.",
+        description="bytetrack (needs cityops[tracking]), iou (no dependency), auto: the first available.",
     )
     motion_gate: bool = Field(True, description="Skip the detector on frames where nothing moved in a zone.")
     evidence_clip_s: float = Field(
