@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from cityops.config import CityOpsConfig, ConfigError, load_config
+from cityops.paths import OutputError, output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "config" / "demo.yaml"
@@ -155,7 +156,11 @@ def cmd_vision_try(args: argparse.Namespace) -> int:
     from vision.workbench import try_clip
 
     _setup_logging("vision", args.verbose)
-    out = Path(args.out or f"vision-try-{Path(args.clip).stem}")
+    try:
+        out = output_folder(args.out, Path(f"vision-try-{Path(args.clip).stem}"))
+    except OutputError as exc:
+        print(f"cityops vision try: {exc}", file=sys.stderr)
+        return 2
     return _vision_tool(
         lambda: try_clip(
             args.clip, Path(args.camera_yaml), out, args.camera_id, not args.no_video, not args.quiet
@@ -234,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     vtry.add_argument("clip", help="video file or image folder")
     vtry.add_argument("--camera", dest="camera_yaml", required=True, help="camera YAML (or a config)")
     vtry.add_argument("--camera-id", help="which camera, when the YAML is a whole config")
-    vtry.add_argument("--out", help="output folder (default: vision-try-<clip name>)")
+    vtry.add_argument("--out", help="output folder, created when missing (default: vision-try-<clip name>)")
     vtry.add_argument("--no-video", action="store_true", help="skip the annotated MP4")
     vtry.add_argument("--quiet", action="store_true", help="no progress bar")
     veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
@@ -272,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = gis_action("generate", "generate the default grid (seeded) as GeoJSON and GeoPackage", "generate")
     gen.add_argument(
-        "--out", help="GeoJSON path; the .gpkg goes beside it (default: DATA/grid/<district>.geojson)"
+        "--out",
+        help="a .geojson file (the .gpkg goes beside it) or a folder, created when missing "
+        "(default: DATA/grid/<district>.geojson)",
     )
     gen.add_argument("--cells", type=int, help="default: the config's grid.cells")
     gen.add_argument("--communities", type=int, help="default: the config's grid.communities")
@@ -291,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["geojson", "gpkg", "csv", "shp"], default="geojson")
     exp.add_argument("--level", choices=["cell", "community", "street"], default="cell")
     exp.add_argument("--incidents", help="CSV or JSON of incidents (lon/lat or cell, type, state, overdue)")
-    exp.add_argument("--out", help="default: DATA/export/<level>s.<ext>")
+    exp.add_argument(
+        "--out", help="a file or a folder, created when missing (default: DATA/export/<level>s.<ext>)"
+    )
     ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
     ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
     ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")
