@@ -12,9 +12,7 @@ from pathlib import Path
 
 from cityops.config import CityOpsConfig, ConfigError, load_config
 from cityops.paths import OutputError, output_folder
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = ROOT / "config" / "demo.yaml"
+from cityops.resources import DEMO_CONFIG, INSTALLED_DATA_DIR, checkout_root
 
 
 def _setup_logging(name: str, verbose: bool = False) -> None:
@@ -27,10 +25,13 @@ def _setup_logging(name: str, verbose: bool = False) -> None:
 
 def _load(path: str | None) -> CityOpsConfig:
     try:
-        return load_config(path or DEMO_CONFIG)
+        cfg = load_config(path or DEMO_CONFIG)
     except ConfigError as exc:
         print(f"cityops: invalid configuration\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    if path is None and checkout_root() is None:  # the packaged example must not write into site-packages
+        cfg = cfg.model_copy(update={"data_dir": Path.cwd() / INSTALLED_DATA_DIR})
+    return cfg
 
 
 def _stop_on_signals() -> threading.Event:
@@ -96,7 +97,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     redis_url = _require_redis(cfg)
     port = args.port or cfg.dispatch.port
     if cfg.dispatch.api_workers > 1:  # worker processes build the app from the environment
-        os.environ.update(CITYOPS_CONFIG=str(Path(args.config or DEMO_CONFIG).resolve()), REDIS_URL=redis_url)
+        os.environ.update(
+            CITYOPS_CONFIG=str(Path(args.config or DEMO_CONFIG).resolve()),
+            CITYOPS_DATA_DIR=str(cfg.data),
+            REDIS_URL=redis_url,
+        )
         uvicorn.run("dispatch.api.server:app_from_env", factory=True, workers=cfg.dispatch.api_workers,
                     host=cfg.dispatch.host, port=port, log_level="warning")  # fmt: skip
     else:
@@ -198,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--config", "-c", help=f"YAML config (default: {DEMO_CONFIG.relative_to(ROOT)})")
+        sp.add_argument("--config", "-c", help="YAML config (default: the example, config/demo.yaml)")
         return sp
 
     up = with_config(

@@ -12,20 +12,19 @@ callbacks. Plain Flask routes serve evidence images and the live state as JSON.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, dcc, html
 from flask import abort, jsonify, send_from_directory
 
 from cityops.config import CityOpsConfig
+from cityops.resources import ASSETS
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
 from gis.grid import Grid
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
 
 
