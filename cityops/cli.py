@@ -77,6 +77,56 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_stack(_load(args.config), demo=args.demo, seconds=args.seconds, open_port=args.port)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """``cityops status``: the supervised services; exit 0 all running, 1 degraded, 3 stack not running."""
+    from cityops.service_state import STATES, degraded, pid_alive, read_state, state_path
+
+    path = state_path(_load(args.config).data)
+    doc = read_state(path)
+    if doc is None:
+        print(f"stack not running 整套服务未运行: no state file {path}")
+        return 3
+    up = pid_alive(doc.get("supervisor_pid"))
+    cols = (
+        "service 服务",
+        "state 状态",
+        "pid",
+        "restarts 重启",
+        "last exit 上次退出",
+        "since 起于",
+        "next restart 下次重启",
+    )
+    rows = [
+        (name, f"{s.get('state')} {STATES.get(s.get('state'), '')}", s.get("pid") or "-", s.get("restarts", 0),
+         s.get("last_exit") or "-", s.get("since") or "-", s.get("next_restart_at") or "-")
+        for name, s in doc["services"].items()
+    ]  # fmt: skip
+    widths = [max(_width(str(v)) for v in col) for col in zip(cols, *rows, strict=False)]
+    for row in (cols, *rows):
+        print(
+            "  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip()
+        )
+    if not up:
+        print(
+            f"stack not running 整套服务未运行: supervisor pid {doc.get('supervisor_pid')} is gone "
+            f"(last update {doc.get('updated_at')})"
+        )
+        return 3
+    bad = degraded(doc)
+    if bad:
+        print(f"degraded 降级: {', '.join(bad)}")
+        return 1
+    print("all running 全部运行中")
+    return 0
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from dispatch.service import DispatchService
 
@@ -219,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, help="stop after this many seconds")
     demo.add_argument("--port", type=int, help="board port (default from config)")
     demo.set_defaults(func=cmd_up, demo=True)
+
+    with_config(
+        sub.add_parser(
+            "status", help="state of the services 'cityops up' runs (exit 0 all running, 1 degraded, 3 down)"
+        )
+    ).set_defaults(func=cmd_status)
 
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")

@@ -258,6 +258,24 @@ class DashboardConfig(_Model):
     )
 
 
+class SupervisorConfig(_Model):
+    """How ``cityops up`` restarts a service that exited (see docs/operations.md)."""
+
+    backoff_initial_s: float = Field(1.0, gt=0, description="Wait before the first restart of a service.")
+    backoff_max_s: float = Field(30.0, gt=0, description="The wait doubles on each restart up to this cap.")
+    backoff_reset_s: float = Field(
+        60.0,
+        gt=0,
+        description="A service that ran this long before exiting starts again from the first wait.",
+    )
+    startup_s: float = Field(
+        10.0, gt=0, description="An exit within this many seconds of starting counts as a start-up crash."
+    )
+    crash_loop_exits: int = Field(
+        5, ge=1, description="This many start-up crashes in a row stop the stack (most often a config error)."
+    )
+
+
 class CityOpsConfig(_Model):
     district: str = "Lubei"
     data_dir: Path = Path("data")
@@ -272,6 +290,7 @@ class CityOpsConfig(_Model):
     roster: list[InspectorConfig] = Field(default_factory=list)
     dispatch: DispatchConfig = DispatchConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
 
     @field_validator("timezone")
     @classmethod

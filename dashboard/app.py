@@ -6,7 +6,7 @@
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)`` for its
-callbacks. Plain Flask routes serve evidence images and the live state as JSON.
+callbacks. Plain Flask routes serve evidence images, the live state as JSON and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from flask import abort, jsonify, send_from_directory
 
 from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
+from cityops.service_state import health
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
 from dashboard.i18n import LANGS, t
@@ -78,6 +79,11 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             abort(404)
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
+
+    @server.route("/healthz")
+    def healthz():
+        """200 while the board serves; ``degraded`` lists the services ``cityops up`` is restarting."""
+        return jsonify({"ok": True, **health(cfg.data)})
 
     @server.route("/api/live")
     def api_live():
