@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,11 @@ def test_supervisor_settings_are_validated():
 def fake_supervisor():
     """A live process whose command line names cityops, standing in for ``cityops up``."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "cityops-up"])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 30
+    while b"cityops-up" not in cmdline.read_bytes():  # until exec has replaced the forked pytest
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     yield proc.pid
     proc.kill()
     proc.wait()
@@ -129,3 +135,42 @@ def test_status_exit_codes(cfg_file, tmp_path, fake_supervisor, capsys):
 def test_state_file_is_json(tmp_path):
     write_state(state_path(tmp_path), _doc(5, api="failed"))
     assert json.loads(state_path(tmp_path).read_text())["services"]["api"]["state"] == "failed"
+
+
+def test_healthz_of_api_and_board_name_degraded_services(tmp_path, redis_url, fake_supervisor, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from dashboard.app import create_app
+    from dashboard.live import LiveState
+    from dispatch.api.app import create_api
+    from dispatch.store import open_store
+    from gis.default import load_grid
+    from streams.bus import connect
+    from tests.conftest import make_config
+
+    monkeypatch.setenv("CITYOPS_SECRET", "test-secret")
+    cfg = make_config(tmp_path)
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    board = create_app(cfg, LiveState(redis_url), grid).server.test_client()
+    with TestClient(create_api(cfg, sessions, grid, connect(redis_url))) as api:
+        get = {
+            "api": lambda: (lambda res: (res.status_code, res.json()))(api.get("/healthz")),
+            "board": lambda: (lambda res: (res.status_code, res.get_json()))(board.get("/healthz")),
+        }
+        for name, call in get.items():  # started alone: no state file, still ok
+            code, body = call()
+            assert code == 200, name
+            assert body == {
+                "ok": True,
+                "supervised": False,
+                "degraded": [],
+                "note": "no supervisor state file (started alone)",
+            }, name
+        write_state(state_path(cfg.data), _doc(fake_supervisor, api="running", vision="restarting"))
+        for name, call in get.items():
+            code, body = call()
+            assert code == 200 and body["ok"] is True, name
+            assert body["degraded"] == ["vision"], name
+            assert body["services"] == {"api": "running", "vision": "restarting"}
+    engine.dispose()
