@@ -259,7 +259,7 @@ class DashboardConfig(_Model):
 
 
 class SupervisorConfig(_Model):
-    """How ``cityops up`` restarts a service that exited (see docs/operations.md)."""
+    """How ``cityops up`` restarts a service that exited (README: Keeping the stack up)."""
 
     backoff_initial_s: float = Field(1.0, gt=0, description="Wait before the first restart of a service.")
     backoff_max_s: float = Field(30.0, gt=0, description="The wait doubles on each restart up to this cap.")
