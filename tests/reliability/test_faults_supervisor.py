@@ -170,6 +170,7 @@ def test_each_killed_service_comes_back_while_the_others_answer(tmp_path, up, fi
     counter = StoreCounter(cfg.store_url)
     published: list[str] = []
     recover: dict[str, float] = {}
+    pipeline: dict[str, float] = {}
     others_answered: dict[str, bool] = {}
     degraded_seen: dict[str, bool] = {}
     for k, name in enumerate(("dispatch", "api", "vision", "dashboard", "redis")):
@@ -209,6 +210,11 @@ def test_each_killed_service_comes_back_while_the_others_answer(tmp_path, up, fi
         line = next(ln for ln in res.stdout.splitlines() if ln.startswith(name + " "))
         assert "killed by SIGKILL" in line and str(after[name]) in line, res.stdout
         r.close()
+        # the pipeline works again: what was published during the fault is an incident
+        want = set(published)
+        flowing = wait_until(lambda want=want: want <= counter.processed_ids(), 120)
+        pipeline[name] = round(time.monotonic() - t0, 1)
+        assert flowing, f"detections published while {name} was down were not processed; see {log}"
 
     expected = len(published)
     done = wait_until(lambda: counter.counts()["processed"] >= expected, 120)
@@ -225,6 +231,7 @@ def test_each_killed_service_comes_back_while_the_others_answer(tmp_path, up, fi
         lost=lost,
         duplicated=duplicated,
         recover_s=recover,
+        incidents_flowing_s=pipeline,
         others_answered=all(others_answered.values()),
         degraded_in_healthz=degraded_seen,
     )
