@@ -238,6 +238,18 @@ class DispatchConfig(_Model):
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
     merge_window_s: float = Field(900.0, ge=0, description="... if the open incident changed this recently.")
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="A detection observed up to this far in the future is taken as observed now; "
+        "further ahead it is dead-lettered.",
+    )
+    max_detection_age_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A detection observed longer ago than this is dead-lettered, not opened as an incident "
+        "(keep it above merge_window_s and the longest outage producers hold detections through).",
+    )
 
 
 class DashboardConfig(_Model):

@@ -11,12 +11,13 @@ import time
 from sqlalchemy.exc import OperationalError
 
 from cityops.config import CityOpsConfig
+from dispatch.admission import admit
 from dispatch.intake import Intake
 from dispatch.outbox import flush_outbox
 from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import GroupConsumer, connect
-from streams.schemas import DETECTIONS, Detection, Message
+from streams.schemas import DETECTIONS, Detection, Message, encode
 
 log = logging.getLogger(__name__)
 GROUP = "dispatch"
@@ -41,9 +42,24 @@ class DispatchService:
             batch_handler=self._on_batch,
         )
 
+    def _admit(self, det: Detection, entry_id: str) -> Detection | None:
+        """``det`` as intake should take it, or None when refused (then it is dead-lettered)."""
+        rules = self.cfg.dispatch
+        verdict = admit(
+            det,
+            self.commands.clock(),
+            max_future_skew_s=rules.max_clock_skew_s,
+            max_age_s=rules.max_detection_age_s,
+        )
+        if not verdict.ok:
+            self.consumer._dead_letter(entry_id, encode(det), f"refused: {verdict.reason}")
+            return None
+        return verdict.detection
+
     def _on_batch(self, batch: list[tuple[Message, str]]) -> None:
-        dets = [m for m, _ in batch if isinstance(m, Detection)]
-        results = self.intake.handle_many(dets)
+        admitted = (self._admit(m, eid) for m, eid in batch if isinstance(m, Detection))
+        dets = [d for d in admitted if d is not None]
+        results = self.intake.handle_many(dets) if dets else []
         created = sum(r.created for r in results)
         log.info(
             "%d detection(s) -> %d new incident(s), %d merged or replayed",
@@ -56,10 +72,13 @@ class DispatchService:
         if not isinstance(msg, Detection):
             log.warning("ignoring %s on %s (%s)", msg.kind, DETECTIONS, entry_id)
             return
-        res = self.intake.handle(msg)
+        det = self._admit(msg, entry_id)
+        if det is None:
+            return
+        res = self.intake.handle(det)
         log.info(
             "detection %s -> incident %s%s",
-            msg.id,
+            det.id,
             res.incident_id,
             " (replay)" if res.duplicate_message else "",
         )
