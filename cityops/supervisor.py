@@ -30,6 +30,7 @@ import yaml
 from cityops.config import CameraConfig, CityOpsConfig, SupervisorConfig
 from cityops.service_state import state_path, write_state
 from gis.default import load_grid
+from streams.acl import SERVICE_ROLES, redact
 from streams.embedded import EmbeddedRedis, EmbeddedRedisError, _die_with_parent
 from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
@@ -70,6 +71,12 @@ def demo_accounts(cfg: CityOpsConfig) -> list[str]:
         return [name for name, _, _ in made]
     finally:
         engine.dispose()
+
+
+def service_env(env: dict[str, str], name: str, url: str, redis_srv: EmbeddedRedis | None) -> dict[str, str]:
+    """The environment of service ``name``: with the embedded server, its own role's Redis URL
+    (user and password), so each service can do only what its role allows."""
+    return {**env, "REDIS_URL": redis_srv.url_for(SERVICE_ROLES[name]) if redis_srv else url}
 
 
 def write_effective(cfg: CityOpsConfig, path: Path) -> Path:
@@ -258,14 +265,18 @@ def run_stack(
     url = cfg.redis_url
     redis_srv: list[EmbeddedRedis] = []  # the current embedded server, replaced on a restart
     if url:
-        log.info("using Redis at %s", url)
+        log.info("using Redis at %s", redact(url))
     else:
-        redis_srv.append(EmbeddedRedis(data / "redis").start())
+        redis_srv.append(EmbeddedRedis(data / "redis", acl=True).start())
         url = redis_srv[0].url
-        log.info("started embedded Redis on %s (append-only file in %s)", url, data / "redis")
+        log.info(
+            "started embedded Redis on %s (append-only file in %s; one ACL user per service)",
+            redis_srv[0].address,
+            data / "redis",
+        )
 
         def spawn_redis() -> subprocess.Popen:
-            srv = EmbeddedRedis(data / "redis", port=redis_srv[0].port)
+            srv = EmbeddedRedis(data / "redis", port=redis_srv[0].port, acl=True)
             redis_srv[0] = srv
             return srv.start().proc
 
@@ -292,7 +303,7 @@ def run_stack(
                 # called from the main thread only: the parent-death signal follows the forking thread
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "cityops", name, "--config", str(eff)],
-                    env=env,
+                    env=service_env(env, name, url, redis_srv[0] if redis_srv else None),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
