@@ -30,7 +30,7 @@ from streams.schemas import (
     Detection,
     IncidentEvent,
 )
-from tests.conftest import make_config
+from tests.conftest import ROOT, make_config
 from vision.leases import Leases
 
 
@@ -204,3 +204,29 @@ def test_services_work_end_to_end_as_their_roles(srv, admin, tmp_path, monkeypat
     finally:
         svc.engine.dispose()
         live.r.close()
+
+
+def test_documented_setuser_lines_work_on_an_external_server(tmp_path):
+    """The lines docs/security.md gives for an external server, run as written on a server without
+    ACLs: afterwards each role is confined like the embedded server's."""
+    doc = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    lines = acl.setuser_commands()
+    for line in lines:
+        assert line in doc, f"docs/security.md lacks: {line}"
+    with EmbeddedRedis(tmp_path) as plain:
+        admin = connect(plain.url)
+        for line in lines:
+            role = line.split()[2]
+            assert admin.execute_command(*line.replace(f"<{role}-password>", f"pw-{role}").split()) in (
+                "OK",
+                b"OK",
+            )
+        admin.execute_command("ACL", "SETUSER", "ops", "on", ">ops-pw", "~*", "&*", "+@all")
+        admin.execute_command("ACL", "SETUSER", "default", "off")
+        admin.close()
+        vision = connect(acl.user_url(plain.host, plain.port, "vision", "pw-vision"))
+        assert vision.xadd(DETECTIONS, {"x": "1"})
+        assert "key" in refused(lambda: vision.xadd(INCIDENTS, {"x": "1"}))
+        dash = connect(acl.user_url(plain.host, plain.port, "dashboard", "pw-dashboard"))
+        assert "xadd" in refused(lambda: dash.xadd(INCIDENTS, {"x": "1"}))
+        assert raw(plain, b"XADD cityops:incidents * kind incident\r\n").startswith(b"-NOAUTH")
