@@ -8,12 +8,12 @@ the ``ACL SETUSER`` lines to run there (docs/security.md lists them).
 
 Roles:
 
-* ``vision`` appends to the detections and camera-health streams, and keeps its camera leases and
-  worker heartbeats under ``cityops:vision:*``;
+* ``vision`` appends to the detections and camera-health streams (and may see whether the detections
+  it sent were taken), and keeps its camera leases and worker heartbeats under ``cityops:vision:*``;
 * ``dispatch`` consumes detections through its consumer group and appends to the incidents and
   dead-letter streams;
 * ``api`` appends incident events (its outbox) and keeps counters (rate limits, login throttles)
-  under ``cityops:ratelimit:*`` and ``cityops:api:*``;
+  under ``cityops:ratelimit:*``, ``cityops:login:*`` and ``cityops:api:*``;
 * ``dashboard`` only reads the incidents and camera-health streams;
 * ``admin`` may do anything (tests, maintenance); no service runs as admin.
 """
@@ -42,22 +42,24 @@ _CONSUME = (
     "+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xgroup|createconsumer "
     "+xinfo|stream +xinfo|groups +xinfo|consumers +xlen"
 )
+#: Whether an entry was taken yet (a producer's spool without WAITAOF confirms entries this way).
+_STREAM_STATE = "+xinfo|stream +xinfo|groups +xpending +xrange"
 _READ_STREAMS = "+xread +xrange +xrevrange +xlen +xinfo|stream"
-_COUNTERS = "+incr +incrby +expire +pexpire +get +set +del +ttl +pttl +exists"
+_COUNTERS = "+incr +incrby +decr +decrby +expire +pexpire +get +set +del +ttl +pttl +exists"
 
 #: Rules per role, after ``reset``-like defaults (no keys, no channels, no commands). A rule in
 #: parentheses is a selector: its commands apply to its keys only.
 ROLES: dict[str, str] = {
     "vision": (
         f"{_BASE} {_DURABLE} ~cityops:vision:* +get +set +pexpire +del +scan +evalsha +eval +script|load "
-        f"(~{DETECTIONS} ~{CAMERA_HEALTH} +xadd)"
+        f"(~{DETECTIONS} ~{CAMERA_HEALTH} +xadd) (%R~{DETECTIONS} {_STREAM_STATE})"
     ),
     "dispatch": (
         f"{_BASE} {_DURABLE} (~{DETECTIONS} {_CONSUME}) (~{INCIDENTS} ~{DEAD_LETTERS} +xadd +xlen +xinfo|stream)"
     ),
     "api": (
         f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} +xadd) "
-        f"(~cityops:ratelimit:* ~cityops:api:* {_COUNTERS})"
+        f"(~cityops:ratelimit:* ~cityops:login:* ~cityops:api:* {_COUNTERS})"
     ),
     "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS})",
     ADMIN: "~* &* +@all",
