@@ -239,3 +239,18 @@ def test_documented_setuser_lines_work_on_an_external_server(tmp_path):
         dash = connect(acl.user_url(plain.host, plain.port, "dashboard", "pw-dashboard"))
         assert "xadd" in refused(lambda: dash.xadd(INCIDENTS, {"x": "1"}))
         assert raw(plain, b"XADD cityops:incidents * kind incident\r\n").startswith(b"-NOAUTH")
+
+
+def test_supervisor_gives_each_service_its_own_user(tmp_path):
+    from urllib.parse import urlsplit
+
+    from cityops.supervisor import SERVICES, service_env
+
+    srv = EmbeddedRedis(tmp_path, acl=True)  # the URLs only: nothing started
+    users = {name: urlsplit(service_env({"X": "1"}, name, srv.url, srv)["REDIS_URL"]) for name in SERVICES}
+    assert {n: u.username for n, u in users.items()} == {n: acl.SERVICE_ROLES[n] for n in SERVICES}
+    assert all(u.password == srv.passwords[u.username] for u in users.values())
+    assert service_env({"X": "1"}, "vision", "redis://h:1/0", None) == {
+        "X": "1",
+        "REDIS_URL": "redis://h:1/0",
+    }

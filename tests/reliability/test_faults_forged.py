@@ -115,7 +115,6 @@ def test_forged_entries_are_refused_and_nothing_false_reaches_the_board(up, figu
 
     assert wait_until(lambda: [i for i in incidents() if i.state == "dispatched"], 60), log.read_text()
     real_id = incidents()[0].id
-    t0 = time.monotonic()
 
     # 2. forgeries from a local process without credentials
     forged_det = Detection(id="forged-1", type="illegal_parking", lon=p.x, lat=p.y + 0.001, observed_at=now)
@@ -144,6 +143,7 @@ def test_forged_entries_are_refused_and_nothing_false_reaches_the_board(up, figu
         "future": "illegal_parking",
     }
     times = {"ancient": now - timedelta(days=400), "future": now + timedelta(days=2)}
+    t0 = time.monotonic()
     for k, type_ in bad.items():
         publish(
             vision,
@@ -174,6 +174,10 @@ def test_forged_entries_are_refused_and_nothing_false_reaches_the_board(up, figu
     if live.status_code == 200:  # the wall board's feed (may need a login where the board requires one)
         shown = {i["incident_id"]: i["state"] for i in live.json()["incidents"]}
         assert shown.get(real_id, "dispatched") == "dispatched" and set(shown) <= {real_id}
+    users = {c["user"] for c in admin.client_list()}  # each service connected as its own role
+    assert (
+        {"vision", "dispatch", "dashboard"} <= users <= {"vision", "dispatch", "api", "dashboard", "admin"}
+    ), users
     out = log.read_text()
     assert "one ACL user per service" in out and "NoPermissionError" not in out and "NOPERM" not in out
     figures.update(
