@@ -42,8 +42,8 @@ class DispatchService:
             batch_handler=self._on_batch,
         )
 
-    def _admit(self, det: Detection, entry_id: str) -> Detection | None:
-        """``det`` as intake should take it, or None when refused (then it is dead-lettered)."""
+    def _admit(self, det: Detection) -> tuple[Detection | None, str]:
+        """``det`` as intake should take it (its time clamped if need be), or None and the reason."""
         rules = self.cfg.dispatch
         verdict = admit(
             det,
@@ -51,29 +51,39 @@ class DispatchService:
             max_future_skew_s=rules.max_clock_skew_s,
             max_age_s=rules.max_detection_age_s,
         )
-        if not verdict.ok:
-            self.consumer._dead_letter(entry_id, encode(det), f"refused: {verdict.reason}")
-            return None
-        return verdict.detection
+        return verdict.detection, verdict.reason
+
+    def _refuse(self, det: Detection, entry_id: str, reason: str) -> None:
+        self.consumer._dead_letter(entry_id, encode(det), f"refused: {reason}")
 
     def _on_batch(self, batch: list[tuple[Message, str]]) -> None:
-        admitted = (self._admit(m, eid) for m, eid in batch if isinstance(m, Detection))
-        dets = [d for d in admitted if d is not None]
+        dets, refused = [], []
+        for msg, entry_id in batch:
+            if isinstance(msg, Detection):
+                det, reason = self._admit(msg)
+                if det is None:
+                    refused.append((msg, entry_id, reason))
+                else:
+                    dets.append(det)
         results = self.intake.handle_many(dets) if dets else []
+        for msg, entry_id, reason in refused:  # after intake: a failed batch is retried one by one
+            self._refuse(msg, entry_id, reason)
         created = sum(r.created for r in results)
         log.info(
-            "%d detection(s) -> %d new incident(s), %d merged or replayed",
-            len(dets),
+            "%d detection(s) -> %d new incident(s), %d merged or replayed, %d refused",
+            len(dets) + len(refused),
             created,
             len(dets) - created,
+            len(refused),
         )
 
     def _on_message(self, msg: Message, entry_id: str) -> None:
         if not isinstance(msg, Detection):
             log.warning("ignoring %s on %s (%s)", msg.kind, DETECTIONS, entry_id)
             return
-        det = self._admit(msg, entry_id)
+        det, reason = self._admit(msg)
         if det is None:
+            self._refuse(msg, entry_id, reason)
             return
         res = self.intake.handle(det)
         log.info(

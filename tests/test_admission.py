@@ -63,9 +63,11 @@ def test_limits_come_from_the_config():
         CityOpsConfig.model_validate({"dispatch": {"max_detection_age_s": 0}})
 
 
-def test_dispatch_dead_letters_refused_detections(tmp_path, r, redis_url, store_url):
-    """Through the real service: unknown and markup types, a 400-day-old and a far-future detection
-    are dead-lettered with their reason and open nothing; the good ones (one clamped) are taken."""
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one-by-one"])
+def test_dispatch_dead_letters_refused_detections(tmp_path, r, redis_url, store_url, batched):
+    """Through the real service (a batch in one transaction, or the one-at-a-time fallback): unknown
+    and markup types, a 400-day-old and a far-future detection are dead-lettered once with their
+    reason and open nothing; the good ones (one clamped) are taken."""
     cfg = make_config(tmp_path, store_url)
     now = datetime.now(UTC)
     bad = [
@@ -80,6 +82,8 @@ def test_dispatch_dead_letters_refused_detections(tmp_path, r, redis_url, store_
     ]
     publish_many(r, DETECTIONS, bad + good)
     svc = DispatchService(cfg, redis_url, consumer="t-admission")
+    if not batched:
+        svc.consumer.batch_handler = None
     try:
         svc.consumer.setup()
         while svc.step(block_ms=100):
@@ -92,8 +96,9 @@ def test_dispatch_dead_letters_refused_detections(tmp_path, r, redis_url, store_
             assert opened <= datetime.now(UTC)  # clamped to the time it was taken in, not a minute ahead
     finally:
         svc.engine.dispose()
-    reasons = {json.loads(f["f_data"])["id"]: f["error"] for _, f in r.xrange(DEAD_LETTERS)}
-    assert sorted(reasons) == sorted(d.id for d in bad)
+    dead = r.xrange(DEAD_LETTERS)
+    reasons = {json.loads(f["f_data"])["id"]: f["error"] for _, f in dead}
+    assert sorted(reasons) == sorted(d.id for d in bad) and len(dead) == len(bad)
     assert "not in the taxonomy" in reasons["bad-type"] and "not in the taxonomy" in reasons["bad-markup"]
     assert "allowed age" in reasons["bad-old"] and "in the future" in reasons["bad-future"]
     assert all(e.startswith("refused: ") for e in reasons.values())
