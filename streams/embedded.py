@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from streams import acl
+from streams import acl as bus_acl
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +102,15 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         """A URL that may do anything: the admin's when ACLs are on."""
-        return self.url_for(acl.ADMIN) if self.acl else self.address
+        return self.url_for(bus_acl.ADMIN) if self.acl else self.address
 
     def url_for(self, role: str) -> str:
         """The URL a service of ``role`` connects with (the plain address when ACLs are off)."""
         if not self.acl:
             return self.address
         if not self.passwords:
-            self.passwords = acl.load_passwords(self.data_dir / self.PASSWORDS)
-        return acl.user_url(self.host, self.port, role, self.passwords[role])
+            self.passwords = bus_acl.load_passwords(self.data_dir / self.PASSWORDS)
+        return bus_acl.user_url(self.host, self.port, role, self.passwords[role])
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         binary = find_server_binary()
@@ -129,8 +129,10 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
         ]  # fmt: skip
         if self.acl:
-            self.passwords = acl.load_passwords(self.data_dir / self.PASSWORDS)
-            users = acl.write_acl_file(self.data_dir / self.ACL_FILE, self.passwords, server_version(binary))
+            self.passwords = bus_acl.load_passwords(self.data_dir / self.PASSWORDS)
+            users = bus_acl.write_acl_file(
+                self.data_dir / self.ACL_FILE, self.passwords, server_version(binary)
+            )
             args += ["--aclfile", str(users.resolve())]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
