@@ -22,6 +22,7 @@ import pytest
 from cityops.service_state import read_state, state_path
 from gis.default import load_grid
 from streams.bus import connect
+from streams.embedded import EmbeddedRedis
 from streams.schemas import DETECTIONS
 from tests.conftest import OUTPUT, ROOT, free_port, make_config
 from tests.reliability.harness import (
@@ -177,7 +178,7 @@ def test_each_killed_service_comes_back_while_the_others_answer(tmp_path, up, fi
         before = children(proc.pid)
         assert set(before) == {"redis", "dispatch", "api", "vision", "dashboard"}, before
         port = redis_port(before["redis"])
-        r = connect(f"redis://127.0.0.1:{port}/0")
+        r = connect(EmbeddedRedis(cfg.data / "redis", port=port, acl=True).url)  # the admin user
         others = {n: base[n] + HTTP[n] for n in HTTP if n != name}
         health = base["dashboard" if name == "api" else "api"] + "/healthz"
         poller = Poller(others, health, name)
