@@ -149,3 +149,33 @@ def staff_api(tmp_path, redis_url, store_url, monkeypatch):
         r.close()
     for engine in engines:
         engine.dispose()
+
+
+def _exif_jpeg(size=(64, 32), orientation=6, appended: bytes = b"") -> bytes:
+    """A JPEG whose left half is red and right half blue, carrying GPS coordinates, camera make and
+    model ("SpyCam Corp", "Model X-1000"), an EXIF orientation and a comment; ``appended`` after it."""
+    import io
+
+    from PIL import ExifTags, Image
+
+    img = Image.new("RGB", size, (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, size[0] // 2, size[1]))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "SpyCam Corp"
+    exif[ExifTags.Base.Model] = "Model X-1000"
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (39.0, 38.0, 12.5),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (118.0, 11.0, 3.25),
+    }
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95, comment=b"shot at home")
+    return buf.getvalue() + appended
+
+
+@pytest.fixture
+def exif_jpeg():
+    """The maker of a privacy-leaking citizen photo (see ``_exif_jpeg``)."""
+    return _exif_jpeg

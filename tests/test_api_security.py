@@ -8,11 +8,14 @@ import logging
 import time
 
 import pytest
+import redis
 from PIL import ExifTags, Image, PngImagePlugin
 from starlette.requests import Request
 
 from dispatch.accounts import update_user
 from dispatch.api.addresses import client_address, trusted_networks
+from dispatch.api.throttle import LoginThrottle
+from tests.conftest import free_port
 
 USERS = [
     ("ada", "admin", None),
@@ -181,6 +184,20 @@ def test_login_throttle_counts_the_forwarded_client_not_the_spoofed_one(api):
     assert res.status_code == 200  # another client behind the same proxy is not throttled
 
 
+def test_login_throttle_keeps_counting_in_memory_while_redis_is_away(caplog):
+    """Redis unreachable (a real client on a port nobody listens on): logins still work (not closed)
+    and guessing is still throttled, counted in the process (not open)."""
+    r = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    throttle = LoginThrottle(r, per_account=3, per_address=5, window_s=60)
+    with caplog.at_level(logging.WARNING, logger="cityops.api.login"):
+        verdicts = [throttle.attempt("olga", "198.51.100.40") for _ in range(5)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, False]
+    assert 0 < verdicts[-1].retry_after <= 60
+    assert sum("Redis unavailable" in r.message for r in caplog.records) == 1  # said once, not per login
+    assert throttle.attempt("sam", "198.51.100.41").allowed
+    throttle.succeeded("sam", "198.51.100.41")
+
+
 # -- item 8: X-Forwarded-For -----------------------------------------------------------------------
 def _request(peer: str, *forwarded: str) -> Request:
     headers = [(b"x-forwarded-for", f.encode()) for f in forwarded]
@@ -228,26 +245,7 @@ def test_forwarded_for_spoofing_hits_the_citizen_rate_limit(staff_api):
 
 
 # -- item 9: photos --------------------------------------------------------------------------------
-def exif_jpeg(size=(64, 32), orientation=6, appended: bytes = b"") -> bytes:
-    """A JPEG whose left half is red and right half blue, with GPS, camera make/model and orientation."""
-    img = Image.new("RGB", size, (0, 0, 255))
-    img.paste((255, 0, 0), (0, 0, size[0] // 2, size[1]))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "SpyCam Corp"
-    exif[ExifTags.Base.Model] = "Model X-1000"
-    exif[ExifTags.Base.Orientation] = orientation
-    exif[ExifTags.Base.GPSInfo] = {
-        ExifTags.GPS.GPSLatitudeRef: "N",
-        ExifTags.GPS.GPSLatitude: (39.0, 38.0, 12.5),
-        ExifTags.GPS.GPSLongitudeRef: "E",
-        ExifTags.GPS.GPSLongitude: (118.0, 11.0, 3.25),
-    }
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", exif=exif, quality=95, comment=b"shot at home")
-    return buf.getvalue() + appended
-
-
-def test_exif_fixture_really_carries_gps_and_camera():
+def test_exif_fixture_really_carries_gps_and_camera(exif_jpeg):
     with Image.open(io.BytesIO(exif_jpeg())) as img:
         exif = img.getexif()
         assert exif[ExifTags.Base.Make] == "SpyCam Corp"
@@ -275,7 +273,7 @@ def assert_clean(data: bytes):
         return img.size, img.convert("RGB").getpixel((img.width // 2, 2)), img.convert("RGB")
 
 
-def test_citizen_photo_is_served_without_gps_or_camera(api):
+def test_citizen_photo_is_served_without_gps_or_camera(api, exif_jpeg):
     client = api.client()
     res = _citizen_photo(api, client, exif_jpeg())
     assert res.status_code == 200 and res.headers["content-type"] == "image/jpeg"
@@ -286,7 +284,7 @@ def test_citizen_photo_is_served_without_gps_or_camera(api):
     assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
 
 
-def test_html_appended_to_a_photo_is_not_stored(api):
+def test_html_appended_to_a_photo_is_not_stored(api, exif_jpeg):
     client = api.client()
     payload = b"<html><script>alert(document.cookie)</script></html>"
     res = _citizen_photo(api, client, exif_jpeg(appended=payload), name="x.jpg")
@@ -296,7 +294,7 @@ def test_html_appended_to_a_photo_is_not_stored(api):
     assert len(stored) == 1 and payload not in stored[0].read_bytes()
 
 
-def test_staff_photo_upload_is_reencoded_too(api):
+def test_staff_photo_upload_is_reencoded_too(api, exif_jpeg):
     client = api.client()
     cell = next(c for c in api.grid.cells if c.street == "130203002").geometry.representative_point()
     res = client.post(
