@@ -60,12 +60,10 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     try:
         from PIL import ImageCms
 
-        mode = "RGBA" if "A" in img.getbands() else "RGB"
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(
-            img.convert(mode), src, ImageCms.createProfile("sRGB"), outputMode=mode
-        )
-    except Exception:  # noqa: BLE001 - a broken profile or no LittleCMS: the pixels as they are
+        out = "RGBA" if "A" in img.getbands() else "RGB"
+        return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode=out)
+    except Exception:  # noqa: BLE001 - a broken or mismatched profile, no LittleCMS: pixels as they are
         return img
 
 
@@ -74,6 +72,11 @@ def reencode(data: bytes, fmt: str) -> bytes:
     XMP, ICC profile or comments) and nothing from the upload's bytes but its pixels."""
     with Image.open(io.BytesIO(data)) as src:
         img = _to_srgb(ImageOps.exif_transpose(src))
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit grey: scaled, not clipped, to 8 bits
+            import numpy as np
+
+            grey = np.clip(np.asarray(img, dtype=np.float64) / 257.0, 0, 255).astype(np.uint8)
+            img = Image.fromarray(grey)
         alpha = "A" in img.getbands() or "transparency" in img.info
         if fmt == "JPEG":
             mode = "L" if img.mode in ("1", "L") else "RGB"
