@@ -238,6 +238,12 @@ class DispatchConfig(_Model):
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
     merge_window_s: float = Field(900.0, ge=0, description="... if the open incident changed this recently.")
+    merge_lock_cell_m: float = Field(
+        250.0,
+        gt=0,
+        description="Map cells (per type) whose locks serialise merges between dispatch consumers on "
+        "PostgreSQL; raised to merge_radius_m when smaller.",
+    )
 
 
 class DashboardConfig(_Model):
