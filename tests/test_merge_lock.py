@@ -127,7 +127,8 @@ def test_merge_window_holds_across_a_batch(setup):
 
 def _waiting_on_lock(sessions) -> bool:
     with sessions() as s:
-        return bool(s.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+        query = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted"
+        return bool(s.scalar(text(query + " AND a.datname = current_database()")))
 
 
 def _wait(cond, timeout=15.0) -> bool:
