@@ -1,5 +1,6 @@
-"""Merges between concurrent dispatch consumers: the advisory lock keys (pure), and intake on the real
-store holding them, retrying a batch that lost a race, and keeping the merge window across a batch."""
+"""Several dispatch consumers on one store: the advisory lock keys for merges (pure); intake on the
+real store holding them, retrying a batch that lost a race, keeping the merge window across a batch;
+and outbox flushers that never publish one event twice."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from cityops.config import DispatchConfig
 from dispatch.intake import Intake
 from dispatch.merge_lock import batch_lock_keys, home_key, lock_keys
-from dispatch.store import Incident, ProcessedDetection, open_store
+from dispatch.outbox import flush_outbox, to_message
+from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store
 from gis.default import load_grid
 from gis.projection import distance_m
+from streams.bus import publish_many
+from streams.schemas import INCIDENTS, decode
 from tests.conftest import make_config, postgres_url
 from tests.test_dispatch import T0, det, point_in
 
@@ -192,3 +196,36 @@ def test_same_detection_id_stored_first_by_another_consumer_is_a_replay(pg_setup
     assert got and got[0].duplicate_message and got[0].incident_id == inc.id
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_outbox_flushers_never_publish_an_event_twice(pg_setup, r):
+    """Another flusher holds the oldest events while it publishes them: this one publishes the rest
+    and leaves those alone; every event reaches the stream exactly once."""
+    cfg, grid, sessions, intake = pg_setup
+    _, lon, lat = point_in(grid, "130203001")
+    for i in range(4):
+        intake.handle(det(i, *moved(lon, lat, 200 * i, 0)))
+    other = sessions()
+    with other.begin():
+        held = other.execute(
+            select(IncidentEventRow, Incident)
+            .join(Incident, Incident.id == IncidentEventRow.incident_id)
+            .order_by(IncidentEventRow.id)
+            .limit(3)
+            .with_for_update(of=IncidentEventRow)
+        ).all()
+        publish_many(r, INCIDENTS, [to_message(ev, inc) for ev, inc in held])
+        done = []
+        t = threading.Thread(target=lambda: done.append(flush_outbox(sessions, r)))
+        t.start()
+        t.join(10)  # with the rows it cannot take skipped, it does not wait for them
+        other.execute(
+            update(IncidentEventRow)
+            .where(IncidentEventRow.id.in_([ev.id for ev, _ in held]))
+            .values(published=True)
+        )
+    other.close()
+    t.join(30)
+    published = [(m.incident_id, m.version) for m in (decode(f) for _, f in r.xrange(INCIDENTS))]
+    assert done == [8 - 3]
+    assert len(published) == len(set(published)) == 8
