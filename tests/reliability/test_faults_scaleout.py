@@ -137,6 +137,7 @@ def test_dispatch_scaleout_on_postgresql_no_duplicate_incidents(stack, tmp_path,
         lost=len(dets) - len(where),
         duplicated=done["incidents"] - expected,
         split_merge_pairs=split_merges,
+        stream_repeated_events=stream["repeated_events"],
         time_to_process_s=round(took, 1),
         others_answered=all(p.alive for p in procs),
     )
