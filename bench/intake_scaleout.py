@@ -115,7 +115,7 @@ def run_intake(base: str, consumers: int, n: int, merge_share: float, tmp: Path)
             done = wait_until(
                 lambda: (c := counter.counts())["processed"] >= n and c["unpublished"] == 0 and c,
                 600,
-                step=0.02,
+                step=0.1,  # light polling: the counts compete with the consumers for the CPUs
             )
         finally:
             counter.close()
