@@ -267,6 +267,12 @@ class DispatchConfig(_Model):
         description="A detection observed longer ago than this is dead-lettered, not opened as an incident "
         "(keep it above merge_window_s and the longest outage producers hold detections through).",
     )
+    merge_lock_cell_m: float = Field(
+        250.0,
+        gt=0,
+        description="Map cells (per type) whose locks serialise merges between dispatch consumers on "
+        "PostgreSQL; raised to merge_radius_m when smaller.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
