@@ -231,9 +231,11 @@ class DispatchConfig(_Model):
     token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
     sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
     trusted_proxies: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"],
-        description="Proxies (the board; addresses or CIDRs) whose X-Forwarded-For is believed: the client "
-        "is the rightmost address in it that is not one of these.",
+        default_factory=list,
+        description="Reverse proxies in front of the API (addresses or CIDRs) whose X-Forwarded-For is "
+        "believed: the client is the rightmost address in it that is not one of these. The board needs no "
+        "entry (it sends a key derived from the shared secret); listing 127.0.0.1 lets any local process "
+        "choose the address it is counted as.",
     )
     account_check_s: float = Field(
         5.0,

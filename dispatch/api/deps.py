@@ -11,8 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
-from dispatch.accounts import AccountCheck, AuthError, Tokens
-from dispatch.api.addresses import Network, client_address, trusted_networks
+from dispatch.accounts import AccountCheck, AuthError, Tokens, load_secret
+from dispatch.api.addresses import Network, client_address, proxy_key, trusted_networks
 from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
@@ -35,6 +35,7 @@ class ApiContext:
     accounts: AccountCheck = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
     trusted: tuple[Network, ...] = field(init=False)
+    proxy_key: str = field(init=False)
 
     def __post_init__(self) -> None:
         d = self.cfg.dispatch
@@ -43,9 +44,10 @@ class ApiContext:
             self.r, d.login_failures_per_account, d.login_failures_per_address, d.login_window_s
         )
         self.trusted = trusted_networks(tuple(d.trusted_proxies))
+        self.proxy_key = proxy_key(load_secret(self.data_dir))
 
     def client_address(self, request: Request) -> str:
-        return client_address(request, self.trusted)
+        return client_address(request, self.trusted, self.proxy_key)
 
     def publish(self) -> None:
         """Send the events the last command stored (the outbox) to the incidents stream."""
