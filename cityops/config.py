@@ -370,6 +370,15 @@ class CityOpsConfig(_Model):
         return os.environ.get("REDIS_URL") or self.redis.url
 
     @property
+    def api_url(self) -> str:
+        """Where the board and browsers reach the dispatch API (``dashboard.api_url``, else host:port)."""
+        return (self.dashboard.api_url or f"http://{self.dispatch.host}:{self.dispatch.port}").rstrip("/")
+
+    @property
+    def board_url(self) -> str:
+        return f"http://{self.dashboard.host}:{self.dashboard.port}"
+
+    @property
     def store_url(self) -> str:
         url = os.environ.get("CITYOPS_STORE_URL") or self.store.url
         return url.replace("{data_dir}", str(self.data))

@@ -53,9 +53,7 @@ def nav(lang: str, current: str) -> html.Nav:
 
 def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient | None = None) -> Dash:
     key = proxy_key(load_secret(cfg.data))
-    ctx = DashContext(
-        cfg, live, grid, api or ApiClient(f"http://{cfg.dispatch.host}:{cfg.dispatch.port}", proxy_key=key)
-    )
+    ctx = DashContext(cfg, live, grid, api or ApiClient(cfg.api_url, proxy_key=key))
     app = Dash(
         __name__,
         assets_folder=str(ASSETS),

@@ -7,37 +7,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
 from dispatch.assignment import pick_inspector, supervisor_for
 from dispatch.lifecycle import (
     ACTIONS,
-    CLOSED,
     DESK,
+    DISPATCHED,
+    DUPLICATE,
     FINAL_STATES,
+    HANDLED_STATES,
     INSPECTOR,
     OPEN_STATES,
-    RESOLVED,
     SYSTEM,
-    VERIFIED,
     IllegalTransition,
     check_transition,
 )
 from dispatch.sla import new_breaches, targets_for
 from dispatch.store import Incident, IncidentEventRow, ProcessedDetection
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -158,8 +153,8 @@ class Commands:
             return False
         load[who] = load.get(who, 0) + 1
         prev = inc.state
-        check_transition(prev, "dispatched")
-        inc.state, inc.assignee, inc.dispatched_at = "dispatched", who, at
+        check_transition(prev, DISPATCHED)
+        inc.state, inc.assignee, inc.dispatched_at = DISPATCHED, who, at
         record_event(s, inc, "assigned", prev, SYSTEM_ACTOR, at, note=f"on duty for {inc.cell}")
         return True
 
@@ -192,7 +187,7 @@ class Commands:
             self._check_actor(inc, actor, "assign")
             now = self.clock()
             prev = inc.state
-            inc.state, inc.assignee, inc.dispatched_at = "dispatched", assignee, now
+            inc.state, inc.assignee, inc.dispatched_at = DISPATCHED, assignee, now
             inc.accepted_at = inc.arrived_at = inc.resolved_at = None  # a new dispatch restarts the clocks
             inc.breaches = []
             record_event(s, inc, "assigned", prev, actor, now, note=note or f"assigned to {assignee}")
@@ -209,7 +204,7 @@ class Commands:
                 raise Conflict(f"incident {into_id} is {target.state}; merge into an open one")
             now = self.clock()
             prev = inc.state
-            inc.state, inc.merged_into, inc.closed_at = "duplicate", into_id, now
+            inc.state, inc.merged_into, inc.closed_at = DUPLICATE, into_id, now
             target.count += inc.count
             record_event(
                 s,
@@ -235,7 +230,7 @@ class Commands:
             if not hmac.compare_digest(report.token_hash, token_hash(token)):
                 raise Forbidden("the token does not match this request")
             inc = self._load(s, report.incident_id)
-            if inc.state not in (RESOLVED, VERIFIED, CLOSED):
+            if inc.state not in HANDLED_STATES:
                 raise Conflict(f"only a handled request can be rated (this one is {inc.state})")
             if report.rating is not None:
                 raise Conflict("this request has already been rated")

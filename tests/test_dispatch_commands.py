@@ -147,3 +147,16 @@ def test_sla_sweep_escalates_once_per_stage(world):
     with sessions() as s:
         assert s.get(Incident, iid).breaches == ["accept", "arrive"]
     assert [e[1] for e in events(sessions, iid)].count("sla_breach") == 2
+
+
+def test_vocabulary_is_complete_where_it_is_shown():
+    """Every state has its zh/en label and Open311 note; every open state a map colour."""
+    from dashboard.i18n import CATALOGUE
+    from dashboard.pages.board import STATE_COLOURS
+    from dispatch.api.open311 import STATUS_NOTES
+    from dispatch.lifecycle import OPEN_STATES, State
+
+    for state in State:
+        assert set(CATALOGUE[f"state.{state}"]) == {"zh-CN", "en"}, state
+        assert STATUS_NOTES[state], state
+    assert set(STATE_COLOURS) == OPEN_STATES

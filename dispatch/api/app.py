@@ -13,12 +13,13 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
 from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
-from dispatch.commands import Clock, Commands, Conflict, Forbidden, NotFound, utcnow
+from dispatch.commands import Commands, Conflict, Forbidden, NotFound
 from dispatch.intake import Intake
 from dispatch.reports import summary, to_csv
 from dispatch.store import read_sessions
