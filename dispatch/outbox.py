@@ -1,10 +1,13 @@
 """Publish stored incident events to the incidents stream (transactional outbox).
 
 Events are marked published only after XADD succeeded; a crash in between re-publishes them, and
-readers fold by ``(incident_id, version)``, so a repeat changes nothing.
+readers fold by ``(incident_id, version)``, so a repeat changes nothing. While Redis cannot take
+them (away, restarting, disk or memory full) they wait in the outbox: :func:`flush_or_wait`.
 """
 
 from __future__ import annotations
+
+import logging
 
 import redis
 from sqlalchemy import select, update
@@ -12,7 +15,10 @@ from sqlalchemy.orm import sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
 from streams.bus import publish_many
+from streams.errors import Outage, is_transient
 from streams.schemas import INCIDENTS, IncidentEvent
+
+log = logging.getLogger(__name__)
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
@@ -59,3 +65,17 @@ def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_00
             )
             s.commit()
             total += len(rows)
+
+
+def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, maxlen: int = 100_000) -> int:
+    """:func:`flush_outbox`; a transient Redis error (see :func:`streams.errors.is_transient`) leaves
+    the events in the outbox for the next flush and is logged once per outage. Others raise."""
+    try:
+        n = flush_outbox(sessions, r, maxlen=maxlen)
+    except redis.RedisError as exc:
+        if not is_transient(exc):
+            raise
+        outage.failed(exc)
+        return 0
+    outage.ok()
+    return n

@@ -12,10 +12,11 @@ from sqlalchemy.exc import OperationalError
 
 from cityops.config import CityOpsConfig
 from dispatch.intake import Intake
-from dispatch.outbox import flush_outbox
+from dispatch.outbox import flush_or_wait
 from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import GroupConsumer, connect
+from streams.errors import Outage
 from streams.schemas import DETECTIONS, Detection, Message
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class DispatchService:
         self.intake = Intake(cfg, load_grid(cfg.grid, cfg.data), self.sessions)
         self.commands = self.intake.commands
         self._last_sweep = -1e9
+        self.outbox_outage = Outage(log, "incident events (kept in the outbox)")
         self.consumer = GroupConsumer(
             self.r,
             DETECTIONS,
@@ -75,7 +77,9 @@ class DispatchService:
                 for incident_id, stage in self.commands.sweep_sla():
                     log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
                 self._last_sweep = now
-            return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+            return flush_or_wait(
+                self.sessions, self.r, self.outbox_outage, maxlen=self.cfg.redis.stream_maxlen
+            )
         except OperationalError as exc:
             log.warning("store unavailable (%s); events kept in the outbox, retrying", exc.orig or exc)
             time.sleep(0.5)
