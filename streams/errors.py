@@ -45,7 +45,9 @@ def error_code(exc: BaseException) -> str:
     code = getattr(exc, "status_code", None)  # redis-py strips the codes it knows into status_code
     if code:
         return str(code)
-    words = str(exc).split(" ", 1)
+    text = str(exc)
+    _, sep, reply = text.partition(" of pipeline caused error: ")  # redis-py's note on a pipeline's error
+    words = (reply if sep else text).split(" ", 1)
     return words[0] if words[0].isupper() and words[0].isalpha() else type(exc).__name__
 
 

@@ -6,8 +6,9 @@ the server, on the same connection, ``WAITAOF 1 0 <timeout>``: once the append-o
 entries is fsync'd they are confirmed and leave the spool. Entries that are not confirmed (disk full,
 server restarted, timeout) are sent again later; the consumers are idempotent by message id, so a
 repeat is harmless. A server without WAITAOF (before Redis 7.2) or without an append-only file cannot
-say when an entry is durable: there an entry is confirmed once every consumer group on the stream
-has read and acknowledged it, and sent again if it has vanished before that.
+say when an entry is durable (nor can an ACL user without the right to run WAITAOF): there an entry
+is confirmed once every consumer group on the stream has read and acknowledged it, and sent again if
+it has vanished before that; a user that may not even look at the groups confirms on acceptance.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 
 import redis
+from redis.exceptions import NoPermissionError
 
 from streams.errors import Outage, is_transient
 from streams.spool import Fields, Spool
@@ -44,7 +46,7 @@ class DurableProducer:
         self.r, self.stream, self.spool = r, stream, spool
         self.maxlen, self.confirm_timeout_ms, self.batch = maxlen, confirm_timeout_ms, batch
         self.name = name
-        self.mode = "waitaof"  # or "processed" (no WAITAOF / no append-only file)
+        self.mode = "waitaof"  # or "processed" (no WAITAOF / no append-only file), or "accepted"
         self.sent: dict[str, str] = {}  # processed mode: key -> entry id awaiting the consumer groups
         self.sends = 0
         self.confirmed = 0
@@ -131,6 +133,14 @@ class DurableProducer:
     def send_once(self) -> bool:
         """Send (or check) one batch of unconfirmed entries; True when some were confirmed."""
         todo = [(k, f) for k, f in self.spool.items() if k not in self.sent][: self.batch]
+        if self.mode == "accepted":
+            if todo:
+                self._xadd(todo, wait=False)
+            done = list(self.sent)
+            self.sent.clear()
+            self.spool.confirm(done)
+            self.confirmed += len(done)
+            return bool(done)
         if self.mode == "processed":
             confirmed = self._check_processed()
             if todo:
@@ -159,7 +169,7 @@ class DurableProducer:
         ack = res[-1]
         if isinstance(ack, Exception):
             text = str(ack).lower()
-            if "unknown command" in text or "appendonly" in text or "waitaof" in text:
+            if isinstance(ack, NoPermissionError) or "unknown command" in text or "appendonly" in text:
                 log.warning(
                     "%s: the server cannot confirm durability with WAITAOF (%s); confirming entries "
                     "once the consumer groups have processed them",
@@ -189,6 +199,18 @@ class DurableProducer:
         try:
             groups = self.r.xinfo_groups(self.stream)
             last = _sid(self.r.xinfo_stream(self.stream)["last-generated-id"])
+        except NoPermissionError as exc:  # an ACL user that may only XADD: acceptance is all we know
+            log.warning(
+                "%s: cannot see the consumer groups (%s); entries count as kept once Redis accepted them",
+                self.name,
+                exc,
+            )
+            self.mode = "accepted"
+            done = list(self.sent)
+            self.sent.clear()
+            self.spool.confirm(done)
+            self.confirmed += len(done)
+            return len(done)
         except redis.ResponseError as exc:
             if "no such key" not in str(exc).lower():
                 raise
