@@ -355,3 +355,46 @@ def test_producer_with_an_xadd_only_acl_user_still_delivers(server, tmp_path):
     assert _wait(lambda: len(prod.spool) == 0), (prod.mode, prod.spool.items())
     assert prod.mode == "accepted" and r.xlen(DETECTIONS) == 3
     prod.stop()
+
+
+# -- dispatch after a Redis restart ---------------------------------------------------------------
+
+
+def test_dispatch_republishes_incident_events_a_restarted_redis_lost(tmp_path):
+    """Events Redis accepted but never wrote down are missing after its restart: dispatch notices
+    the new server and publishes them again, so the board sees every incident."""
+    from dispatch.service import DispatchService
+    from streams.schemas import INCIDENTS, decode
+    from tests.conftest import make_config
+
+    srv = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        cfg = make_config(tmp_path, dispatch={"merge_radius_m": 0, "sla_sweep_s": 3600})
+        svc = DispatchService(cfg, srv.url, consumer="t1")
+        r = connect(srv.url)
+        svc.consumer.setup()
+        grid_pts = [c.geometry.representative_point() for c in svc.intake.grid.cells[:4]]
+        for i, p in enumerate(grid_pts):
+            d = Detection(
+                id=f"lost-{i}", type="illegal_parking", lon=p.x, lat=p.y, observed_at=datetime.now(UTC)
+            )
+            publish(r, DETECTIONS, d)
+        assert _wait(lambda: svc.step(block_ms=100) == 0 and r.xlen(INCIDENTS) >= 8)
+
+        def created() -> set[int]:
+            return {
+                m.incident_id for m in (decode(f) for _, f in r.xrange(INCIDENTS)) if m.action == "created"
+            }
+
+        assert len(created()) == 4
+        for eid, _ in r.xrevrange(INCIDENTS, count=3):  # the tail the disk never got
+            r.xdel(INCIDENTS, eid)
+        assert len(created()) < 4
+        port = srv.port
+        srv.stop()
+        srv = EmbeddedRedis(tmp_path / "redis", port=port).start()
+        svc._last_restart_check = -1e9
+        assert _wait(lambda: svc.step(block_ms=100) == 0 and len(created()) == 4, 30), created()
+        svc.engine.dispose()
+    finally:
+        srv.stop()

@@ -168,13 +168,14 @@ def test_full_data_disk_loses_nothing(disk, tmp_path, request, figures, how):
 
         done = wait_until(settled, 120)
         t_done = time.monotonic()
+        on_board = wait_until(lambda: incident_stream(r)["created_incidents"] >= len(expected), 60)
         board_ok += [answered(live)]
         stored = counter.processed_ids()
         c = counter.counts()
         per_incident = counter.incident_counts()
         lost = len(expected - stored)
         duplicated = c["incidents"] - len(stored) + sum(v - 1 for v in per_incident.values())
-        stream = incident_stream(r)
+        stream = incident_stream(r)  # what the board folds: every incident must be there too
         figures.update(
             fault=f"data disk full (tmpfs {DISK}), "
             + ("space freed" if how == "free" else "Redis SIGKILLed, restarted"),
@@ -198,6 +199,7 @@ def test_full_data_disk_loses_nothing(disk, tmp_path, request, figures, how):
         assert done, (counter.counts(), unconfirmed(runner), dispatch.output()[-3000:])
         assert lost == 0, sorted(expected - stored)[:10]
         assert duplicated == 0 and c["incidents"] == len(expected) == c["processed"], c
+        assert on_board and stream["created_incidents"] == len(expected), stream
         assert dispatch.alive and board.alive
         runner.producer.stop()
         counter.close()
