@@ -81,51 +81,29 @@ def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, max
     return n
 
 
-def republish_lost(sessions: sessionmaker, r: redis.Redis, *, window_s: float = 300.0) -> int:
+def republish_lost(sessions: sessionmaker, r: redis.Redis, *, rows: int = 2000) -> int:
     """After Redis restarted: put back into the outbox the events it had accepted but never wrote to
     disk (a crash with the disk full, or between two fsyncs of its append-only file).
 
-    The stream's newest entry is the last event that survived; every event stored after it (a higher
-    row id) and marked published, but not among the stream's entries of the last ``window_s`` before
-    it, was lost, and is published again (readers fold by version, so a repeat changes nothing)."""
-    newest = r.xrevrange(INCIDENTS, count=1)
-    if not newest:
-        return 0
-    last_id, fields = newest[0]
-    try:
-        last = decode(fields)
-    except MalformedMessage:
-        return 0
-    start = f"{max(0, int(str(last_id).split('-')[0]) - int(window_s * 1000))}-0"
+    The newest ``rows`` events marked published are looked for among the stream's newest entries
+    (three times as many, for repeats and for what was published since); those missing are
+    published again (readers fold by version, so a repeat changes nothing)."""
     have: set[tuple[int, int]] = set()
-    while True:
-        entries = r.xrange(INCIDENTS, min=start, count=5000)
-        for _eid, f in entries:
-            try:
-                m = decode(f)
-            except MalformedMessage:
-                continue
-            if isinstance(m, IncidentEvent):
-                have.add((m.incident_id, m.version))
-        if len(entries) < 5000:
-            break
-        ms, seq = str(entries[-1][0]).split("-")
-        start = f"{ms}-{int(seq) + 1}"
+    for _eid, f in r.xrevrange(INCIDENTS, count=3 * rows):
+        try:
+            m = decode(f)
+        except MalformedMessage:
+            continue
+        if isinstance(m, IncidentEvent):
+            have.add((m.incident_id, m.version))
     with sessions() as s:
-        anchor = s.execute(
-            select(IncidentEventRow.id).where(
-                IncidentEventRow.incident_id == getattr(last, "incident_id", -1),
-                IncidentEventRow.version == getattr(last, "version", -1),
-            )
-        ).scalar()
-        if anchor is None:  # the stream does not come from this store
-            return 0
-        rows = s.execute(
-            select(IncidentEventRow.id, IncidentEventRow.incident_id, IncidentEventRow.version).where(
-                IncidentEventRow.id > anchor, IncidentEventRow.published.is_(True)
-            )
+        recent = s.execute(
+            select(IncidentEventRow.id, IncidentEventRow.incident_id, IncidentEventRow.version)
+            .where(IncidentEventRow.published.is_(True))
+            .order_by(IncidentEventRow.id.desc())
+            .limit(rows)
         ).all()
-        lost = [i for i, inc, ver in rows if (inc, ver) not in have]
+        lost = [i for i, inc, ver in recent if (inc, ver) not in have]
         if lost:
             s.execute(update(IncidentEventRow).where(IncidentEventRow.id.in_(lost)).values(published=False))
             s.commit()

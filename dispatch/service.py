@@ -34,7 +34,6 @@ class DispatchService:
         self._last_sweep = -1e9
         self.outbox_outage = Outage(log, "incident events (kept in the outbox)")
         self._redis_run_id: str | None = None
-        self._last_restart_check = -1e9
         self.consumer = GroupConsumer(
             self.r,
             DETECTIONS,
@@ -80,9 +79,7 @@ class DispatchService:
                 for incident_id, stage in self.commands.sweep_sla():
                     log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
                 self._last_sweep = now
-            if now - self._last_restart_check >= 5.0:
-                self._last_restart_check = now
-                self._after_redis_restart()
+            self._after_redis_restart()  # before anything is published to a new server
             return flush_or_wait(
                 self.sessions, self.r, self.outbox_outage, maxlen=self.cfg.redis.stream_maxlen
             )
@@ -92,7 +89,8 @@ class DispatchService:
             return 0
 
     def _after_redis_restart(self) -> None:
-        """When Redis is a new process (or at our start), republish the events it lost."""
+        """When Redis is a new process (or at our start), republish the events it lost. Checked
+        before every flush: events published to the new server first would hide the gap."""
         if self._redis_run_id == "off":
             return
         try:

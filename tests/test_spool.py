@@ -393,7 +393,6 @@ def test_dispatch_republishes_incident_events_a_restarted_redis_lost(tmp_path):
         port = srv.port
         srv.stop()
         srv = EmbeddedRedis(tmp_path / "redis", port=port).start()
-        svc._last_restart_check = -1e9
         assert _wait(lambda: svc.step(block_ms=100) == 0 and len(created()) == 4, 30), created()
         svc.engine.dispose()
     finally:
