@@ -397,3 +397,39 @@ def test_dispatch_republishes_incident_events_a_restarted_redis_lost(tmp_path):
         svc.engine.dispose()
     finally:
         srv.stop()
+
+
+def test_board_live_state_keeps_following_through_a_busy_server(server, caplog):
+    """The board's stream follower waits through BUSY (it used to die silently, freezing the board)."""
+    from dashboard.live import LiveState
+    from streams.schemas import INCIDENTS, IncidentEvent
+
+    def event(i: int) -> IncidentEvent:
+        now = datetime.now(UTC)
+        return IncidentEvent(
+            incident_id=i, version=1, action="created", state="new", type="illegal_parking",
+            lon=118.2, lat=39.65, at=now, opened_at=now,
+        )  # fmt: skip
+
+    r = connect(server.url)
+    r.config_set("busy-reply-threshold", 100)
+    live = LiveState(server.url).start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="dashboard.live"):
+            publish(r, INCIDENTS, event(1))
+            assert _wait(lambda: 1 in live.incidents)
+            blocker = redis.Redis.from_url(server.url)
+            script = threading.Thread(
+                target=lambda: _swallow(lambda: blocker.eval("local i = 0 while true do i = i + 1 end", 0)),
+                daemon=True,
+            )
+            script.start()
+            assert _wait(lambda: any("BUSY" in rec.getMessage() for rec in caplog.records), 30)
+            redis.Redis.from_url(server.url).script_kill()
+            script.join(10)
+            assert _wait(lambda: _swallow(r.ping) is True)
+            publish(r, INCIDENTS, event(2))
+            assert _wait(lambda: 2 in live.incidents), list(live.incidents)
+            assert live._thread.is_alive()
+    finally:
+        live.stop()
