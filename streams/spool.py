@@ -145,6 +145,7 @@ class Spool:
                 self._disk_failed(exc)
                 return False
         data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        size = None
         try:
             size = os.fstat(self._fd).st_size
             written = os.write(self._fd, data)
@@ -153,13 +154,16 @@ class Spool:
             if sync:
                 os.fsync(self._fd)
         except OSError as exc:
-            try:  # leave no torn line behind
-                os.ftruncate(self._fd, size)
-            except (OSError, UnboundLocalError):
-                pass
+            if size is not None:
+                try:  # leave no torn line behind
+                    os.ftruncate(self._fd, size)
+                except OSError:
+                    pass
             self._disk_failed(exc)
             return False
         self._lines += len(records)
+        if self.disk_error is not None and not self.memory_only:
+            self.disk_error = None  # the next failure is a new episode, logged again
         return True
 
     def _open_fd_only(self) -> None:
