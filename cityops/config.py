@@ -151,6 +151,21 @@ class VisionConfig(_Model):
     max_cameras: int = Field(
         0, ge=0, description="Cameras one worker process takes at most (0: a fair share)."
     )
+    spool_dir: Path = Field(
+        Path("spool"),
+        description="Detections not yet confirmed durable by Redis are kept here (relative: under the "
+        "data dir) and sent again after a Redis outage or a full disk.",
+    )
+    spool_max_entries: int = Field(
+        10_000, ge=1, description="Unconfirmed detections a worker keeps at most; beyond, the oldest go."
+    )
+    confirm_timeout_ms: int = Field(
+        2000,
+        ge=1,
+        le=9000,
+        description="How long a send waits for Redis to fsync its append-only file (WAITAOF) before "
+        "the detections count as not yet durable and are sent again later.",
+    )
 
 
 class GridConfig(_Model):

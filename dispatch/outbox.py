@@ -4,9 +4,13 @@ Events are marked published only after XADD succeeded; a crash in between re-pub
 readers fold by ``(incident_id, version)``, so a repeat changes nothing. Several flushers (dispatch
 processes, API workers) on PostgreSQL lock the rows they publish and skip those another one holds,
 so they never publish the same event twice; on SQLite the writer transaction serialises them.
+While Redis cannot take them (away, restarting, disk or memory full) they wait in the outbox:
+:func:`flush_or_wait`.
 """
 
 from __future__ import annotations
+
+import logging
 
 import redis
 from sqlalchemy import select, update
@@ -14,7 +18,10 @@ from sqlalchemy.orm import sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
 from streams.bus import publish_many
-from streams.schemas import INCIDENTS, IncidentEvent
+from streams.errors import Outage, is_transient
+from streams.schemas import INCIDENTS, IncidentEvent, MalformedMessage, decode
+
+log = logging.getLogger(__name__)
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
@@ -64,3 +71,47 @@ def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_00
             )
             s.commit()
             total += len(rows)
+
+
+def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, maxlen: int = 100_000) -> int:
+    """:func:`flush_outbox`; a transient Redis error (see :func:`streams.errors.is_transient`) leaves
+    the events in the outbox for the next flush and is logged once per outage. Others raise."""
+    try:
+        n = flush_outbox(sessions, r, maxlen=maxlen)
+    except redis.RedisError as exc:
+        if not is_transient(exc):
+            raise
+        outage.failed(exc)
+        return 0
+    outage.ok()
+    return n
+
+
+def republish_lost(sessions: sessionmaker, r: redis.Redis, *, rows: int = 2000) -> int:
+    """After Redis restarted: put back into the outbox the events it had accepted but never wrote to
+    disk (a crash with the disk full, or between two fsyncs of its append-only file).
+
+    The newest ``rows`` events marked published are looked for among the stream's newest entries
+    (three times as many, for repeats and for what was published since); those missing are
+    published again (readers fold by version, so a repeat changes nothing)."""
+    have: set[tuple[int, int]] = set()
+    for _eid, f in r.xrevrange(INCIDENTS, count=3 * rows):
+        try:
+            m = decode(f)
+        except MalformedMessage:
+            continue
+        if isinstance(m, IncidentEvent):
+            have.add((m.incident_id, m.version))
+    with sessions() as s:
+        recent = s.execute(
+            select(IncidentEventRow.id, IncidentEventRow.incident_id, IncidentEventRow.version)
+            .where(IncidentEventRow.published.is_(True))
+            .order_by(IncidentEventRow.id.desc())
+            .limit(rows)
+        ).all()
+        lost = [i for i, inc, ver in recent if (inc, ver) not in have]
+        if lost:
+            s.execute(update(IncidentEventRow).where(IncidentEventRow.id.in_(lost)).values(published=False))
+            s.commit()
+            log.warning("%d incident event(s) were lost by Redis; publishing them again", len(lost))
+    return len(lost)

@@ -8,15 +8,17 @@ import socket
 import threading
 import time
 
+import redis
 from sqlalchemy.exc import OperationalError
 
 from cityops.config import CityOpsConfig
 from dispatch.admission import admit
 from dispatch.intake import Intake
-from dispatch.outbox import flush_outbox
+from dispatch.outbox import flush_or_wait, republish_lost
 from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import GroupConsumer, connect
+from streams.errors import Outage, is_transient
 from streams.schemas import DETECTIONS, Detection, Message, encode
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ class DispatchService:
         self.intake = Intake(cfg, load_grid(cfg.grid, cfg.data), self.sessions)
         self.commands = self.intake.commands
         self._last_sweep = -1e9
+        self.outbox_outage = Outage(log, "incident events (kept in the outbox)")
+        self._redis_run_id: str | None = None
         self.consumer = GroupConsumer(
             self.r,
             DETECTIONS,
@@ -104,11 +108,29 @@ class DispatchService:
                 for incident_id, stage in self.commands.sweep_sla():
                     log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
                 self._last_sweep = now
-            return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+            self._after_redis_restart()  # before anything is published to a new server
+            return flush_or_wait(
+                self.sessions, self.r, self.outbox_outage, maxlen=self.cfg.redis.stream_maxlen
+            )
         except OperationalError as exc:
             log.warning("store unavailable (%s); events kept in the outbox, retrying", exc.orig or exc)
             time.sleep(0.5)
             return 0
+
+    def _after_redis_restart(self) -> None:
+        """When Redis is a new process (or at our start), republish the events it lost. Checked
+        before every flush: events published to the new server first would hide the gap."""
+        if self._redis_run_id == "off":
+            return
+        try:
+            run_id = self.r.info("server").get("run_id")
+            if run_id != self._redis_run_id:
+                republish_lost(self.sessions, self.r)
+                self._redis_run_id = run_id
+        except redis.RedisError as exc:
+            if not is_transient(exc):  # e.g. an ACL user without INFO: keep going without the check
+                log.warning("cannot check the incidents stream after Redis restarts (%s)", exc)
+                self._redis_run_id = "off"
 
     def step(self, block_ms: int | None = None) -> int:
         """Consume one batch, then publish what it stored; returns messages handled."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,12 @@ from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
 from dispatch.lifecycle import ADMIN, DESK
-from dispatch.outbox import flush_outbox
+from dispatch.outbox import flush_or_wait
 from gis.grid import OUTSIDE, Grid
+from streams.errors import Outage
+
+log = logging.getLogger(__name__)
+_OUTBOX_OUTAGE = Outage(log, "API: incident events (kept in the outbox)")
 
 
 @dataclass
@@ -51,10 +56,10 @@ class ApiContext:
 
     def publish(self) -> None:
         """Send the events the last command stored (the outbox) to the incidents stream."""
-        try:
-            flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
-        except redis.RedisError:
-            pass  # stays in the outbox; the dispatch service publishes it when Redis is back
+        try:  # while Redis cannot take it, it stays in the outbox; dispatch publishes it later
+            flush_or_wait(self.sessions, self.r, _OUTBOX_OUTAGE, maxlen=self.cfg.redis.stream_maxlen)
+        except redis.RedisError as exc:  # the change is stored; the caller must not see a 500
+            log.error("incident events not published (%s); they stay in the outbox", exc)
 
     def check_in_district(self, lon: float, lat: float) -> str:
         cell = self.grid.locate(lon, lat)
