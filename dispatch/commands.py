@@ -31,8 +31,9 @@ from dispatch.lifecycle import (
     IllegalTransition,
     check_transition,
 )
+from dispatch.outbox import record_event
 from dispatch.sla import new_breaches, targets_for
-from dispatch.store import Incident, IncidentEventRow, ProcessedDetection
+from dispatch.store import Incident, ProcessedDetection
 
 
 @dataclass(frozen=True)
@@ -63,44 +64,6 @@ class Extras:
     lon: float | None = None
     lat: float | None = None
     photos: Sequence[str] = field(default_factory=tuple)
-
-
-def record_event(
-    s: Session,
-    inc: Incident,
-    action: str,
-    from_state: str | None,
-    actor: Actor,
-    at: datetime,
-    *,
-    note: str = "",
-    detection_id: str | None = None,
-    extra: dict | None = None,
-) -> None:
-    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
-    inc.version = (inc.version or 0) + 1
-    inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
-    s.add(
-        IncidentEventRow(
-            incident_id=inc.id,
-            version=inc.version,
-            action=action,
-            from_state=from_state,
-            to_state=inc.state,
-            actor=actor.name,
-            note=note,
-            detection_id=detection_id,
-            extra={
-                "count": inc.count,
-                "evidence": inc.evidence,
-                "assignee": inc.assignee,
-                "breaches": list(inc.breaches or []),
-                "role": actor.role,
-                **(extra or {}),
-            },
-            at=at,
-        )
-    )
 
 
 def token_hash(token: str) -> str:
@@ -277,5 +240,4 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "SYSTEM_ACTOR",
-    "record_event",
 ]

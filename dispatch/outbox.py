@@ -1,4 +1,5 @@
-"""Publish stored incident events to the incidents stream (transactional outbox).
+"""The transactional outbox: every change to an incident writes one audit/outbox row in the same
+transaction (:func:`record_event`), and those rows are published to the incidents stream.
 
 Events are marked published only after XADD succeeded; a crash in between re-publishes them, and
 readers fold by ``(incident_id, version)``, so a repeat changes nothing. Several flushers (dispatch
@@ -11,17 +12,60 @@ While Redis cannot take them (away, restarting, disk or memory full) they wait i
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
 from streams.bus import publish_many
 from streams.errors import Outage, is_transient
 from streams.schemas import INCIDENTS, IncidentEvent, MalformedMessage, decode
 
+if TYPE_CHECKING:
+    from dispatch.commands import Actor
+
 log = logging.getLogger(__name__)
+
+
+def record_event(
+    s: Session,
+    inc: Incident,
+    action: str,
+    from_state: str | None,
+    actor: Actor,
+    at: datetime,
+    *,
+    note: str = "",
+    detection_id: str | None = None,
+    extra: dict | None = None,
+) -> None:
+    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
+    inc.version = (inc.version or 0) + 1
+    inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
+    s.add(
+        IncidentEventRow(
+            incident_id=inc.id,
+            version=inc.version,
+            action=action,
+            from_state=from_state,
+            to_state=inc.state,
+            actor=actor.name,
+            note=note,
+            detection_id=detection_id,
+            extra={
+                "count": inc.count,
+                "evidence": inc.evidence,
+                "assignee": inc.assignee,
+                "breaches": list(inc.breaches or []),
+                "role": actor.role,
+                **(extra or {}),
+            },
+            at=at,
+        )
+    )
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.commands import Actor, Commands, Conflict, Extras, Forbidden, NotFound, token_hash
-from dispatch.intake import Intake
+from dispatch.commands import Actor, Conflict, Extras, Forbidden, NotFound, token_hash
 from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
 from tests.conftest import make_config
@@ -34,8 +34,8 @@ def world(tmp_path, store_url):
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
     clock = Clock()
-    commands = Commands(cfg, sessions, clock)
-    intake = Intake(cfg, grid, sessions)
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=clock)
+    commands, intake = parts.commands, parts.intake
 
     def new_incident(street: str, i: int, token: str | None = None) -> int:
         cell = next(c for c in grid.cells if c.street == street)

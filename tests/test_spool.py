@@ -394,7 +394,7 @@ def test_dispatch_republishes_incident_events_a_restarted_redis_lost(tmp_path):
         srv.stop()
         srv = EmbeddedRedis(tmp_path / "redis", port=port).start()
         assert _wait(lambda: svc.step(block_ms=100) == 0 and len(created()) == 4, 30), created()
-        svc.engine.dispose()
+        svc.parts.close()
     finally:
         srv.stop()
 

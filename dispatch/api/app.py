@@ -19,10 +19,9 @@ from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
-from dispatch.commands import Commands, Conflict, Forbidden, NotFound
-from dispatch.intake import Intake
+from dispatch.commands import Conflict, Forbidden, NotFound
 from dispatch.reports import summary, to_csv
-from dispatch.store import read_sessions
+from dispatch.wiring import build_dispatch
 from gis.grid import Grid
 
 
@@ -64,17 +63,16 @@ def create_api(
         version="1",
         description="Incidents for grid inspectors and the dispatch desk; citizen reports on Open311 GeoReport v2.",
     )
-    commands = Commands(cfg, sessions, clock)
-    intake = Intake(cfg, grid, sessions)
-    intake.commands = commands
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=clock)
+    commands = parts.commands
     app.state.ctx = ApiContext(
         cfg,
-        sessions,
-        read_sessions(sessions.kw["bind"].url.render_as_string(hide_password=False)),
+        parts.sessions,
+        parts.readers,
         grid,
         r,
         commands,
-        intake,
+        parts.intake,
         Tokens(load_secret(cfg.data), cfg.dispatch.token_ttl_s),
         cfg.data,
     )
