@@ -148,6 +148,9 @@ class VisionConfig(_Model):
     lease_ttl_s: float = Field(
         15.0, ge=1, description="A camera lease in Redis; a dead worker's cameras move after this long."
     )
+    health_interval_s: float = Field(
+        2.0, gt=0, description="How often each camera publishes its health (also at once on a change)."
+    )
     max_cameras: int = Field(
         0, ge=0, description="Cameras one worker process takes at most (0: a fair share)."
     )
@@ -192,6 +195,14 @@ class RedisConfig(_Model):
     url: str | None = Field(None, description="redis://host:port/db; empty: start an embedded server.")
     stream_maxlen: int = Field(100_000, ge=100, description="Approximate length bound of each stream.")
     claim_idle_ms: int = Field(30_000, ge=100, description="Pending time after which a message is reclaimed.")
+    health_maxlen: int = Field(
+        10_000,
+        ge=100,
+        description="Approximate length bound of the camera-health stream (news, not records).",
+    )
+    dead_letter_maxlen: int = Field(
+        10_000, ge=100, description="Approximate length bound of the dead-letter stream (refused entries)."
+    )
 
     @field_validator("url")
     @classmethod
@@ -203,6 +214,12 @@ class RedisConfig(_Model):
 
 class StoreConfig(_Model):
     url: str = Field("sqlite:///{data_dir}/cityops.db", description="SQLAlchemy URL; {data_dir} is expanded.")
+    pool_size: int = Field(
+        10, ge=1, description="Connections each process keeps open (the API serves from a 40-thread pool)."
+    )
+    max_overflow: int = Field(
+        40, ge=0, description="Connections a process may open beyond pool_size under load (closed after use)."
+    )
 
     @field_validator("url")
     @classmethod
@@ -242,9 +259,14 @@ class DispatchConfig(_Model):
     port: int = Field(8060, ge=1, le=65535, description="HTTP API port.")
     api_workers: int = Field(1, ge=1, le=64, description="API worker processes (uvicorn --workers).")
     max_upload_mb: float = Field(8.0, gt=0, le=100, description="Largest photo accepted.")
-    citizen_rate_per_min: int = Field(10, ge=1, description="Citizen requests per minute per client address.")
+    citizen_rate_per_min: int = Field(
+        10, ge=1, description="Citizen requests per client address in each citizen_rate_window_s."
+    )
     token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
     sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
+    citizen_rate_window_s: int = Field(
+        60, ge=1, description="The window in which citizen_rate_per_min reports per address are allowed."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies in front of the API (addresses or CIDRs) whose X-Forwarded-For is "
@@ -308,6 +330,9 @@ class DashboardConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8050, ge=1, le=65535)
     language: Literal["zh-CN", "en"] = "zh-CN"
+    phone_refresh_ms: int = Field(
+        15_000, ge=1000, description="How often the inspector's phone page asks for its dispatches."
+    )
     tile_url: str | None = Field(
         None, description="Intranet raster tile URL template; none: offline background."
     )
@@ -400,10 +425,9 @@ class CityOpsConfig(_Model):
 
     @property
     def data(self) -> Path:
-        """The data directory (``CITYOPS_DATA_DIR`` overrides the file), created on first use."""
-        path = Path(os.environ.get("CITYOPS_DATA_DIR") or self.data_dir).resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The data directory (``CITYOPS_DATA_DIR`` overrides the file). Reading it creates nothing:
+        whoever writes under it creates the folder it writes into."""
+        return Path(os.environ.get("CITYOPS_DATA_DIR") or self.data_dir).resolve()
 
 
 def format_errors(err: ValidationError, data: object) -> str:
@@ -441,10 +465,10 @@ def load_config(path: str | Path) -> CityOpsConfig:
         cfg = CityOpsConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    return _resolve_paths(cfg, path.parent.resolve())
+    return resolve_paths(cfg, path.parent.resolve())
 
 
-def _resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
+def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
     def rel(p: str | None) -> str | None:
         if not p or "://" in p or p.startswith("demo:") or Path(p).is_absolute():
             return p

@@ -31,7 +31,7 @@ from cityops.config import CameraConfig, CityOpsConfig, SupervisorConfig
 from cityops.service_state import state_path, write_state
 from gis.default import load_grid
 from streams.acl import SERVICE_ROLES, redact
-from streams.embedded import EmbeddedRedis, EmbeddedRedisError, _die_with_parent
+from streams.embedded import EmbeddedRedis, EmbeddedRedisError, die_with_parent
 from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,7 @@ def run_stack(
     if open_port:
         cfg = cfg.model_copy(update={"dashboard": cfg.dashboard.model_copy(update={"port": open_port})})
     data = cfg.data
+    data.mkdir(parents=True, exist_ok=True)  # the stack owns its data directory
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -307,7 +308,7 @@ def run_stack(
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                     process_group=0,  # its own group: Ctrl-C reaches the supervisor, which stops it
                 )
                 threading.Thread(target=_pump, args=(proc.stdout, logs / f"{name}.log"), daemon=True).start()

@@ -36,6 +36,7 @@ def load_secret(data_dir: Path) -> str:
     if env:
         return env
     path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

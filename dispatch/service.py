@@ -43,6 +43,7 @@ class DispatchService:
             consumer or f"{socket.gethostname()}-{os.getpid()}",
             self._on_message,
             claim_idle_ms=cfg.redis.claim_idle_ms,
+            dead_letter_maxlen=cfg.redis.dead_letter_maxlen,
             after_batch=self.publish_events,
             batch_handler=self._on_batch,
         )

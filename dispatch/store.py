@@ -142,7 +142,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str, *, writer: bool = True) -> Engine:
+def make_engine(url: str, *, writer: bool = True, pool_size: int = 10, max_overflow: int = 40) -> Engine:
     """An engine for ``url``; on SQLite a ``writer`` engine starts every transaction with BEGIN
     IMMEDIATE, a reader engine with a plain (deferred) BEGIN so readers never queue behind writers."""
     if url.startswith("sqlite"):
@@ -154,7 +154,7 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
         # with "database is locked" when two read transactions both try to upgrade to writing.
         # the API serves requests from a thread pool (40 threads): enough connections that none waits
         in_memory = not database or database == ":memory:"  # one shared connection: no pool to size
-        pool = {} if in_memory else {"pool_size": 10, "max_overflow": 40}
+        pool = {} if in_memory else {"pool_size": pool_size, "max_overflow": max_overflow}
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "isolation_level": None}, **pool
         )
@@ -162,13 +162,14 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
     return engine
 
 
-def open_store(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker]:
-    """Create the engine and bring the schema to the newest Alembic revision."""
-    engine = make_engine(url)
+def open_store(url: str, *, migrate: bool = True, **pool: int) -> tuple[Engine, sessionmaker]:
+    """Create the engine and bring the schema to the newest Alembic revision. ``pool``: pool_size and
+    max_overflow (the config's ``store`` section)."""
+    engine = make_engine(url, **pool)
     if migrate:
         from dispatch.migrate import upgrade
 
@@ -176,8 +177,6 @@ def open_store(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker]
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 
-def read_sessions(url: str) -> sessionmaker:
+def read_sessions(url: str, **pool: int) -> sessionmaker:
     """Sessions for queries only (SQLite: deferred transactions that never block writers)."""
-    if not url.startswith("sqlite"):
-        return sessionmaker(make_engine(url), expire_on_commit=False)
-    return sessionmaker(make_engine(url, writer=False), expire_on_commit=False)
+    return sessionmaker(make_engine(url, writer=not url.startswith("sqlite"), **pool), expire_on_commit=False)

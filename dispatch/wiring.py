@@ -36,9 +36,9 @@ def build_dispatch(
     """Open (and migrate) the store unless ``sessions`` are given; one :class:`Commands` serves the
     intake and the caller alike."""
     engine = None
+    pool = {"pool_size": cfg.store.pool_size, "max_overflow": cfg.store.max_overflow}
     if sessions is None:
-        engine, sessions = open_store(cfg.store_url)
+        engine, sessions = open_store(cfg.store_url, **pool)
     commands = Commands(cfg, sessions, clock)
-    return DispatchParts(
-        sessions, read_sessions(cfg.store_url), commands, Intake(cfg, grid, sessions, commands), engine
-    )
+    readers = read_sessions(cfg.store_url, **pool)
+    return DispatchParts(sessions, readers, commands, Intake(cfg, grid, sessions, commands), engine)

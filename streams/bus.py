@@ -72,13 +72,14 @@ class GroupConsumer:
         block_ms: int = 1000,
         batch: int = 100,
         dead_letters: str = DEAD_LETTERS,
+        dead_letter_maxlen: int = 10_000,
         after_batch: Callable[[], object] | None = None,
         batch_handler: Callable[[list[tuple[Message, str]]], None] | None = None,
     ) -> None:
         self.r, self.stream, self.group, self.consumer = r, stream, group, consumer
         self.handler = handler
         self.claim_idle_ms, self.block_ms, self.batch = claim_idle_ms, block_ms, batch
-        self.dead_letters = dead_letters
+        self.dead_letters, self.dead_letter_maxlen = dead_letters, dead_letter_maxlen
         self.after_batch = after_batch or (lambda: None)
         self.batch_handler = batch_handler
         self.processed = 0
@@ -99,7 +100,7 @@ class GroupConsumer:
                 "error": error,
                 **{f"f_{k}": v for k, v in fields.items()},
             },
-            maxlen=10_000,
+            maxlen=self.dead_letter_maxlen,
             approximate=True,
         )
         self.dead += 1

@@ -357,3 +357,13 @@ def test_staff_photo_upload_is_reencoded_too(api, exif_jpeg):
         assert served.content == stored and served.headers["x-content-type-options"] == "nosniff"
     with Image.open(io.BytesIO(stored)) as img:  # the PNG keeps its transparency
         assert img.mode == "RGBA" and img.getpixel((5, 5))[3] == 128
+
+
+def test_citizen_rate_window_comes_from_the_config(staff_api):
+    api = staff_api(dispatch={"citizen_rate_per_min": 2, "citizen_rate_window_s": 7})
+    client = api.client("198.51.100.77")
+    form = {"service_code": "ufo", "lat": 0, "long": 0}
+    codes = [client.post("/open311/v2/requests.json", data=form) for _ in range(3)]
+    assert [r.status_code for r in codes] == [422, 422, 429]
+    assert codes[-1].headers["Retry-After"] == "7"
+    assert 0 < api.r.ttl("cityops:ratelimit:198.51.100.77") <= 7

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from cityops.config import ConfigError, load_config
+from cityops.config import CityOpsConfig, ConfigError, load_config
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "config" / "demo.yaml"
@@ -116,3 +116,10 @@ def test_redis_url_from_environment_wins(monkeypatch, tmp_path):
     assert load_config(path).redis_url == "redis://127.0.0.1:7777/0"
     monkeypatch.delenv("REDIS_URL")
     assert load_config(path).redis_url == "redis://10.0.0.1:6379/0"
+
+
+def test_reading_the_data_dir_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("CITYOPS_DATA_DIR", raising=False)
+    cfg = CityOpsConfig.model_validate({"data_dir": str(tmp_path / "not-yet")})
+    assert cfg.data == tmp_path / "not-yet" and cfg.store_url.endswith("not-yet/cityops.db")
+    assert not (tmp_path / "not-yet").exists()

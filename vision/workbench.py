@@ -19,7 +19,7 @@ import cv2
 import yaml
 from pydantic import ValidationError
 
-from cityops.config import CameraConfig, CityOpsConfig, ConfigError, _resolve_paths, format_errors
+from cityops.config import CameraConfig, CityOpsConfig, ConfigError, format_errors, resolve_paths
 from vision.clips import H264Writer
 from vision.detectors import make_detector
 from vision.evaluate import Score, load_labels, match_events
@@ -55,7 +55,7 @@ def load_camera(path: Path, clip: str, camera_id: str | None = None) -> tuple[Ca
         cfg = CityOpsConfig.model_validate({**top, "cameras": [cam]})
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    cfg = _resolve_paths(cfg, Path(path).parent.resolve())
+    cfg = resolve_paths(cfg, Path(path).parent.resolve())
     camera = cfg.cameras[0].model_copy(update={"source": str(clip)})
     return camera, cfg
 

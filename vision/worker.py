@@ -91,7 +91,7 @@ class CameraRunner(threading.Thread):
             error=self.error,
         )
         try:
-            publish(self.r, CAMERA_HEALTH, msg, maxlen=10_000)
+            publish(self.r, CAMERA_HEALTH, msg, maxlen=self.cfg.redis.health_maxlen)
             self.health_outage.ok()
         except redis.RedisError as exc:  # health is news, not a record: the next one replaces it
             if is_transient(exc):
@@ -140,7 +140,7 @@ class CameraRunner(threading.Thread):
                 self._publish_detection(det)
             window_frames += 1
             now = time.monotonic()
-            if now - last_health >= 2.0:
+            if now - last_health >= self.cfg.vision.health_interval_s:
                 self._health(window_frames / max(1e-6, now - window_start))
                 window_start, window_frames, last_health = now, 0, now
 

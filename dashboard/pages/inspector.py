@@ -28,7 +28,6 @@ from dashboard.pages.phone import (
 from dispatch.lifecycle import SlaStage
 
 STAGES = tuple((stage.value, stage.stamp) for stage in SlaStage)
-REFRESH_MS = 15_000
 HIDDEN = {"display": "none"}
 
 # Every second, in the browser: rewrite each countdown from the deadlines the server sent.
@@ -243,7 +242,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="insp-gps"),
             dcc.Store(id="insp-photos", data={"incident": None, "paths": []}),
             dcc.Store(id="insp-bump", data=0),
-            dcc.Interval(id="insp-refresh", interval=REFRESH_MS),
+            dcc.Interval(id="insp-refresh", interval=ctx.cfg.dashboard.phone_refresh_ms),
             dcc.Interval(id="insp-tick", interval=1000),
             html.H1(t("insp.title", lang), className="ph-title"),
             login_form(lang),

@@ -101,16 +101,19 @@ def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
 
 
 def citizen_rate_limit(request: Request, c: ApiContext = Depends(ctx)) -> None:
-    """A fixed one-minute window per client address, counted in Redis (shared by API instances)."""
+    """A fixed window (``dispatch.citizen_rate_window_s``) per client address, counted in Redis
+    (shared by API instances)."""
     key = f"cityops:ratelimit:{c.client_address(request)}"
     try:
         pipe = c.r.pipeline()
         pipe.incr(key)
-        pipe.expire(key, 60, nx=True)
+        pipe.expire(key, c.cfg.dispatch.citizen_rate_window_s, nx=True)
         count, _ = pipe.execute()
     except redis.RedisError:
         return  # fail open: reports matter more than the limit while Redis is away
     if count > c.cfg.dispatch.citizen_rate_per_min:
         raise HTTPException(
-            429, "too many requests from this address; try again in a minute", headers={"Retry-After": "60"}
+            429,
+            "too many requests from this address; try again shortly",
+            headers={"Retry-After": str(c.cfg.dispatch.citizen_rate_window_s)},
         )
