@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         users_sub.add_parser("add", help="create an account (password prompted, or --password-stdin)")
     )
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["inspector", "operator", "supervisor", "admin"])
+    add.add_argument(
+        "--role", required=True, choices=["inspector", "operator", "supervisor", "admin", "viewer"]
+    )
     add.add_argument("--inspector", help="roster id the inspector acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)

@@ -54,6 +54,9 @@ class ApiClient:
     def login(self, username: str, password: str) -> ApiResult:
         return self._call("POST", "/api/v1/login", json={"username": username, "password": password})
 
+    def me(self, token: str) -> ApiResult:
+        return self._call("GET", "/api/v1/me", token=token)
+
     def my_dispatches(self, token: str) -> ApiResult:
         return self._call("GET", "/api/v1/me/dispatches", token=token)
 

@@ -31,7 +31,8 @@ OPEN_STATES = frozenset({NEW, DISPATCHED, ESCALATED, ACCEPTED, ON_SITE})
 FINAL_STATES = frozenset({CLOSED, REJECTED, DUPLICATE})
 
 INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, SYSTEM = "inspector", "operator", "supervisor", "admin", "system"
-STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN)
+VIEWER = "viewer"  # read only: a wall screen that shows staff data, and may change nothing
+STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, VIEWER)
 DESK = frozenset({OPERATOR, SUPERVISOR, ADMIN})
 
 

@@ -19,6 +19,7 @@ from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
 from dispatch.api.guards import JsonGuard, validation_error
+from dispatch.api.web import SecurityHeaders, install_docs
 from dispatch.commands import Clock, Commands, Conflict, Forbidden, NotFound, utcnow
 from dispatch.intake import Intake
 from dispatch.reports import period_bounds, summary, to_csv
@@ -63,7 +64,10 @@ def create_api(
         title="CityOps dispatch API",
         version="1",
         description="Incidents for grid inspectors and the dispatch desk; citizen reports on Open311 GeoReport v2.",
+        docs_url=None,  # install_docs: the same pages from local assets, no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     commands = Commands(cfg, sessions, clock)
     intake = Intake(cfg, grid, sessions)
     intake.commands = commands
@@ -81,6 +85,7 @@ def create_api(
     app.add_middleware(JsonGuard)  # inside the body cap: it reads capped bodies only
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_body=int(cfg.dispatch.max_upload_mb * 1e6) + 64_000)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 413 included
 
     @app.exception_handler(OperationalError)
     async def _503(_req, exc):  # the store is locked or its connection was cut: nothing was changed

@@ -296,3 +296,15 @@ def merge(
     inc = c.commands.merge(incident_id, body.into, actor, body.note)
     c.publish()
     return to_out(inc, c, actor)
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    inspector_id: str | None
+
+
+@router.get("/me", response_model=Me, tags=["accounts"])
+def me(actor: Actor = Depends(current_actor)):
+    """Who the token belongs to: the board asks before it shows staff data to a wall screen."""
+    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id)
