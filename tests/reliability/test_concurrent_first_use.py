@@ -4,6 +4,7 @@ gets 32 Open311 reports at the same instant, each needing a point-to-cell lookup
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -92,3 +93,82 @@ def test_32_concurrent_first_reports_on_a_fresh_api(stack, tmp_path, figures):
         others_answered=True,
     )
     assert answers == [201] * (THREADS * STARTS), answers
+
+
+def _where(base: str, lon: float, lat: float) -> tuple[int, str]:
+    """The citizen page's 'which cell is this' callback, as the browser calls it."""
+    body = {
+        "output": "cit-where.children",
+        "outputs": {"id": "cit-where", "property": "children"},
+        "inputs": [
+            {"id": "cit-lon", "property": "value", "value": f"{lon:.7f}"},
+            {"id": "cit-lat", "property": "value", "value": f"{lat:.7f}"},
+        ],
+        "changedPropIds": ["cit-lon.value"],
+        "state": [{"id": "cit-lang", "property": "data", "value": "en"}],
+    }
+    req = urllib.request.Request(
+        f"{base}/_dash-update-component",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def test_32_concurrent_first_citizen_lookups_on_a_fresh_board(stack, tmp_path, figures):
+    port = free_port()
+    cfg = make_config(tmp_path, grid={}, dashboard={"port": port})
+    stack.configure(cfg)
+    base = f"http://127.0.0.1:{port}"
+    cells = stack.grid.cells
+    answers: list[tuple[int, str]] = []
+    for start in range(STARTS):
+        board = stack.service("dashboard")
+        assert wait_until(lambda: _up_board(base), 120), board.output()[-3000:]
+        barrier = threading.Barrier(THREADS)
+        got: list = [None] * THREADS
+
+        def lookup(i: int, start: int = start, barrier=barrier, got=got) -> None:
+            cell = cells[(start * THREADS + i) * 61 % len(cells)]
+            p = cell.geometry.exterior.coords[0] if i % 2 else cell.geometry.representative_point().coords[0]
+            barrier.wait()
+            got[i] = _where(base, p[0], p[1])
+
+        pool = [threading.Thread(target=lookup, args=(i,)) for i in range(THREADS)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(180)
+        answers += got
+        alive = board.alive and _up_board(base)
+        code = board.proc.poll()
+        board.stop()
+        assert alive, f"start {start}: the board died (exit {code}; -11 is SIGSEGV)\n{board.output()[-3000:]}"
+    ok = sum(1 for status, text in answers if status == 200 and "Cell 130203" in text)
+    figures.update(
+        fault=f"{THREADS} concurrent first citizen-page lookups on a just-started board, {STARTS} starts",
+        incidents_expected=0,
+        got=0,
+        lost=0,
+        duplicated=0,
+        lookups=THREADS * STARTS,
+        answered=ok,
+        time_to_recover_s=0.0,
+        others_answered=True,
+    )
+    assert ok == THREADS * STARTS, answers[:5]
+
+
+def _up_board(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/api/live", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
