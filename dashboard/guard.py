@@ -5,10 +5,11 @@ sniffing, no Referer (a wall screen's URL may carry its board token); a cap on r
 
 from __future__ import annotations
 
+import io
 from urllib.parse import urlsplit
 
 from dash import Dash
-from flask import jsonify
+from flask import jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from cityops.config import CityOpsConfig
@@ -56,6 +57,26 @@ def guard(app: Dash, cfg: CityOpsConfig) -> None:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
+
+    @server.before_request
+    def _cap_streamed_body():
+        # werkzeug caps a body without Content-Length (chunked) by cutting it short, silently: read
+        # it here, refuse it past the cap, else hand it on with its length
+        env = request.environ
+        if env.get("CONTENT_LENGTH") or not env.get("wsgi.input_terminated"):
+            return None
+        limit, got, size = server.config["MAX_CONTENT_LENGTH"], [], 0
+        while size <= limit:
+            data = env["wsgi.input"].read(min(1 << 20, limit + 1 - size))
+            if not data:
+                break
+            got.append(data)
+            size += len(data)
+        if size > limit:
+            raise RequestEntityTooLarge()
+        env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(b"".join(got)), str(size)
+        del env["wsgi.input_terminated"]
+        return None
 
     @server.after_request
     def _headers(resp):
