@@ -99,6 +99,12 @@ def test_board_renders_under_its_csp_and_shows_markup_as_text(board, r, tmp_path
         chart_text = page.evaluate("document.querySelector('#chart-type').textContent")
         links = page.evaluate("document.querySelectorAll('#chart-type a').length")
         violations = page.evaluate("window.__csp")
+        for path in ("/console", "/inspector", "/citizen"):  # the other pages render under it too
+            page.goto(f"{url}{path}?lang=en")
+            page.wait_for_selector(".page", timeout=60_000)
+            _wait(page, "document.readyState === 'complete'", 30)
+            page.wait_for_timeout(1500)  # late script and image loads
+            violations += [f"{path}: {v}" for v in page.evaluate("window.__csp")]
         ctx.close()
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
     assert violations == [], violations
