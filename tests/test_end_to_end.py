@@ -80,7 +80,7 @@ def wait_http(url, timeout=30):
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                return json.loads(resp.read()) if url.endswith("/api/live") else resp.read()
+                return json.loads(resp.read()) if "/api/live" in url else resp.read()
         except OSError:
             if time.monotonic() > deadline:
                 raise
