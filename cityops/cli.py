@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 
 from cityops.config import CityOpsConfig, ConfigError, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = ROOT / "config" / "demo.yaml"
+from cityops.paths import OutputError, output_folder
+from cityops.resources import DEMO_CONFIG, INSTALLED_DATA_DIR, checkout_root
 
 
 def _setup_logging(name: str, verbose: bool = False) -> None:
@@ -26,10 +25,13 @@ def _setup_logging(name: str, verbose: bool = False) -> None:
 
 def _load(path: str | None) -> CityOpsConfig:
     try:
-        return load_config(path or DEMO_CONFIG)
+        cfg = load_config(path or DEMO_CONFIG)
     except ConfigError as exc:
         print(f"cityops: invalid configuration\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    if path is None and checkout_root() is None:  # the packaged example must not write into site-packages
+        cfg = cfg.model_copy(update={"data_dir": Path.cwd() / INSTALLED_DATA_DIR})
+    return cfg
 
 
 def _stop_on_signals() -> threading.Event:
@@ -75,6 +77,56 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_stack(_load(args.config), demo=args.demo, seconds=args.seconds, open_port=args.port)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """``cityops status``: the supervised services; exit 0 all running, 1 degraded, 3 stack not running."""
+    from cityops.service_state import STATES, degraded, pid_alive, read_state, state_path
+
+    path = state_path(_load(args.config).data)
+    doc = read_state(path)
+    if doc is None:
+        print(f"stack not running 整套服务未运行: no state file {path}")
+        return 3
+    up = pid_alive(doc.get("supervisor_pid"))
+    cols = (
+        "service 服务",
+        "state 状态",
+        "pid",
+        "restarts 重启",
+        "last exit 上次退出",
+        "since 起于",
+        "next restart 下次重启",
+    )
+    rows = [
+        (name, f"{s.get('state')} {STATES.get(s.get('state'), '')}", s.get("pid") or "-", s.get("restarts", 0),
+         s.get("last_exit") or "-", s.get("since") or "-", s.get("next_restart_at") or "-")
+        for name, s in doc["services"].items()
+    ]  # fmt: skip
+    widths = [max(_width(str(v)) for v in col) for col in zip(cols, *rows, strict=False)]
+    for row in (cols, *rows):
+        print(
+            "  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip()
+        )
+    if not up:
+        print(
+            f"stack not running 整套服务未运行: supervisor pid {doc.get('supervisor_pid')} is gone "
+            f"(last update {doc.get('updated_at')})"
+        )
+        return 3
+    bad = degraded(doc)
+    if bad:
+        print(f"degraded 降级: {', '.join(bad)}")
+        return 1
+    print("all running 全部运行中")
+    return 0
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from dispatch.service import DispatchService
 
@@ -95,7 +147,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     redis_url = _require_redis(cfg)
     port = args.port or cfg.dispatch.port
     if cfg.dispatch.api_workers > 1:  # worker processes build the app from the environment
-        os.environ.update(CITYOPS_CONFIG=str(Path(args.config or DEMO_CONFIG).resolve()), REDIS_URL=redis_url)
+        os.environ.update(
+            CITYOPS_CONFIG=str(Path(args.config or DEMO_CONFIG).resolve()),
+            CITYOPS_DATA_DIR=str(cfg.data),
+            REDIS_URL=redis_url,
+        )
         uvicorn.run("dispatch.api.server:app_from_env", factory=True, workers=cfg.dispatch.api_workers,
                     host=cfg.dispatch.host, port=port, log_level="warning")  # fmt: skip
     else:
@@ -155,7 +211,11 @@ def cmd_vision_try(args: argparse.Namespace) -> int:
     from vision.workbench import try_clip
 
     _setup_logging("vision", args.verbose)
-    out = Path(args.out or f"vision-try-{Path(args.clip).stem}")
+    try:
+        out = output_folder(args.out, Path(f"vision-try-{Path(args.clip).stem}"))
+    except OutputError as exc:
+        print(f"cityops vision try: {exc}", file=sys.stderr)
+        return 2
     return _vision_tool(
         lambda: try_clip(
             args.clip, Path(args.camera_yaml), out, args.camera_id, not args.no_video, not args.quiet
@@ -193,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--config", "-c", help=f"YAML config (default: {DEMO_CONFIG.relative_to(ROOT)})")
+        sp.add_argument("--config", "-c", help="YAML config (default: the example, config/demo.yaml)")
         return sp
 
     up = with_config(
@@ -209,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, help="stop after this many seconds")
     demo.add_argument("--port", type=int, help="board port (default from config)")
     demo.set_defaults(func=cmd_up, demo=True)
+
+    with_config(
+        sub.add_parser(
+            "status", help="state of the services 'cityops up' runs (exit 0 all running, 1 degraded, 3 down)"
+        )
+    ).set_defaults(func=cmd_status)
 
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -234,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     vtry.add_argument("clip", help="video file or image folder")
     vtry.add_argument("--camera", dest="camera_yaml", required=True, help="camera YAML (or a config)")
     vtry.add_argument("--camera-id", help="which camera, when the YAML is a whole config")
-    vtry.add_argument("--out", help="output folder (default: vision-try-<clip name>)")
+    vtry.add_argument("--out", help="output folder, created when missing (default: vision-try-<clip name>)")
     vtry.add_argument("--no-video", action="store_true", help="skip the annotated MP4")
     vtry.add_argument("--quiet", action="store_true", help="no progress bar")
     veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
@@ -274,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = gis_action("generate", "generate the default grid (seeded) as GeoJSON and GeoPackage", "generate")
     gen.add_argument(
-        "--out", help="GeoJSON path; the .gpkg goes beside it (default: DATA/grid/<district>.geojson)"
+        "--out",
+        help="a .geojson file (the .gpkg goes beside it) or a folder, created when missing "
+        "(default: DATA/grid/<district>.geojson)",
     )
     gen.add_argument("--cells", type=int, help="default: the config's grid.cells")
     gen.add_argument("--communities", type=int, help="default: the config's grid.communities")
@@ -293,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["geojson", "gpkg", "csv", "shp"], default="geojson")
     exp.add_argument("--level", choices=["cell", "community", "street"], default="cell")
     exp.add_argument("--incidents", help="CSV or JSON of incidents (lon/lat or cell, type, state, overdue)")
-    exp.add_argument("--out", help="default: DATA/export/<level>s.<ext>")
+    exp.add_argument(
+        "--out", help="a file or a folder, created when missing (default: DATA/export/<level>s.<ext>)"
+    )
     ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
     ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
     ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")

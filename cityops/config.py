@@ -125,7 +125,7 @@ class CameraConfig(_Model):
     )
     tracker: Literal["auto", "bytetrack", "iou"] = Field(
         "auto",
-        description="bytetrack (needs cityops[ultralytics]), iou (no dependency), auto: the first available.",
+        description="bytetrack (needs cityops[tracking]), iou (no dependency), auto: the first available.",
     )
     motion_gate: bool = Field(True, description="Skip the detector on frames where nothing moved in a zone.")
     evidence_clip_s: float = Field(
@@ -238,6 +238,18 @@ class DispatchConfig(_Model):
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
     merge_window_s: float = Field(900.0, ge=0, description="... if the open incident changed this recently.")
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="A detection observed up to this far in the future is taken as observed now; "
+        "further ahead it is dead-lettered.",
+    )
+    max_detection_age_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A detection observed longer ago than this is dead-lettered, not opened as an incident "
+        "(keep it above merge_window_s and the longest outage producers hold detections through).",
+    )
 
 
 class DashboardConfig(_Model):
@@ -271,6 +283,24 @@ class DashboardConfig(_Model):
     )
 
 
+class SupervisorConfig(_Model):
+    """How ``cityops up`` restarts a service that exited (README: Keeping the stack up)."""
+
+    backoff_initial_s: float = Field(1.0, gt=0, description="Wait before the first restart of a service.")
+    backoff_max_s: float = Field(30.0, gt=0, description="The wait doubles on each restart up to this cap.")
+    backoff_reset_s: float = Field(
+        60.0,
+        gt=0,
+        description="A service that ran this long before exiting starts again from the first wait.",
+    )
+    startup_s: float = Field(
+        10.0, gt=0, description="An exit within this many seconds of starting counts as a start-up crash."
+    )
+    crash_loop_exits: int = Field(
+        5, ge=1, description="This many start-up crashes in a row stop the stack (most often a config error)."
+    )
+
+
 class CityOpsConfig(_Model):
     district: str = "Lubei"
     data_dir: Path = Path("data")
@@ -285,6 +315,7 @@ class CityOpsConfig(_Model):
     roster: list[InspectorConfig] = Field(default_factory=list)
     dispatch: DispatchConfig = DispatchConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
 
     @field_validator("timezone")
     @classmethod

@@ -1,8 +1,13 @@
 """``cityops up`` / ``cityops demo``: start Redis when none is configured, then the services.
 
 Each service runs as its own process (as it would in production), started with the effective
-config written under the data directory. If one of them exits, the rest are stopped and the exit
-is reported; on SIGINT/SIGTERM everything stops, the embedded Redis last.
+config written under the data directory, its output copied to the terminal and to
+``DATA/logs/<service>.log``. A service that exits is started again after a backoff (1 s doubling
+to 30 s, back to 1 s once it has run 60 s: the ``supervisor`` config section) while the others keep
+serving; the embedded Redis likewise, on the same port and data directory. Only a service that
+keeps crashing at start-up (most often a configuration error) stops the stack, with a non-zero exit.
+Per-service state goes to ``DATA/run/services.json`` (:mod:`cityops.service_state`). On
+SIGINT/SIGTERM everything stops, the embedded Redis last.
 """
 
 from __future__ import annotations
@@ -14,13 +19,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from cityops.config import CameraConfig, CityOpsConfig
+from cityops.config import CameraConfig, CityOpsConfig, SupervisorConfig
+from cityops.service_state import state_path, write_state
 from gis.default import load_grid
-from streams.embedded import EmbeddedRedis, _die_with_parent
+from streams.acl import SERVICE_ROLES, redact
+from streams.embedded import EmbeddedRedis, EmbeddedRedisError, _die_with_parent
 from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
 log = logging.getLogger(__name__)
@@ -62,6 +73,12 @@ def demo_accounts(cfg: CityOpsConfig) -> list[str]:
         engine.dispose()
 
 
+def service_env(env: dict[str, str], name: str, url: str, redis_srv: EmbeddedRedis | None) -> dict[str, str]:
+    """The environment of service ``name``: with the embedded server, its own role's Redis URL
+    (user and password), so each service can do only what its role allows."""
+    return {**env, "REDIS_URL": redis_srv.url_for(SERVICE_ROLES[name]) if redis_srv else url}
+
+
 def write_effective(cfg: CityOpsConfig, path: Path) -> Path:
     data = cfg.model_dump(mode="json", exclude_none=True)
     data["data_dir"] = str(cfg.data)
@@ -75,6 +92,147 @@ def write_effective(cfg: CityOpsConfig, path: Path) -> Path:
     return path
 
 
+# -- restart policy (pure) ----------------------------------------------------------------------------
+@dataclass
+class RestartPolicy:
+    """When to start a service again after it exited, and when to give up.
+
+    ``on_exit(ran_s)`` takes how long the run that just ended lasted and returns the wait before the
+    next start, or ``None``: ``crash_loop_exits`` runs in a row each ended within ``startup_s`` of
+    starting (a service that cannot start: stop the stack). The wait starts at ``initial_s`` and
+    doubles on each exit up to ``max_s``; a run of ``reset_after_s`` or more starts it again at
+    ``initial_s``.
+    """
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    reset_after_s: float = 60.0
+    startup_s: float = 10.0
+    crash_loop_exits: int = 5
+    next_delay_s: float = field(default=0.0, init=False)
+    quick_exits: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.next_delay_s = self.initial_s
+
+    @classmethod
+    def from_config(cls, c: SupervisorConfig) -> RestartPolicy:
+        return cls(c.backoff_initial_s, c.backoff_max_s, c.backoff_reset_s, c.startup_s, c.crash_loop_exits)
+
+    def on_exit(self, ran_s: float) -> float | None:
+        if ran_s >= self.reset_after_s:
+            self.next_delay_s = self.initial_s
+        self.quick_exits = self.quick_exits + 1 if ran_s < self.startup_s else 0
+        if self.quick_exits >= self.crash_loop_exits:
+            return None
+        delay, self.next_delay_s = self.next_delay_s, min(self.next_delay_s * 2, self.max_s)
+        return delay
+
+
+def describe_exit(code: int | None) -> str:
+    """``exited with code 3`` or ``killed by SIGKILL (signal 9)`` for a ``Popen.returncode``."""
+    if code is None:
+        return "did not start"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"killed by {name} (signal {-code})"
+    return f"exited with code {code}"
+
+
+def _iso(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t else None
+
+
+# -- one supervised child -----------------------------------------------------------------------------
+class Child:
+    """A supervised process: ``spawn()`` starts it and returns its ``Popen``."""
+
+    def __init__(self, name: str, spawn: Callable[[], subprocess.Popen], policy: RestartPolicy) -> None:
+        self.name, self.spawn, self.policy = name, spawn, policy
+        self.proc: subprocess.Popen | None = None
+        self.state = "stopped"
+        self.restarts = 0
+        self.last_exit_code: int | None = None
+        self.last_exit: str | None = None
+        self.since = time.time()
+        self.started = 0.0  # monotonic
+        self.next_start: float | None = None  # monotonic
+        self.next_start_wall: float | None = None
+
+    def _set(self, state: str) -> None:
+        self.state, self.since = state, time.time()
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        try:
+            self.proc = self.spawn()
+        except (OSError, EmbeddedRedisError) as exc:
+            log.error("%s could not start: %s", self.name, exc)
+            self.proc = None
+        self.next_start = self.next_start_wall = None
+        self._set("running")
+
+    def exited(self) -> int | None | bool:
+        """The exit code once the running child has ended (``None``: it never started), else ``False``."""
+        if self.state != "running":
+            return False
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
+        return False if code is None else code
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "pid": self.proc.pid if self.proc and self.state == "running" else None,
+            "restarts": self.restarts,
+            "last_exit_code": self.last_exit_code,
+            "last_exit": self.last_exit,
+            "since": _iso(self.since),
+            "next_restart_at": _iso(self.next_start_wall),
+        }
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill what is left of a service's process group (e.g. worker processes of a killed API)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+_OUT_LOCK = threading.Lock()
+
+
+def _pump(pipe, log_path: Path) -> None:
+    """Copy a service's output to the terminal and to its log file, line by line."""
+    with pipe, log_path.open("ab") as f:
+        for line in iter(pipe.readline, b""):
+            f.write(line)
+            f.flush()
+            with _OUT_LOCK:
+                try:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+                except (OSError, ValueError):
+                    pass
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 16_000))
+            return "\n".join(
+                "    " + ln for ln in deque(f.read().decode(errors="replace").splitlines(), lines)
+            )
+    except OSError:
+        return "    (no output)"
+
+
+# -- the stack ----------------------------------------------------------------------------------------
 def run_stack(
     cfg: CityOpsConfig, *, demo: bool = False, seconds: float | None = None, open_port: int | None = None
 ) -> int:
@@ -87,15 +245,45 @@ def run_stack(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    redis_srv = None
+    state_file = state_path(data)
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    children: list[Child] = []
+    redis_child: Child | None = None
+
+    def save() -> None:
+        doc = {
+            "supervisor_pid": os.getpid(),
+            "updated_at": _iso(time.time()),
+            "services": {c.name: c.as_dict() for c in children},
+        }
+        try:
+            write_state(state_file, doc)
+        except OSError as exc:  # a full disk must not stop the supervisor
+            log.warning("could not write %s: %s", state_file, exc)
+
     url = cfg.redis_url
+    redis_srv: list[EmbeddedRedis] = []  # the current embedded server, replaced on a restart
     if url:
-        log.info("using Redis at %s", url)
+        log.info("using Redis at %s", redact(url))
     else:
-        redis_srv = EmbeddedRedis(data / "redis").start()
-        url = redis_srv.url
-        log.info("started embedded Redis on %s (append-only file in %s)", url, data / "redis")
-    procs: dict[str, subprocess.Popen] = {}
+        redis_srv.append(EmbeddedRedis(data / "redis", acl=True).start())
+        url = redis_srv[0].url
+        log.info(
+            "started embedded Redis on %s (append-only file in %s; one ACL user per service)",
+            redis_srv[0].address,
+            data / "redis",
+        )
+
+        def spawn_redis() -> subprocess.Popen:
+            srv = EmbeddedRedis(data / "redis", port=redis_srv[0].port, acl=True)
+            redis_srv[0] = srv
+            return srv.start().proc
+
+        redis_child = Child("redis", spawn_redis, RestartPolicy.from_config(cfg.supervisor))
+        redis_child.proc, redis_child.started = redis_srv[0].proc, time.monotonic()
+        redis_child._set("running")
+        children.append(redis_child)
     code = 0
     try:
         grid = load_grid(cfg.grid, data)  # generate once, before the services read it
@@ -109,37 +297,107 @@ def run_stack(
         log.info("grid: %d unit cells", len(grid))
         eff = write_effective(cfg, data / "effective-config.yaml")
         env = {**os.environ, "REDIS_URL": url, "CITYOPS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+
+        def spawner(name: str) -> Callable[[], subprocess.Popen]:
+            def spawn() -> subprocess.Popen:
+                # called from the main thread only: the parent-death signal follows the forking thread
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "cityops", name, "--config", str(eff)],
+                    env=service_env(env, name, url, redis_srv[0] if redis_srv else None),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,
+                    process_group=0,  # its own group: Ctrl-C reaches the supervisor, which stops it
+                )
+                threading.Thread(target=_pump, args=(proc.stdout, logs / f"{name}.log"), daemon=True).start()
+                return proc
+
+            return spawn
+
         for name in SERVICES:
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "cityops", name, "--config", str(eff)],
-                env=env,
-                preexec_fn=_die_with_parent,
-            )
+            child = Child(name, spawner(name), RestartPolicy.from_config(cfg.supervisor))
+            child.start()
+            children.append(child)
+        save()
         board = f"http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
         api = f"http://{cfg.dispatch.host}:{cfg.dispatch.port}/docs"
         print(f"\nCityOps is up: board at {board}  API at {api}  (Ctrl-C to stop)\n", flush=True)
         deadline = time.monotonic() + seconds if seconds else None
+        saved = time.monotonic()
         while not stop.is_set():
-            dead = [(n, p.returncode) for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                for n, rc in dead:
-                    log.error("service %s exited with code %s; stopping the stack", n, rc)
-                code = 1
+            changed = False
+            now = time.monotonic()
+            for c in children:
+                rc = c.exited()
+                if rc is not False:
+                    changed = True
+                    if c.proc is not None and c is not redis_child:
+                        _kill_group(c.proc)
+                    code = _on_exit(c, rc, now, logs)
+                    if code:
+                        break
+                elif c.state == "restarting" and now >= (c.next_start or 0):
+                    c.restarts += 1
+                    log.warning("restarting %s (restart %d)", c.name, c.restarts)
+                    c.start()
+                    changed = True
+            if code:
                 break
-            if deadline and time.monotonic() >= deadline:
+            if changed or now - saved >= 5:
+                save()
+                saved = now
+            if deadline and now >= deadline:
                 break
-            stop.wait(0.5)
+            stop.wait(0.2)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for n, p in procs.items():
+        services = [c for c in children if c is not redis_child]
+        for c in services:
+            if c.proc and c.proc.poll() is None:
+                c.proc.terminate()
+        for c in services:
+            if c.proc is None:
+                continue
             try:
-                p.wait(10)
+                c.proc.wait(10)
             except subprocess.TimeoutExpired:
-                log.warning("service %s did not stop in time; killing it", n)
-                p.kill()
+                log.warning("service %s did not stop in time; killing it", c.name)
+            _kill_group(c.proc)
+            c.proc.wait()
         if redis_srv:
-            redis_srv.stop()
+            redis_srv[0].stop()
+        for c in children:
+            if c.state != "failed":
+                c._set("stopped")
+            c.next_start = c.next_start_wall = None
+        if children:
+            save()
         log.info("stopped")
     return code
+
+
+def _on_exit(c: Child, rc: int | None, now: float, logs: Path) -> int:
+    """Record an exit and schedule the restart; returns 1 when the service keeps crashing at start-up."""
+    ran = now - c.started
+    c.last_exit_code, c.last_exit = rc, describe_exit(rc)
+    delay = c.policy.on_exit(ran)
+    if delay is None:
+        c._set("failed")
+        log_file = logs / f"{c.name}.log" if c.name != "redis" else logs.parent / "redis" / "redis.log"
+        log.error(
+            "service %s keeps crashing at start-up: %d exits in a row, each within %.0f s of starting "
+            "(last: %s). Stopping the stack. This is most often a configuration error (a port already "
+            "in use, a bad path or URL). Its output is in %s; the last lines:\n%s",
+            c.name,
+            c.policy.quick_exits,
+            c.policy.startup_s,
+            c.last_exit,
+            log_file,
+            _tail(log_file),
+        )
+        return 1
+    c._set("restarting")
+    c.next_start = now + delay
+    c.next_start_wall = time.time() + delay
+    log.error("service %s %s after %.1f s; restarting it in %.0f s", c.name, c.last_exit, ran, delay)
+    return 0

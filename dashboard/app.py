@@ -6,19 +6,20 @@
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)`` for its
-callbacks. Plain Flask routes serve evidence images and the live state as JSON.
+callbacks. Plain Flask routes serve evidence images, the live state as JSON and ``/healthz``.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, dcc, html
 from flask import abort, jsonify, request, send_from_directory
 
 from cityops.config import CityOpsConfig
+from cityops.resources import ASSETS
+from cityops.service_state import health
 from dashboard.access import LiveAccess, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
@@ -27,7 +28,6 @@ from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
 from gis.grid import Grid
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
 
 
@@ -81,6 +81,11 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             abort(404)
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
+
+    @server.route("/healthz")
+    def healthz():
+        """200 while the board serves; ``degraded`` lists the services ``cityops up`` is restarting."""
+        return jsonify({"ok": True, **health(cfg.data)})
 
     access = LiveAccess(cfg.dashboard.live_token, ctx.api)
 

@@ -29,6 +29,8 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
         detection_id=ev.detection_id,
         count=int(ev.extra.get("count", inc.count)),
         evidence=ev.extra.get("evidence", inc.evidence),
+        camera_id=inc.camera_id,
+        zone_id=inc.zone_id,
         breaches=ev.extra.get("breaches", []),
         escalated_to=inc.escalated_to,
         actor=ev.actor,

@@ -11,12 +11,13 @@ import time
 from sqlalchemy.exc import OperationalError
 
 from cityops.config import CityOpsConfig
+from dispatch.admission import admit
 from dispatch.intake import Intake
 from dispatch.outbox import flush_outbox
 from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import GroupConsumer, connect
-from streams.schemas import DETECTIONS, Detection, Message
+from streams.schemas import DETECTIONS, Detection, Message, encode
 
 log = logging.getLogger(__name__)
 GROUP = "dispatch"
@@ -41,25 +42,53 @@ class DispatchService:
             batch_handler=self._on_batch,
         )
 
+    def _admit(self, det: Detection) -> tuple[Detection | None, str]:
+        """``det`` as intake should take it (its time clamped if need be), or None and the reason."""
+        rules = self.cfg.dispatch
+        verdict = admit(
+            det,
+            self.commands.clock(),
+            max_future_skew_s=rules.max_clock_skew_s,
+            max_age_s=rules.max_detection_age_s,
+        )
+        return verdict.detection, verdict.reason
+
+    def _refuse(self, det: Detection, entry_id: str, reason: str) -> None:
+        self.consumer._dead_letter(entry_id, encode(det), f"refused: {reason}")
+
     def _on_batch(self, batch: list[tuple[Message, str]]) -> None:
-        dets = [m for m, _ in batch if isinstance(m, Detection)]
-        results = self.intake.handle_many(dets)
+        dets, refused = [], []
+        for msg, entry_id in batch:
+            if isinstance(msg, Detection):
+                det, reason = self._admit(msg)
+                if det is None:
+                    refused.append((msg, entry_id, reason))
+                else:
+                    dets.append(det)
+        results = self.intake.handle_many(dets) if dets else []
+        for msg, entry_id, reason in refused:  # after intake: a failed batch is retried one by one
+            self._refuse(msg, entry_id, reason)
         created = sum(r.created for r in results)
         log.info(
-            "%d detection(s) -> %d new incident(s), %d merged or replayed",
-            len(dets),
+            "%d detection(s) -> %d new incident(s), %d merged or replayed, %d refused",
+            len(dets) + len(refused),
             created,
             len(dets) - created,
+            len(refused),
         )
 
     def _on_message(self, msg: Message, entry_id: str) -> None:
         if not isinstance(msg, Detection):
             log.warning("ignoring %s on %s (%s)", msg.kind, DETECTIONS, entry_id)
             return
-        res = self.intake.handle(msg)
+        det, reason = self._admit(msg)
+        if det is None:
+            self._refuse(msg, entry_id, reason)
+            return
+        res = self.intake.handle(det)
         log.info(
             "detection %s -> incident %s%s",
-            msg.id,
+            det.id,
             res.incident_id,
             " (replay)" if res.duplicate_message else "",
         )

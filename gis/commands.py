@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cityops.config import CityOpsConfig
+from cityops.paths import OutputError, output_file
 from gis.report import Report, Tolerances
 
 
@@ -25,6 +26,13 @@ def _progress(label: str):
         return
     with console.status(label) as status:
         yield lambda msg: status.update(f"{label}: {msg}")
+
+
+def _why(exc: Exception) -> str:
+    """One line for an output that could not be written."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 def _data_dir(args: argparse.Namespace, cfg: CityOpsConfig) -> Path:
@@ -130,11 +138,16 @@ def generate(args: argparse.Namespace, cfg: CityOpsConfig) -> int:
         print(f"cityops gis generate: {exc}", file=sys.stderr)
         return 2
     gen_s = time.perf_counter() - t0
-    out = Path(args.out) if args.out else _data_dir(args, cfg) / "grid" / f"{cfg.district.lower()}.geojson"
+    default = _data_dir(args, cfg) / "grid" / f"{cfg.district.lower()}.geojson"
     gdf = grid.to_geodataframe()
-    written = [export_layer(gdf, out, "geojson"), export_layer(gdf, out.with_suffix(".gpkg"), "gpkg")]
-    if args.activate:
-        written.append(activate(grid, _data_dir(args, cfg)))
+    try:
+        out = output_file(args.out, default, (".geojson",))
+        written = [export_layer(gdf, out, "geojson"), export_layer(gdf, out.with_suffix(".gpkg"), "gpkg")]
+        if args.activate:
+            written.append(activate(grid, _data_dir(args, cfg)))
+    except (OutputError, OSError) as exc:
+        print(f"cityops gis generate: {_why(exc)}", file=sys.stderr)
+        return 2
     print(
         f"{len(grid)} cells, {len(grid.communities)} communities, {len(grid.streets)} streets, "
         f"{grid.area_m2 / 1e6:.1f} km2, generated in {gen_s:.2f} s (digest {grid.digest})"
@@ -158,12 +171,13 @@ def export(args: argparse.Namespace, cfg: CityOpsConfig) -> int:
             return 2
     else:
         frame = unit_frame(grid, args.level)
-    out = (
-        Path(args.out)
-        if args.out
-        else _data_dir(args, cfg) / "export" / f"{args.level}s{FORMATS[args.format]}"
-    )
-    export_layer(frame, out, args.format, layer=f"{args.level}s")
+    default = _data_dir(args, cfg) / "export" / f"{args.level}s{FORMATS[args.format]}"
+    try:
+        out = output_file(args.out, default, (FORMATS[args.format],))
+        export_layer(frame, out, args.format, layer=f"{args.level}s")
+    except (OutputError, OSError) as exc:
+        print(f"cityops gis export: {_why(exc)}", file=sys.stderr)
+        return 2
     outside = frame.attrs.get("outside", 0)
     print(
         f"wrote {out}: {len(frame)} {args.level}s"

@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA_VERSION = 1
+#: Schema version per message kind. A reader accepts every version from 1 to the current one of a
+#: kind (newer versions only add optional fields), so entries written before an upgrade still read.
+SCHEMA_VERSIONS: dict[str, int] = {"detection": 1, "incident": 2, "camera_health": 1}
 
 #: Stream names (one place, so producers and consumers cannot drift apart).
 DETECTIONS = "cityops:detections"
@@ -58,7 +60,9 @@ class Detection(_Message):
 
 
 class IncidentEvent(_Message):
-    """A change to an incident; ``version`` increases by one per change of the same incident."""
+    """A change to an incident; ``version`` increases by one per change of the same incident.
+
+    Schema v2 adds ``camera_id`` and ``zone_id`` (the camera and zone that raised it, if any)."""
 
     kind: Literal["incident"] = "incident"
     incident_id: int = Field(ge=1)
@@ -73,6 +77,8 @@ class IncidentEvent(_Message):
     detection_id: str | None = None
     count: int = Field(1, ge=1)
     evidence: str | None = None
+    camera_id: str | None = None
+    zone_id: str | None = None
     breaches: list[str] = Field(default_factory=list, description="SLA stages breached so far")
     escalated_to: str | None = None
     actor: str = "system"
@@ -106,7 +112,7 @@ class MalformedMessage(ValueError):
 
 
 def encode(msg: Message) -> dict[str, str]:
-    return {"kind": msg.kind, "v": str(SCHEMA_VERSION), "data": msg.model_dump_json()}
+    return {"kind": msg.kind, "v": str(SCHEMA_VERSIONS[msg.kind]), "data": msg.model_dump_json()}
 
 
 def _text(value: object) -> str:
@@ -122,9 +128,10 @@ def decode(fields: dict) -> Message:
     model = _BY_KIND.get(kind)
     if model is None:
         raise MalformedMessage(f"unknown kind {kind!r}")
-    if version != str(SCHEMA_VERSION):
+    current = SCHEMA_VERSIONS[kind]
+    if version not in {str(v) for v in range(1, current + 1)}:
         raise MalformedMessage(
-            f"unsupported schema version {version!r} for {kind} (this build reads {SCHEMA_VERSION})"
+            f"unsupported schema version {version!r} for {kind} (this build reads 1 to {current})"
         )
     try:
         body = json.loads(_text(fields["data"]))

@@ -97,6 +97,17 @@ def incident_of(client, request_id):
     return next(r for r in rows if abs(r["lat"] - req["lat"]) < 1e-9 and abs(r["lon"] - req["long"]) < 1e-9)
 
 
+def test_citizen_answers_carry_the_merge_target_and_the_state(api):
+    client, grid, clock, r, sessions, cfg = api
+    created = report(client, grid)
+    inc = incident_of(client, created["service_request_id"])
+    again = report(client, grid, photo=False)  # the same spot again: merged, and the answer says into what
+    assert created["merged_into"] is None and again["merged_into"] == inc["id"]
+    assert again["photo_problem"] is None
+    status = client.get(f"/open311/v2/requests/{again['service_request_id']}.json").json()[0]
+    assert status["state"] == "dispatched" and status["status"] == "open"
+
+
 def test_full_lifecycle_from_citizen_report_to_rating(api):
     client, grid, clock, r, sessions, cfg = api
     created = report(client, grid)
@@ -129,6 +140,7 @@ def test_full_lifecycle_from_citizen_report_to_rating(api):
 
     status = client.get(f"/open311/v2/requests/{created['service_request_id']}.json").json()[0]
     assert status["status"] == "closed" and status["media_url"].startswith("/photos/")
+    assert status["state"] == "closed"
     assert client.get(status["media_url"]).content == png()
     rid, token = created["service_request_id"], created["token"]
     assert (

@@ -3,7 +3,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.schemas import CameraHealth, Detection, IncidentEvent, MalformedMessage, decode, encode
+from streams.schemas import (
+    SCHEMA_VERSIONS,
+    CameraHealth,
+    Detection,
+    IncidentEvent,
+    MalformedMessage,
+    decode,
+    encode,
+)
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
@@ -40,6 +48,8 @@ MESSAGES = [
         assignee="insp-a",
         detection_id="d1",
         count=1,
+        camera_id="gate_3",
+        zone_id="pavement",
         at=NOW,
         opened_at=NOW,
     ),
@@ -52,7 +62,7 @@ MESSAGES = [
 @pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: m.kind)
 def test_round_trip(msg):
     fields = encode(msg)
-    assert fields["v"] == "1" and fields["kind"] == msg.kind
+    assert fields["v"] == str(SCHEMA_VERSIONS[msg.kind]) and fields["kind"] == msg.kind
     assert decode(fields) == msg
     # as redis-py returns them without decode_responses
     assert decode({k.encode(): v.encode() for k, v in fields.items()}) == msg
@@ -89,3 +99,13 @@ def test_malformed_rejected(fields, reason):
 def test_messages_are_immutable():
     with pytest.raises(Exception):  # noqa: B017 (pydantic raises ValidationError for frozen models)
         det().type = "other"
+
+
+def test_incident_events_written_before_v2_still_read():
+    """v2 added camera_id and zone_id; a v1 entry (an older writer, no such fields) decodes with None."""
+    body = json.loads(encode(MESSAGES[1])["data"])
+    del body["camera_id"], body["zone_id"]
+    old = decode({"kind": "incident", "v": "1", "data": json.dumps(body)})
+    assert old.camera_id is None and old.incident_id == 7
+    with pytest.raises(MalformedMessage, match="reads 1 to 2"):
+        decode({"kind": "incident", "v": "3", "data": json.dumps(body)})

@@ -14,7 +14,7 @@ from vision.detectors.base import Box
 from vision.pipeline import CameraPipeline
 from vision.rules import CameraRules
 from vision.sources import DEMO_CLIP_ZONE, SourceError, VideoSource, make_demo_clip
-from vision.tracker import IouTracker
+from vision.tracking.iou import IouTracker
 from vision.zones import Zone
 
 TZ = ZoneInfo("Asia/Shanghai")

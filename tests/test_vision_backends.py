@@ -16,7 +16,8 @@ from vision.detectors import DetectorError, make_detector
 from vision.detectors.base import Box
 from vision.pipeline import CameraPipeline
 from vision.sources import DEMO_CLIP_ZONE, VideoSource, demo_clip_camera, make_demo_clip
-from vision.tracker import IouTracker, make_tracker
+from vision.tracking import make_tracker
+from vision.tracking.iou import IouTracker
 
 MODELS = SHARED / "models" / "yolo-fastest-1.1"
 VTEST = SHARED / "media" / "vtest.avi"
@@ -77,7 +78,7 @@ def test_darknet_yolo_fastest_finds_people_and_the_parked_car(tmp_path):
 @pytest.mark.parametrize("kind", ["iou", "bytetrack"])
 def test_trackers_keep_the_id_through_a_short_gap(kind):
     if kind == "bytetrack":
-        pytest.importorskip("ultralytics", reason="bytetrack needs cityops[ultralytics]")
+        pytest.importorskip("trackers", reason="bytetrack needs cityops[tracking]")
     tr = make_tracker(kind, fps=5, max_gap_s=3)
     assert tr.name == kind
     ids = []
@@ -85,7 +86,8 @@ def test_trackers_keep_the_id_through_a_short_gap(kind):
         x = 100 + 4 * i
         boxes = [] if 10 <= i < 14 else [Box(x, 100, x + 80, 160, "car", 0.9)]  # 0.8 s unseen
         ids += [t.id for t in tr.update(boxes, i / 5)]
-    assert len(set(ids)) == 1 and len(ids) == 26
+    # 26 frames with the car; ByteTrack confirms a new track on its second frame (its first has no id)
+    assert len(set(ids)) == 1 and len(ids) == (26 if kind == "iou" else 25)
 
 
 def test_iou_tracker_is_the_fallback_without_ultralytics():

@@ -74,7 +74,7 @@ def held_car_clip(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("tracker", ["iou", "bytetrack"])
 def test_cars_driving_through_raise_no_illegal_parking(tmp_path, tracker):
     if tracker == "bytetrack":
-        pytest.importorskip("ultralytics", reason="bytetrack needs cityops[ultralytics]")
+        pytest.importorskip("trackers", reason="bytetrack needs cityops[tracking]")
     assert detections(LOT, tmp_path, tracker) == []
 
 
@@ -83,7 +83,7 @@ def test_cars_driving_through_raise_no_illegal_parking(tmp_path, tracker):
 @pytest.mark.parametrize("tracker", ["iou", "bytetrack"])
 def test_car_held_still_for_40s_raises_exactly_one(tmp_path, held_car_clip, tracker):
     if tracker == "bytetrack":
-        pytest.importorskip("ultralytics", reason="bytetrack needs cityops[ultralytics]")
+        pytest.importorskip("trackers", reason="bytetrack needs cityops[tracking]")
     found = detections(held_car_clip, tmp_path, tracker)
     assert len(found) == 1, [(t, d.track_id, d.bbox) for t, d in found]
     t, d = found[0]

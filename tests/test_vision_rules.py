@@ -9,7 +9,7 @@ from cityops.config import ZoneConfig
 from cityops.taxonomy import RULE_CODES, violation_types
 from vision.detectors.base import MOVING_CONF, STATIC_CONF, Box
 from vision.rules import RULES, CameraRules
-from vision.tracker import IouTracker
+from vision.tracking.iou import IouTracker
 from vision.zones import Zone, ZoneError, check_zones
 
 NOON = time(12, 0)

@@ -1,5 +1,6 @@
 """Sources: image folders, a real RTSP server on 127.0.0.1 (stopped and restarted), bad inputs."""
 
+import os
 import shutil
 import subprocess
 import threading
@@ -147,3 +148,13 @@ def test_empty_image_folder_missing_file_and_corrupt_video_are_clear_errors(tmp_
     with pytest.raises(SourceError, match="cannot open|no frame"):
         list(VideoSource(str(bad)))
     shutil.rmtree(tmp_path / "empty")
+
+
+def test_importing_sources_leaves_the_environment_alone():
+    import subprocess
+    import sys
+
+    code = "import os; import vision.sources; print(os.environ.get('OPENCV_FFMPEG_CAPTURE_OPTIONS'))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_CAPTURE_OPTIONS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "None"

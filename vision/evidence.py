@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.tracker import Track
+from vision.tracking import Track
 from vision.zones import Zone
 
 ZONE_COLOUR = (0, 200, 255)

@@ -26,7 +26,7 @@ from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.motion_gate import MotionGate
 from vision.rules import CameraRules, Violation
-from vision.tracker import make_tracker
+from vision.tracking import make_tracker
 from vision.zones import Zone, check_zones
 
 log = logging.getLogger(__name__)

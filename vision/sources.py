@@ -20,9 +20,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault(
-    "OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|analyzeduration;100000|probesize;32768"
-)
+#: FFmpeg options for live streams (RTSP over TCP, a short probe); a value the user set wins.
+LIVE_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;100000|probesize;32768"
 
 
 def _next_due(due: float, t: float, fps: float) -> float:
@@ -50,6 +49,8 @@ def folder_images(folder: Path) -> list[Path]:
 def open_capture(url: str, timeout_ms: int = 3000) -> cv2.VideoCapture:
     if not is_live(url) and not Path(url).is_file():
         raise SourceError(f"video file not found: {url}")
+    if is_live(url):  # OpenCV reads its FFmpeg options from the environment when a capture opens
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", LIVE_CAPTURE_OPTIONS)
     cap = cv2.VideoCapture(
         url,
         cv2.CAP_FFMPEG,

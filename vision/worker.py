@@ -27,7 +27,7 @@ from vision.leases import Leases, fair_share, new_worker_id
 from vision.pipeline import CameraPipeline, timed_frames
 from vision.rules import UnknownRule
 from vision.sources import SourceError, VideoSource
-from vision.tracker import TrackerError
+from vision.tracking import TrackerError
 from vision.zones import ZoneError
 
 log = logging.getLogger(__name__)

@@ -302,9 +302,8 @@ def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
     health = {c.camera_id: c for c in cameras}
     latest: dict[str, str] = {}
     for inc in sorted(incidents, key=lambda i: i.at):
-        if inc.evidence and inc.evidence.startswith("evidence/"):
-            cam = inc.evidence.split("/")[-1].split("_")[0]
-            latest[cam] = inc.evidence
+        if inc.camera_id and inc.evidence:
+            latest[inc.camera_id] = inc.evidence
     tiles = []
     for cam in ctx.cfg.cameras:
         h = health.get(cam.id)

@@ -28,11 +28,9 @@ from dashboard.pages.phone import (
     parse_coord,
     point_map,
 )
-from dispatch.api.open311 import STATUS_NOTES
 from gis.layers import cached_layer
 
 HIDDEN = {"display": "none"}
-NOTE_STATE = {note: state for state, note in STATUS_NOTES.items()}
 HANDLED = {"resolved", "verified", "closed"}
 TRACKING = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 
@@ -58,17 +56,12 @@ def map_center(relayout: dict | None) -> tuple[float, float] | None:
 
 
 def state_of(request: dict) -> str | None:
-    """The incident state behind an Open311 status note (the API's notes are fixed strings)."""
-    return NOTE_STATE.get(request.get("status_notes", ""))
+    """The incident state the API reports beside its Open311 status."""
+    return request.get("state")
 
 
 def can_rate(request: dict) -> bool:
     return state_of(request) in HANDLED and request.get("rating") is None
-
-
-def merged_into(notice: str) -> str | None:
-    m = re.search(r"#(\d+)", notice or "")
-    return m.group(1) if notice.startswith("merged") and m else None
 
 
 def category_options(services: list[dict], lang: str) -> list[dict]:
@@ -324,9 +317,8 @@ def register(app, ctx: DashContext) -> None:
             return message(error_text(res, lang), False), *keep
         created = res.data[0]
         rid, token = created["service_request_id"], created["token"]
-        notice = created.get("service_notice", "")
-        merged = merged_into(notice)
-        extra = notice.split("; ", 1)[1] if "; " in notice else ""  # e.g. the photo could not be stored
+        merged = created.get("merged_into")
+        extra = created.get("photo_problem") or ""
         receipt = html.Div(
             [
                 html.Div(t("cit.thanks", lang) + (f" · {t('cit.merged', lang)} #{merged}" if merged else "")),

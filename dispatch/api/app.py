@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
+from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
@@ -140,6 +141,8 @@ def create_api(
 
     @app.get("/healthz", tags=["ops"])
     def healthz():
-        return {"ok": True}
+        """200 while this process serves; ``degraded`` lists the services ``cityops up`` is restarting
+        (see :func:`cityops.service_state.health`)."""
+        return {"ok": True, **health(cfg.data)}
 
     return app

@@ -42,12 +42,19 @@ class RequestCreated(BaseModel):
     service_request_id: str
     token: str = Field(description="Keep it: needed to rate the handling later.")
     service_notice: str
+    merged_into: int | None = Field(
+        None, description="CityOps: the open incident nearby this report was merged into (else a new one)."
+    )
+    photo_problem: str | None = Field(
+        None, description="CityOps: why the photo could not be kept (the report was recorded without it)."
+    )
 
 
 class ServiceRequest(BaseModel):
     service_request_id: str
     status: str = Field(description="open or closed")
     status_notes: str
+    state: str = Field(description="CityOps: the incident's state code (new, dispatched, ... closed).")
     service_code: str
     service_name: str
     description: str
@@ -87,6 +94,7 @@ def _to_request(c: ApiContext, report: ProcessedDetection, inc: Incident) -> Ser
         service_request_id=report.detection_id,
         status="open" if inc.state in OPEN_STATES else "closed",
         status_notes=STATUS_NOTES.get(inc.state, inc.state),
+        state=inc.state,
         service_code=inc.type,
         service_name=f"{vt.zh} / {vt.en}",
         description=inc.description,
@@ -117,7 +125,7 @@ def create_request(
     if service_code not in violation_types():
         raise HTTPException(422, f"unknown service_code {service_code!r}; see GET /open311/v2/services.json")
     c.check_in_district(long, lat)
-    photo, photo_lost = None, ""
+    photo, photo_problem = None, None
     if media is not None and media.filename:
         limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
         try:
@@ -125,7 +133,7 @@ def create_request(
         except UploadError as exc:
             if exc.status != 507:
                 raise HTTPException(exc.status, str(exc)) from exc
-            photo_lost = f"; {exc}, so the report was recorded without it"  # the report matters more
+            photo_problem = f"{exc}, so the report was recorded without it"  # the report matters more
     request_id = f"R{uuid.uuid4().hex[:16]}"
     token = secrets.token_urlsafe(18)
     det = Detection(
@@ -139,7 +147,15 @@ def create_request(
         if res.created
         else f"merged with an open report nearby (#{res.incident_id})"
     )
-    return [RequestCreated(service_request_id=request_id, token=token, service_notice=notice + photo_lost)]
+    return [
+        RequestCreated(
+            service_request_id=request_id,
+            token=token,
+            service_notice=notice + (f"; {photo_problem}" if photo_problem else ""),
+            merged_into=None if res.created else res.incident_id,
+            photo_problem=photo_problem,
+        )
+    ]
 
 
 @router.get("/requests/{request_id}.json", response_model=list[ServiceRequest])

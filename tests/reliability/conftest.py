@@ -12,7 +12,10 @@ from tests.conftest import OUTPUT
 _FIGURES: list[dict] = []
 
 
-LONG = ("test_faults.py", "test_vision_faults.py")  # ~7 min together: only when asked for
+def is_long(path: str) -> bool:
+    """Fault tests (``test_faults*.py``, ``test_vision_faults*.py``) run only when asked for."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(("test_faults", "test_vision_faults"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/reliability/" in f"/{item.nodeid}":
             item.add_marker(pytest.mark.reliability)
-            if not asked and item.nodeid.split("::")[0].endswith(LONG):
+            if not asked and is_long(item.nodeid.split("::")[0]):
                 skipped.append(item)
                 continue
         keep.append(item)

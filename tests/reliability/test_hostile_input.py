@@ -231,6 +231,7 @@ def test_photo_storage_failure_is_a_clear_error_and_the_report_is_kept(api_url, 
     figures.update(fault="photos folder unwritable", status=status, notice=created[0]["service_notice"][:120])
     assert status == 201, raw
     assert "could not be stored" in created[0]["service_notice"]
+    assert "could not be stored" in created[0]["photo_problem"]
     status, _, raw = request(f"{api_url}/open311/v2/requests/{created[0]['service_request_id']}.json")
     assert status == 200 and json.loads(raw)[0]["media_url"] is None
     assert healthy(api_url)

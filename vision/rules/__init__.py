@@ -10,7 +10,7 @@ from datetime import time
 
 from vision.rules import parking, rubbish, vending  # noqa: F401  (registers the rules)
 from vision.rules.base import RULES, DwellClock, Violation, ZoneRule, register
-from vision.tracker import Track
+from vision.tracking import Track
 from vision.zones import Zone
 
 __all__ = ["RULES", "CameraRules", "DwellClock", "Violation", "ZoneRule", "register"]

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from vision.detectors.base import Box
 from vision.geometry import box_iou, moved
-from vision.tracker import Track
+from vision.tracking import Track
 from vision.zones import Zone
 
 

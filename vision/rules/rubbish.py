@@ -5,7 +5,7 @@ from __future__ import annotations
 from vision.detectors.base import STATIC_CONF, VEHICLES
 from vision.geometry import near_any
 from vision.rules.base import ZoneRule, register
-from vision.tracker import Track
+from vision.tracking import Track
 
 #: COCO classes that, left lying with nobody near them, are dumped goods; ``object`` is a new static
 #: blob from the weight-free backend (something that was not part of the scene and stopped there).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vision.geometry import near_any
 from vision.rules.base import ZoneRule, register
-from vision.tracker import Track
+from vision.tracking import Track
 
 PERSON = "person"
 #: COCO classes a roadside stall is made of or carries (no COCO class for a cart; bench/chair/table stand in).

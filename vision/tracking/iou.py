@@ -1,16 +1,11 @@
-"""Trackers give objects identities so dwell can be measured per object and zone.
-
-:func:`make_tracker` picks ByteTrack (:mod:`vision.bytetrack`, through Ultralytics) or this module's
-small IoU tracker, which has no dependencies, tolerates short gaps and is enough for parked objects.
-"""
+"""A dependency-free greedy IoU tracker: tolerates short gaps and is enough for parked objects."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from vision.detectors.base import Box
+from vision.tracking import Track
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -25,20 +20,6 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
-@dataclass
-class Track:
-    id: int
-    box: Box
-    first_seen: float
-    last_seen: float
-    hits: int = 1
-    history: list[tuple[float, float, float]] = field(default_factory=list)  # (t, anchor x, anchor y)
-
-
-class TrackerError(RuntimeError):
-    """A tracker that cannot be built here (its package is not installed)."""
 
 
 class IouTracker:
@@ -66,12 +47,10 @@ class IouTracker:
                 matched_t.add(ti)
                 matched_b.add(bi)
                 tr, b = live[ti], boxes[bi]
-                tr.box, tr.last_seen, tr.hits = b, t, tr.hits + 1
-                tr.history.append((t, *b.anchor))
-                del tr.history[:-300]
+                tr.box, tr.last_seen = b, t
         for bi, b in enumerate(boxes):
             if bi not in matched_b:
-                tr = Track(self._next_id, b, t, t, history=[(t, *b.anchor)])
+                tr = Track(self._next_id, b, t)
                 self.tracks[tr.id] = tr
                 self._next_id += 1
         for tid in [tid for tid, tr in self.tracks.items() if t - tr.last_seen > self.max_gap_s]:
@@ -83,16 +62,3 @@ class IouTracker:
         for tr in self.tracks.values():
             tr.last_seen = t
         return list(self.tracks.values())
-
-
-def make_tracker(kind: str, *, fps: float, max_gap_s: float = 6.0):
-    """``bytetrack``, ``iou``, or ``auto`` (ByteTrack when Ultralytics is installed, else IoU)."""
-    if kind in ("bytetrack", "auto"):
-        from vision.bytetrack import ByteTrackTracker
-
-        try:
-            return ByteTrackTracker(fps=fps, max_gap_s=max_gap_s)
-        except TrackerError:
-            if kind == "bytetrack":
-                raise
-    return IouTracker(max_gap_s=max_gap_s)
