@@ -177,6 +177,46 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_set(args: argparse.Namespace) -> int:
+    """Change an account (role, roster id, activity, password); any change ends its logins."""
+    import getpass
+
+    from dispatch.accounts import update_user
+    from dispatch.store import open_store
+
+    cfg = _load(args.config)
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.password:
+        password = getpass.getpass("new password: ")
+    changes = {"role": args.role, "active": args.active, "password": password}
+    if args.inspector is not None:
+        changes["inspector_id"] = args.inspector or None
+    _, sessions = open_store(cfg.store_url)
+    try:
+        user = update_user(sessions, args.username, **changes)
+    except (LookupError, ValueError) as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 2
+    state = "active" if user.active else "deactivated"
+    print(f"{user.username}: {user.role}{f' ({user.inspector_id})' if user.inspector_id else ''}, {state}")
+    return 0
+
+
+def cmd_users_logout(args: argparse.Namespace) -> int:
+    from dispatch.accounts import end_logins
+    from dispatch.store import open_store
+
+    cfg = _load(args.config)
+    _, sessions = open_store(cfg.store_url)
+    if not end_logins(sessions, args.username):
+        print(f"cityops: no user {args.username!r}", file=sys.stderr)
+        return 2
+    print(f"ended every login of {args.username}")
+    return 0
+
+
 def cmd_vision(args: argparse.Namespace) -> int:
     """``cityops vision [run] --config X``: a worker taking its share of the cameras (Redis leases)."""
     if getattr(args, "vision_command", None) == "try":
@@ -323,6 +363,24 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--inspector", help="roster id the inspector acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)
+    chg = with_config(
+        users_sub.add_parser(
+            "set", help="change an account's role, roster id, password or activity (ends its logins)"
+        )
+    )
+    chg.add_argument("username")
+    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin", "viewer"])
+    chg.add_argument("--inspector", help="roster id the inspector acts as ('' to clear)")
+    act = chg.add_mutually_exclusive_group()
+    act.add_argument("--activate", dest="active", action="store_const", const=True, default=None)
+    act.add_argument("--deactivate", dest="active", action="store_const", const=False)
+    pw = chg.add_mutually_exclusive_group()
+    pw.add_argument("--password", action="store_true", help="set a new password (prompted)")
+    pw.add_argument("--password-stdin", action="store_true", help="read a new password from stdin")
+    chg.set_defaults(func=cmd_users_set)
+    out = with_config(users_sub.add_parser("logout", help="end every login of an account (all devices)"))
+    out.add_argument("username")
+    out.set_defaults(func=cmd_users_logout)
     dash = with_config(sub.add_parser("dashboard", help="serve the live command board"))
     dash.add_argument("--port", type=int)
     dash.set_defaults(func=cmd_dashboard)

@@ -232,8 +232,25 @@ class DispatchConfig(_Model):
     sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
-        description="Addresses (the board) whose X-Forwarded-For names the real client for rate limits.",
+        description="Proxies (the board; addresses or CIDRs) whose X-Forwarded-For is believed: the client "
+        "is the rightmost address in it that is not one of these.",
     )
+    account_check_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds an account's state (active, role, logins ended) is cached per API process; "
+        "a deactivated account or a lowered role stops working within this long (0: every request).",
+    )
+    login_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins to one account in login_window_s before it is throttled (429)."
+    )
+    login_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description="Failed logins from one client address in login_window_s before it is throttled.",
+    )
+    login_window_s: int = Field(900, ge=1, description="The window (s) failed logins are counted in.")
     merge_radius_m: float = Field(
         30.0, ge=0, description="Same-type findings this close merge into one incident."
     )
@@ -250,6 +267,24 @@ class DispatchConfig(_Model):
         description="A detection observed longer ago than this is dead-lettered, not opened as an incident "
         "(keep it above merge_window_s and the longest outage producers hold detections through).",
     )
+    merge_lock_cell_m: float = Field(
+        250.0,
+        gt=0,
+        description="Map cells (per type) whose locks serialise merges between dispatch consumers on "
+        "PostgreSQL; raised to merge_radius_m when smaller.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from exc
+        return v
 
 
 class DashboardConfig(_Model):

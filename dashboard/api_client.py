@@ -51,8 +51,15 @@ class ApiClient:
         return ApiResult(False, res.status_code, body, str(detail))
 
     # -- staff ------------------------------------------------------------------------------------
-    def login(self, username: str, password: str) -> ApiResult:
-        return self._call("POST", "/api/v1/login", json={"username": username, "password": password})
+    def login(self, username: str, password: str, client_ip: str | None = None) -> ApiResult:
+        """``client_ip``: the browser's address, so the API throttles failed logins per person, not
+        per board."""
+        body = {"username": username, "password": password}
+        return self._call("POST", "/api/v1/login", json=body, client_ip=client_ip)
+
+    def logout(self, token: str) -> ApiResult:
+        """End every login of the token's account (the API refuses its tokens from now on)."""
+        return self._call("POST", "/api/v1/logout", token=token)
 
     def me(self, token: str) -> ApiResult:
         return self._call("GET", "/api/v1/me", token=token)

@@ -64,6 +64,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "level.street": {"zh-CN": "街道", "en": "Street"},
     "level.community": {"zh-CN": "社区", "en": "Community"},
     "login": {"zh-CN": "登录", "en": "Log in"},
+    "logout": {"zh-CN": "退出登录", "en": "Log out"},
+    "login_ended": {"zh-CN": "登录已失效，请重新登录", "en": "Your login has ended; log in again"},
     "username": {"zh-CN": "用户名", "en": "Username"},
     "password": {"zh-CN": "密码", "en": "Password"},
     "col.id": {"zh-CN": "编号", "en": "No."},

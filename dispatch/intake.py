@@ -1,7 +1,12 @@
 """Intake: turn a detection (or citizen report) into an incident, or merge it into an open one.
 
-One database transaction per detection writes the incident, its events (the outbox) and the
-detection's idempotency key; a replayed detection finds its key and changes nothing.
+One database transaction per batch writes the incidents, their events (the outbox) and the
+detections' idempotency keys; a replayed detection finds its key and changes nothing.
+
+Several dispatch consumers may share one PostgreSQL database: each transaction first takes advisory
+locks on the map cells around its detections (:mod:`dispatch.merge_lock`), so the look for an
+incident to merge into and the insert of a new one are never interleaved with another consumer's for
+the same neighbourhood. SQLite needs none: BEGIN IMMEDIATE already serialises every writer.
 """
 
 from __future__ import annotations
@@ -11,18 +16,25 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityops.config import CityOpsConfig
 from dispatch.commands import SYSTEM_ACTOR, Commands, open_load, record_event, token_hash
 from dispatch.lifecycle import NEW, OPEN_STATES
+from dispatch.merge_lock import batch_lock_keys
 from dispatch.store import Incident, ProcessedDetection
 from gis.grid import OUTSIDE, Grid
 from gis.projection import distance_m
 from streams.schemas import Detection
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL errors after which the whole batch is simply tried again: unique_violation (another
+# consumer stored the same detection id first: on retry it is a replay), deadlock, serialization.
+RETRY_SQLSTATES = {"23505", "40P01", "40001"}
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -45,10 +57,22 @@ class Intake:
         """Several detections in one transaction: all stored, or none (the caller retries them).
 
         Replays are found with one query for the whole batch; the open-load per inspector is read
-        once and kept up to date in memory; autoflush is off, each new incident is flushed once.
+        once and kept up to date in memory; autoflush is off, each new or merged incident is flushed
+        once. A batch that lost a race with another consumer is rolled back and run again.
         """
-        tokens = tokens or {}
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._handle_many(dets, tokens or {})
+            except DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None)
+                if state not in RETRY_SQLSTATES or attempt == ATTEMPTS:
+                    raise
+                log.warning("intake batch of %d rolled back (%s); retrying", len(dets), exc.orig)
+        raise AssertionError("unreachable")
+
+    def _handle_many(self, dets: list[Detection], tokens: dict[str, str]) -> list[IntakeResult]:
         with self.sessions.begin() as s:
+            self._lock_neighbourhoods(s, dets)  # before any read: what we read stays true until commit
             ids = list({d.id for d in dets})
             seen = dict(
                 s.execute(
@@ -70,6 +94,7 @@ class Intake:
                         target = self._create(s, det, load)
                     else:
                         self._merge(s, target, det)
+                        s.flush()  # its new updated_at keeps the merge window open for the batch
                     token = tokens.get(det.id)
                     s.add(
                         ProcessedDetection(
@@ -84,6 +109,19 @@ class Intake:
             return out
 
     # -- steps ------------------------------------------------------------------------------------
+    def _lock_neighbourhoods(self, s: Session, dets: list[Detection]) -> None:
+        """PostgreSQL: hold, until commit, the advisory locks of every cell the batch may merge in,
+        taken in one sorted order (no deadlock between batches). SQLite: nothing to do."""
+        if s.get_bind().dialect.name != "postgresql" or not dets:
+            return
+        rules = self.cfg.dispatch
+        keys = batch_lock_keys(dets, rules.merge_radius_m, rules.merge_lock_cell_m)
+        # unnest yields the array in order, and the aggregate calls the lock once per row in that order
+        s.execute(
+            text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+            {"keys": keys},
+        )
+
     def _mergeable(self, s: Session, det: Detection) -> Incident | None:
         rules = self.cfg.dispatch
         since = det.observed_at - timedelta(seconds=rules.merge_window_s)

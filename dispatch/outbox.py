@@ -1,7 +1,9 @@
 """Publish stored incident events to the incidents stream (transactional outbox).
 
 Events are marked published only after XADD succeeded; a crash in between re-publishes them, and
-readers fold by ``(incident_id, version)``, so a repeat changes nothing.
+readers fold by ``(incident_id, version)``, so a repeat changes nothing. Several flushers (dispatch
+processes, API workers) on PostgreSQL lock the rows they publish and skip those another one holds,
+so they never publish the same event twice; on SQLite the writer transaction serialises them.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_00
                 .where(IncidentEventRow.published.is_(False))
                 .order_by(IncidentEventRow.id)
                 .limit(batch)
+                .with_for_update(of=IncidentEventRow, skip_locked=True)
             ).all()
             if not rows:
                 return total

@@ -110,6 +110,9 @@ class User(Base):
     inspector_id: Mapped[str | None] = mapped_column(String(64))  # the roster id an inspector acts as
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # bumped when the account's logins must end (logout, password, role or activity change): a token
+    # carries the generation it was issued under and is refused once the account has moved past it
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProcessedDetection(Base):

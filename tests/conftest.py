@@ -99,3 +99,83 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class StaffApi:
+    """The real dispatch API app in-process on a test's store and Redis (see the ``staff_api`` fixture)."""
+
+    def __init__(self, app, cfg: CityOpsConfig, sessions, grid, r) -> None:
+        self.app, self.cfg, self.sessions, self.grid, self.r = app, cfg, sessions, grid, r
+
+    def client(self, address: str = "testclient"):
+        """A client whose requests come from ``address`` (the peer address the API sees)."""
+        from fastapi.testclient import TestClient
+
+        return TestClient(self.app, client=(address, 50000))
+
+    def login(self, client, username: str, password: str | None = None) -> dict[str, str]:
+        res = client.post(
+            "/api/v1/login", json={"username": username, "password": password or f"{username}-password"}
+        )
+        assert res.status_code == 200, res.text
+        return {"Authorization": f"Bearer {res.json()['token']}"}
+
+
+@pytest.fixture
+def staff_api(tmp_path, redis_url, store_url, monkeypatch):
+    """Factory: ``staff_api(users=[(name, role, inspector_id)], **config overrides)`` builds the real API
+    app (store migrated, grid loaded, Redis connected); each user's password is ``<name>-password``."""
+    from dispatch.accounts import create_user
+    from dispatch.api.app import create_api
+    from dispatch.store import open_store
+    from gis.default import load_grid
+
+    monkeypatch.setenv("CITYOPS_SECRET", "test-secret")
+    engines, clients = [], []
+
+    def make(users=(), **overrides) -> StaffApi:
+        cfg = make_config(tmp_path, store_url, **overrides)
+        engine, sessions = open_store(cfg.store_url)
+        engines.append(engine)
+        r = connect(redis_url)
+        clients.append(r)
+        grid = load_grid(cfg.grid, cfg.data)
+        for name, role, insp in users:
+            create_user(sessions, name, f"{name}-password", role, insp)
+        return StaffApi(create_api(cfg, sessions, grid, r), cfg, sessions, grid, r)
+
+    yield make
+    for r in clients:
+        r.close()
+    for engine in engines:
+        engine.dispose()
+
+
+def _exif_jpeg(size=(64, 32), orientation=6, appended: bytes = b"") -> bytes:
+    """A JPEG whose left half is red and right half blue, carrying GPS coordinates, camera make and
+    model ("SpyCam Corp", "Model X-1000"), an EXIF orientation and a comment; ``appended`` after it."""
+    import io
+
+    from PIL import ExifTags, Image
+
+    img = Image.new("RGB", size, (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, size[0] // 2, size[1]))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "SpyCam Corp"
+    exif[ExifTags.Base.Model] = "Model X-1000"
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (39.0, 38.0, 12.5),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (118.0, 11.0, 3.25),
+    }
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95, comment=b"shot at home")
+    return buf.getvalue() + appended
+
+
+@pytest.fixture
+def exif_jpeg():
+    """The maker of a privacy-leaking citizen photo (see ``_exif_jpeg``)."""
+    return _exif_jpeg

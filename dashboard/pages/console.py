@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import flask
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
@@ -59,7 +61,13 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                 [
                     html.Div(
                         [
-                            html.H2(t("nav.console", lang)),
+                            html.Div(
+                                [
+                                    html.H2(t("nav.console", lang)),
+                                    html.Button(t("logout", lang), id="console-logout", n_clicks=0),
+                                ],
+                                className="actions",
+                            ),
                             dash_table.DataTable(
                                 id="console-table",
                                 columns=columns,
@@ -232,12 +240,26 @@ def register(app, ctx: DashContext) -> None:
         prevent_initial_call=True,
     )
     def login(_c, _s, user, password, lang):
-        res = ctx.api.login(user or "", password or "")
+        res = ctx.api.login(user or "", password or "", client_ip=flask.request.remote_addr)
         if not res.ok:
             return no_update, res.error
         if res.data["role"] == "inspector":
             return no_update, t("desk_only", lang)
         return res.data["token"], ""
+
+    @app.callback(
+        Output("console-token", "data", allow_duplicate=True),
+        Output("console-login-msg", "children", allow_duplicate=True),
+        Input("console-logout", "n_clicks"),
+        State("console-token", "data"),
+        prevent_initial_call=True,
+    )
+    def logout(n, token):
+        if not n:
+            raise PreventUpdate
+        if token:
+            ctx.api.logout(token)  # ends the login at the API, not just in this browser
+        return None, ""
 
     @app.callback(
         Output("console-login-box", "style"),
@@ -247,25 +269,33 @@ def register(app, ctx: DashContext) -> None:
     def show(token):
         return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
 
+    # with nothing new, still ask the API every few seconds: a login ended elsewhere shows up here
+    recheck = max(1, round(5000 / ctx.cfg.dashboard.refresh_ms))
+
     @app.callback(
         Output("console-table", "data"),
         Output("console-version", "data"),
+        Output("console-token", "data", allow_duplicate=True),
+        Output("console-login-msg", "children", allow_duplicate=True),
         Input("console-tick", "n_intervals"),
         Input("console-token", "data"),
         Input("action-msg", "children"),
         State("console-version", "data"),
         State("console-lang", "data"),
+        prevent_initial_call="initial_duplicate",
     )
-    def refresh(_n, token, _msg, seen, lang):
+    def refresh(n, token, _msg, seen, lang):
         if not token:
-            return no_update, no_update
+            return no_update, no_update, no_update, no_update
         version = ctx.live.version
-        if version == seen and callback_context.triggered_id == "console-tick":
-            return no_update, no_update
+        if version == seen and callback_context.triggered_id == "console-tick" and (n or 0) % recheck:
+            return no_update, no_update, no_update, no_update
         res = ctx.api.incidents(token, limit=500)
+        if res.status == 401:  # logged out elsewhere, deactivated, role or password changed
+            return [], -1, None, t("login_ended", lang)
         if not res.ok:
-            return no_update, no_update
-        return rows(ctx, res.data, lang), version
+            return no_update, no_update, no_update, no_update
+        return rows(ctx, res.data, lang), version, no_update, no_update
 
     @app.callback(
         Output("detail-title", "children"),

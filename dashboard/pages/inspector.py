@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import flask
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash import ctx as cb
@@ -288,7 +289,7 @@ def register(app, ctx: DashContext) -> None:
     def login(_n, _s, username, password, lang):
         if not username or not password:
             return no_update, message(t("insp.login_needed", lang), False), no_update
-        res = ctx.api.login(username.strip(), password)
+        res = ctx.api.login(username.strip(), password, client_ip=flask.request.remote_addr)
         if not res.ok:
             return no_update, message(error_text(res, lang), False), ""
         d = res.data
@@ -297,11 +298,14 @@ def register(app, ctx: DashContext) -> None:
     @app.callback(
         Output("insp-auth", "data", allow_duplicate=True),
         Input("insp-logout", "n_clicks"),
+        State("insp-auth", "data"),
         prevent_initial_call=True,
     )
-    def logout(n):
+    def logout(n, auth):
         if not n:
             raise PreventUpdate
+        if auth and auth.get("token"):
+            ctx.api.logout(auth["token"])  # ends the login at the API, not just on this phone
         return None
 
     @app.callback(
@@ -322,6 +326,8 @@ def register(app, ctx: DashContext) -> None:
         Output("insp-list", "children"),
         Output("insp-due", "data"),
         Output("insp-msg", "children", allow_duplicate=True),
+        Output("insp-auth", "data", allow_duplicate=True),
+        Output("insp-login-msg", "children", allow_duplicate=True),
         Input("insp-auth", "data"),
         Input("insp-refresh", "n_intervals"),
         Input("insp-bump", "data"),
@@ -331,10 +337,19 @@ def register(app, ctx: DashContext) -> None:
     )
     def refresh(auth, _n, _bump, selected, lang):
         if not auth:
-            return [], [], None, no_update
+            return [], [], None, no_update, no_update, no_update
         res = ctx.api.my_dispatches(auth["token"])
+        if res.status == 401:  # logged out elsewhere, deactivated, role or password changed: log in again
+            return [], [], None, None, None, message(error_text(res, lang), False)
         if not res.ok:
-            return no_update, no_update, no_update, message(error_text(res, lang), False)
+            return (
+                no_update,
+                no_update,
+                no_update,
+                message(error_text(res, lang), False),
+                no_update,
+                no_update,
+            )
         items = by_urgency(res.data)
         now = datetime.now(UTC)
         shown = current(items, selected)
@@ -345,6 +360,8 @@ def register(app, ctx: DashContext) -> None:
             cards or html.Div(t("insp.none", lang), className="empty"),
             due_data(items, now, lang),
             cleared,
+            no_update,
+            no_update,
         )
 
     app.clientside_callback(

@@ -137,7 +137,8 @@ def create_api(
         path = (c.data_dir / "photos" / day / name).resolve()
         if not path.is_relative_to((c.data_dir / "photos").resolve()) or not path.is_file():
             raise HTTPException(404, "no such photo")
-        return FileResponse(path)
+        # uploads are re-encoded images; nosniff keeps a browser from ever reading one as a page
+        return FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
 
     @app.get("/healthz", tags=["ops"])
     def healthz():

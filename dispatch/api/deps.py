@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -11,10 +11,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
-from dispatch.accounts import AuthError, Tokens
+from dispatch.accounts import AccountCheck, AuthError, Tokens
+from dispatch.api.addresses import Network, client_address, trusted_networks
+from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
-from dispatch.lifecycle import DESK
+from dispatch.lifecycle import ADMIN, DESK
 from dispatch.outbox import flush_outbox
 from gis.grid import OUTSIDE, Grid
 
@@ -30,6 +32,20 @@ class ApiContext:
     intake: Intake
     tokens: Tokens
     data_dir: Path
+    accounts: AccountCheck = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
+    trusted: tuple[Network, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        d = self.cfg.dispatch
+        self.accounts = AccountCheck(self.readers, self.tokens, d.account_check_s)
+        self.login_throttle = LoginThrottle(
+            self.r, d.login_failures_per_account, d.login_failures_per_address, d.login_window_s
+        )
+        self.trusted = trusted_networks(tuple(d.trusted_proxies))
+
+    def client_address(self, request: Request) -> str:
+        return client_address(request, self.trusted)
 
     def publish(self) -> None:
         """Send the events the last command stored (the outbox) to the incidents stream."""
@@ -60,9 +76,15 @@ def current_actor(
             401, "log in first: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        return c.tokens.verify(creds.credentials)
+        return c.accounts.actor(creds.credentials)
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+def admin_actor(actor: Actor = Depends(current_actor)) -> Actor:
+    if actor.role != ADMIN:
+        raise HTTPException(403, f"this needs an admin account, not {actor.role}")
+    return actor
 
 
 def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
@@ -73,11 +95,7 @@ def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
 
 def citizen_rate_limit(request: Request, c: ApiContext = Depends(ctx)) -> None:
     """A fixed one-minute window per client address, counted in Redis (shared by API instances)."""
-    client = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and client in c.cfg.dispatch.trusted_proxies:
-        client = forwarded.split(",")[0].strip()[:64] or client
-    key = f"cityops:ratelimit:{client}"
+    key = f"cityops:ratelimit:{c.client_address(request)}"
     try:
         pipe = c.r.pipeline()
         pipe.incr(key)

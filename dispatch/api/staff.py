@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from dispatch.accounts import AuthError, authenticate
-from dispatch.api.deps import ApiContext, ctx, current_actor, desk_actor
+from dispatch.accounts import AuthError, authenticate, end_logins, update_user
+from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.commands import Actor, Extras
 from dispatch.lifecycle import INSPECTOR, OPEN_STATES, actions_allowed
 from dispatch.sla import deadlines, targets_for
@@ -33,6 +33,27 @@ class TokenOut(BaseModel):
     role: str
     inspector_id: str | None
     expires_in: int
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class AccountChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["inspector", "operator", "supervisor", "admin", "viewer"] | None = None
+    inspector_id: str | None = Field(None, max_length=64, description="The roster id an inspector acts as.")
+    active: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=256)
+
+
+class AccountOut(BaseModel):
+    username: str
+    role: str
+    inspector_id: str | None
+    active: bool
 
 
 class Note(BaseModel):
@@ -118,14 +139,86 @@ def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
     return inc
 
 
-@router.post("/login", response_model=TokenOut, tags=["accounts"])
-def login(body: Login, c: ApiContext = Depends(ctx)):
+THROTTLED = {429: {"description": "Too many failed logins for the account or the address; see Retry-After."}}
+
+
+def _check_password(c: ApiContext, request: Request, username: str, password: str):
+    """authenticate() behind the login throttle (per account and per client address)."""
+    address = c.client_address(request)
+    verdict = c.login_throttle.attempt(username, address)
+    if not verdict.allowed:
+        raise HTTPException(429, verdict.reason, headers={"Retry-After": str(verdict.retry_after)})
     try:
-        user = authenticate(c.readers, body.username, body.password)
-    except AuthError as exc:
-        raise HTTPException(401, str(exc)) from exc
+        user = authenticate(c.readers, username, password)
+    except AuthError:
+        c.login_throttle.failed(username, address)
+        raise
+    c.login_throttle.succeeded(username, address)
+    return user
+
+
+def _token_out(c: ApiContext, user) -> TokenOut:
     return TokenOut(
         token=c.tokens.issue(user), role=user.role, inspector_id=user.inspector_id, expires_in=c.tokens.ttl_s
+    )
+
+
+@router.post("/login", response_model=TokenOut, tags=["accounts"], responses=THROTTLED)
+def login(body: Login, request: Request, c: ApiContext = Depends(ctx)):
+    try:
+        user = _check_password(c, request, body.username, body.password)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc)) from exc
+    return _token_out(c, user)
+
+
+@router.post("/logout", tags=["accounts"])
+def logout(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """End every login of the caller's account (this device and any other)."""
+    end_logins(c.sessions, actor.name)
+    c.accounts.forget(actor.name)
+    return {"detail": "logged out: every login of this account has ended"}
+
+
+@router.post("/me/password", response_model=TokenOut, tags=["accounts"], responses=THROTTLED)
+def change_password(
+    body: PasswordChange,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """Change the caller's password: every earlier login ends; the answer is a fresh token."""
+    try:
+        _check_password(c, request, actor.name, body.current_password)
+    except AuthError as exc:
+        raise HTTPException(403, "the current password is wrong") from exc
+    try:
+        user = update_user(c.sessions, actor.name, password=body.new_password)
+    except (LookupError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    c.accounts.forget(actor.name)
+    return _token_out(c, user)
+
+
+@router.patch("/users/{username}", response_model=AccountOut, tags=["accounts"])
+def change_account(
+    username: Annotated[str, Path(min_length=1, max_length=64)],
+    body: AccountChange,
+    _admin: Actor = Depends(admin_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """Admins: change a role, roster id, password or deactivate (``active: false``); any change ends
+    the account's logins at once in this process and within ``dispatch.account_check_s`` elsewhere."""
+    changes = body.model_dump(include=body.model_fields_set)
+    try:
+        user = update_user(c.sessions, username, **changes)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    c.accounts.forget(username)
+    return AccountOut(
+        username=user.username, role=user.role, inspector_id=user.inspector_id, active=user.active
     )
 
 
