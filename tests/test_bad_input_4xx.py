@@ -22,6 +22,8 @@ def test_non_finite_numbers_are_refused(api, constant):  # noqa: F811
     client, grid, _clock, _r, _sessions, _cfg = api
     res = client.post("/api/v1/login", content=f'{{"username": {constant}, "password": "x"}}', headers=JSON)
     _clear(res, "nan", "infinity")
+    res = client.post("/api/v1/login", content=f'{{"username": "x", "password": {constant}}}')  # no type
+    _clear(res, "nan", "infinity")
     created = report(client, grid, photo=False)
     rid = created["service_request_id"]
     body = f'{{"token": "{created["token"]}", "rating": {constant}, "comment": ""}}'

@@ -46,7 +46,7 @@ class JsonGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         ctype = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
-        if not (ctype == b"application/json" or ctype.endswith(b"+json")):
+        if ctype and not (ctype == b"application/json" or ctype.endswith(b"+json")):  # none: read as JSON
             return await self.app(scope, receive, send)
         chunks, more = [], True
         try:
