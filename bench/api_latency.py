@@ -24,8 +24,8 @@ import yaml
 
 from cityops.config import CityOpsConfig
 from dispatch.accounts import create_user
-from dispatch.intake import Intake
 from dispatch.store import open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.embedded import EmbeddedRedis, free_port
 from streams.schemas import Detection
@@ -40,7 +40,7 @@ def prepare(tmp: Path, n_insp: int, n_inc: int, port: int) -> Path:
     cfg_dict = {"data_dir": str(tmp), "roster": roster, "dispatch": {"port": port}, "grid": {"source": None}}
     cfg = CityOpsConfig.model_validate(cfg_dict)
     _, sessions = open_store(cfg.store_url)
-    intake = Intake(cfg, grid, sessions)
+    intake = build_dispatch(cfg, grid, sessions=sessions).intake
     now = datetime.now(UTC)
     for k in range(n_inc):
         cell = grid.by_code[cells[k % len(cells)]]

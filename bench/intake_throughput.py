@@ -78,7 +78,7 @@ def main() -> None:
                 done += svc.step(block_ms=100)
             intake_s = time.perf_counter() - t0
             events = r.xlen(INCIDENTS)
-            svc.engine.dispose()
+            svc.parts.close()
         finally:
             if srv:
                 srv.stop()

@@ -151,6 +151,21 @@ class VisionConfig(_Model):
     max_cameras: int = Field(
         0, ge=0, description="Cameras one worker process takes at most (0: a fair share)."
     )
+    spool_dir: Path = Field(
+        Path("spool"),
+        description="Detections not yet confirmed durable by Redis are kept here (relative: under the "
+        "data dir) and sent again after a Redis outage or a full disk.",
+    )
+    spool_max_entries: int = Field(
+        10_000, ge=1, description="Unconfirmed detections a worker keeps at most; beyond, the oldest go."
+    )
+    confirm_timeout_ms: int = Field(
+        2000,
+        ge=1,
+        le=9000,
+        description="How long a send waits for Redis to fsync its append-only file (WAITAOF) before "
+        "the detections count as not yet durable and are sent again later.",
+    )
 
 
 class GridConfig(_Model):
@@ -231,9 +246,11 @@ class DispatchConfig(_Model):
     token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
     sla_sweep_s: float = Field(5.0, gt=0, description="How often SLA deadlines are checked.")
     trusted_proxies: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"],
-        description="Proxies (the board; addresses or CIDRs) whose X-Forwarded-For is believed: the client "
-        "is the rightmost address in it that is not one of these.",
+        default_factory=list,
+        description="Reverse proxies in front of the API (addresses or CIDRs) whose X-Forwarded-For is "
+        "believed: the client is the rightmost address in it that is not one of these. The board needs no "
+        "entry (it sends a key derived from the shared secret); listing 127.0.0.1 lets any local process "
+        "choose the address it is counted as.",
     )
     account_check_s: float = Field(
         5.0,
@@ -379,6 +396,15 @@ class CityOpsConfig(_Model):
     def redis_url(self) -> str | None:
         """``REDIS_URL`` in the environment wins over the file; ``None`` means 'start embedded'."""
         return os.environ.get("REDIS_URL") or self.redis.url
+
+    @property
+    def api_url(self) -> str:
+        """Where the board and browsers reach the dispatch API (``dashboard.api_url``, else host:port)."""
+        return (self.dashboard.api_url or f"http://{self.dispatch.host}:{self.dispatch.port}").rstrip("/")
+
+    @property
+    def board_url(self) -> str:
+        return f"http://{self.dashboard.host}:{self.dashboard.port}"
 
     @property
     def store_url(self) -> str:

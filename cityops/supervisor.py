@@ -320,8 +320,7 @@ def run_stack(
             child.start()
             children.append(child)
         save()
-        board = f"http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
-        api = f"http://{cfg.dispatch.host}:{cfg.dispatch.port}/docs"
+        board, api = f"{cfg.board_url}/", f"{cfg.api_url}/docs"
         print(f"\nCityOps is up: board at {board}  API at {api}  (Ctrl-C to stop)\n", flush=True)
         deadline = time.monotonic() + seconds if seconds else None
         saved = time.monotonic()

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import httpx
 
+from dispatch.api.addresses import PROXY_HEADER
+
 
 @dataclass
 class ApiResult:
@@ -19,9 +21,12 @@ class ApiResult:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, proxy_key: str | None = None) -> None:
+        """``proxy_key``: the board's key (``dispatch.api.addresses.proxy_key``), sent with the browser
+        addresses it forwards so the API counts citizens and logins per person, not per board."""
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.proxy_key = proxy_key
 
     def _call(
         self, method: str, path: str, *, token: str | None = None, client_ip: str | None = None, **kw
@@ -30,7 +35,9 @@ class ApiClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if client_ip:
-            headers["X-Forwarded-For"] = client_ip  # the API trusts it from configured proxies only
+            headers["X-Forwarded-For"] = client_ip  # believed only with the board's key (or a trusted proxy)
+            if self.proxy_key:
+                headers[PROXY_HEADER] = self.proxy_key
         try:
             res = self.http.request(method, path, headers=headers, **kw)
         except httpx.HTTPError as exc:

@@ -26,6 +26,8 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
+from dispatch.accounts import load_secret
+from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
 
 PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
@@ -52,7 +54,8 @@ def nav(lang: str, current: str) -> html.Nav:
 
 
 def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient | None = None) -> Dash:
-    ctx = DashContext(cfg, live, grid, api or ApiClient(f"http://{cfg.dispatch.host}:{cfg.dispatch.port}"))
+    key = proxy_key(load_secret(cfg.data))
+    ctx = DashContext(cfg, live, grid, api or ApiClient(cfg.api_url, proxy_key=key))
     app = Dash(
         __name__,
         assets_folder=str(ASSETS),

@@ -27,4 +27,4 @@ class DashContext:
     @property
     def api_public_url(self) -> str:
         """Where a browser reaches the API (photos are served from there)."""
-        return self.cfg.dashboard.api_url or f"http://{self.cfg.dispatch.host}:{self.cfg.dispatch.port}"
+        return self.cfg.api_url

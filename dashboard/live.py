@@ -17,6 +17,7 @@ import redis
 
 from dispatch.lifecycle import FINAL_STATES, OPEN_STATES
 from streams.bus import connect
+from streams.errors import Outage, is_transient
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent, MalformedMessage, decode
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,30 @@ class LiveState:
         return n
 
     def _run(self) -> None:
+        """Follow the streams until stopped: Redis away, loading or refusing (see
+        :func:`streams.errors.is_transient`) is waited for, logged once per outage; any other error is
+        logged in full each time and retried more slowly, so the board never goes silently stale."""
         delay, last_prune = 0.2, 0.0
+        outage = Outage(log, "live state")
         while not self._stop.is_set():
             try:
                 self.poll()
+                outage.ok()
                 delay = 0.2
                 if time.monotonic() - last_prune > 60:
                     last_prune = time.monotonic()
                     self.prune(datetime.now(UTC))
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("live state: redis unavailable (%s)", exc)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+            except redis.RedisError as exc:
+                if is_transient(exc):
+                    outage.failed(exc)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 5.0)
+                else:
+                    log.error("live state: reading the streams failed (%s); retrying in 30 s", exc)
+                    self._stop.wait(30)
+            except Exception:
+                log.exception("live state: folding the streams failed; retrying in 5 s")
+                self._stop.wait(5)
 
     def start(self) -> LiveState:
         self._thread = threading.Thread(target=self._run, name="live-state", daemon=True)

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dispatch.lifecycle import OPEN_STATES
+from dispatch.lifecycle import (
+    ACCEPTED,
+    CLOSED,
+    DISPATCHED,
+    FINAL_STATES,
+    ON_SITE,
+    OPEN_STATES,
+    RESOLVED,
+    VERIFIED,
+)
 from streams.schemas import IncidentEvent
-
-HANDLED = frozenset({"resolved", "verified", "closed"})
-FINAL = frozenset({"closed", "rejected", "duplicate"})
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,14 @@ def kpis(
         if inc.state in OPEN_STATES:
             open_n += 1
             overdue += bool(inc.breaches)
-        final_at = next((st[s] for s in FINAL if s in st), None)
+        final_at = next((st[s] for s in FINAL_STATES if s in st), None)
         closed += bool(final_at and final_at.astimezone(tz).date() == today)
-        start = st.get("dispatched", inc.opened_at)
-        if "accepted" in st:
-            accept.append((st["accepted"] - start).total_seconds())
-        if "on_site" in st:
-            arrive.append((st["on_site"] - start).total_seconds())
-        done = next((st[s] for s in ("resolved", "verified", "closed") if s in st), None)
+        start = st.get(DISPATCHED, inc.opened_at)
+        if ACCEPTED in st:
+            accept.append((st[ACCEPTED] - start).total_seconds())
+        if ON_SITE in st:
+            arrive.append((st[ON_SITE] - start).total_seconds())
+        done = next((st[s] for s in (RESOLVED, VERIFIED, CLOSED) if s in st), None)
         if done:
             resolve.append((done - start).total_seconds())
     compliance = (new - breached_today) / new if new else None

@@ -7,37 +7,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
 from dispatch.assignment import pick_inspector, supervisor_for
 from dispatch.lifecycle import (
     ACTIONS,
-    CLOSED,
     DESK,
+    DISPATCHED,
+    DUPLICATE,
     FINAL_STATES,
+    HANDLED_STATES,
     INSPECTOR,
     OPEN_STATES,
-    RESOLVED,
     SYSTEM,
-    VERIFIED,
     IllegalTransition,
     check_transition,
 )
+from dispatch.outbox import record_event
 from dispatch.sla import new_breaches, targets_for
-from dispatch.store import Incident, IncidentEventRow, ProcessedDetection
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from dispatch.store import Incident, ProcessedDetection
 
 
 @dataclass(frozen=True)
@@ -68,44 +64,6 @@ class Extras:
     lon: float | None = None
     lat: float | None = None
     photos: Sequence[str] = field(default_factory=tuple)
-
-
-def record_event(
-    s: Session,
-    inc: Incident,
-    action: str,
-    from_state: str | None,
-    actor: Actor,
-    at: datetime,
-    *,
-    note: str = "",
-    detection_id: str | None = None,
-    extra: dict | None = None,
-) -> None:
-    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
-    inc.version = (inc.version or 0) + 1
-    inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
-    s.add(
-        IncidentEventRow(
-            incident_id=inc.id,
-            version=inc.version,
-            action=action,
-            from_state=from_state,
-            to_state=inc.state,
-            actor=actor.name,
-            note=note,
-            detection_id=detection_id,
-            extra={
-                "count": inc.count,
-                "evidence": inc.evidence,
-                "assignee": inc.assignee,
-                "breaches": list(inc.breaches or []),
-                "role": actor.role,
-                **(extra or {}),
-            },
-            at=at,
-        )
-    )
 
 
 def token_hash(token: str) -> str:
@@ -158,8 +116,8 @@ class Commands:
             return False
         load[who] = load.get(who, 0) + 1
         prev = inc.state
-        check_transition(prev, "dispatched")
-        inc.state, inc.assignee, inc.dispatched_at = "dispatched", who, at
+        check_transition(prev, DISPATCHED)
+        inc.state, inc.assignee, inc.dispatched_at = DISPATCHED, who, at
         record_event(s, inc, "assigned", prev, SYSTEM_ACTOR, at, note=f"on duty for {inc.cell}")
         return True
 
@@ -192,7 +150,7 @@ class Commands:
             self._check_actor(inc, actor, "assign")
             now = self.clock()
             prev = inc.state
-            inc.state, inc.assignee, inc.dispatched_at = "dispatched", assignee, now
+            inc.state, inc.assignee, inc.dispatched_at = DISPATCHED, assignee, now
             inc.accepted_at = inc.arrived_at = inc.resolved_at = None  # a new dispatch restarts the clocks
             inc.breaches = []
             record_event(s, inc, "assigned", prev, actor, now, note=note or f"assigned to {assignee}")
@@ -209,7 +167,7 @@ class Commands:
                 raise Conflict(f"incident {into_id} is {target.state}; merge into an open one")
             now = self.clock()
             prev = inc.state
-            inc.state, inc.merged_into, inc.closed_at = "duplicate", into_id, now
+            inc.state, inc.merged_into, inc.closed_at = DUPLICATE, into_id, now
             target.count += inc.count
             record_event(
                 s,
@@ -235,7 +193,7 @@ class Commands:
             if not hmac.compare_digest(report.token_hash, token_hash(token)):
                 raise Forbidden("the token does not match this request")
             inc = self._load(s, report.incident_id)
-            if inc.state not in (RESOLVED, VERIFIED, CLOSED):
+            if inc.state not in HANDLED_STATES:
                 raise Conflict(f"only a handled request can be rated (this one is {inc.state})")
             if report.rating is not None:
                 raise Conflict("this request has already been rated")
@@ -282,5 +240,4 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "SYSTEM_ACTOR",
-    "record_event",
 ]

@@ -21,9 +21,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityops.config import CityOpsConfig
-from dispatch.commands import SYSTEM_ACTOR, Commands, open_load, record_event, token_hash
+from dispatch.commands import SYSTEM_ACTOR, Commands, open_load, token_hash
 from dispatch.lifecycle import NEW, OPEN_STATES
 from dispatch.merge_lock import batch_lock_keys
+from dispatch.outbox import record_event
 from dispatch.store import Incident, ProcessedDetection
 from gis.grid import OUTSIDE, Grid
 from gis.projection import distance_m
@@ -45,9 +46,9 @@ class IntakeResult:
 
 
 class Intake:
-    def __init__(self, cfg: CityOpsConfig, grid: Grid, sessions: sessionmaker) -> None:
-        self.cfg, self.grid, self.sessions = cfg, grid, sessions
-        self.commands = Commands(cfg, sessions)
+    def __init__(self, cfg: CityOpsConfig, grid: Grid, sessions: sessionmaker, commands: Commands) -> None:
+        """``commands`` assigns new incidents (built with the same sessions: dispatch.wiring)."""
+        self.cfg, self.grid, self.sessions, self.commands = cfg, grid, sessions, commands
 
     def handle(self, det: Detection, *, token: str | None = None) -> IntakeResult:
         """Store ``det`` once; ``token`` (citizen reports) is kept hashed to authorise a later rating."""

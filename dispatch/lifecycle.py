@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-NEW, DISPATCHED, ACCEPTED, ON_SITE, RESOLVED, VERIFIED, CLOSED = (
-    "new",
-    "dispatched",
-    "accepted",
-    "on_site",
-    "resolved",
-    "verified",
-    "closed",
+
+class State(StrEnum):
+    """Incident states: the one definition every package reads (string values, stored as is)."""
+
+    NEW = "new"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    ESCALATED = "escalated"
+
+
+NEW, DISPATCHED, ACCEPTED, ON_SITE, RESOLVED = (
+    State.NEW,
+    State.DISPATCHED,
+    State.ACCEPTED,
+    State.ON_SITE,
+    State.RESOLVED,
 )
-REJECTED, DUPLICATE, ESCALATED = "rejected", "duplicate", "escalated"
+VERIFIED, CLOSED, REJECTED, DUPLICATE, ESCALATED = (
+    State.VERIFIED, State.CLOSED, State.REJECTED, State.DUPLICATE, State.ESCALATED,
+)  # fmt: skip
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     NEW: frozenset({DISPATCHED, REJECTED, DUPLICATE, ESCALATED}),
@@ -29,9 +46,38 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 OPEN_STATES = frozenset({NEW, DISPATCHED, ESCALATED, ACCEPTED, ON_SITE})
 FINAL_STATES = frozenset({CLOSED, REJECTED, DUPLICATE})
+HANDLED_STATES = frozenset({RESOLVED, VERIFIED, CLOSED})  # the work was done (a citizen may rate it)
 
-INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, SYSTEM = "inspector", "operator", "supervisor", "admin", "system"
-VIEWER = "viewer"  # read only: a wall screen that shows staff data, and may change nothing
+
+class SlaStage(StrEnum):
+    """The SLA clocks, in order, and the incident stamp that stops each."""
+
+    ACCEPT = "accept"
+    ARRIVE = "arrive"
+    RESOLVE = "resolve"
+
+    @property
+    def stamp(self) -> str:
+        return {"accept": "accepted_at", "arrive": "arrived_at", "resolve": "resolved_at"}[self.value]
+
+    @property
+    def state(self) -> State:
+        """The state an incident enters when this stage is done."""
+        return {"accept": ACCEPTED, "arrive": ON_SITE, "resolve": RESOLVED}[self.value]
+
+
+class Role(StrEnum):
+    INSPECTOR = "inspector"
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    VIEWER = "viewer"  # read only: a wall screen that shows staff data, and may change nothing
+    SYSTEM = "system"
+
+
+INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, VIEWER, SYSTEM = (
+    Role.INSPECTOR, Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.VIEWER, Role.SYSTEM,
+)  # fmt: skip
 STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, VIEWER)
 DESK = frozenset({OPERATOR, SUPERVISOR, ADMIN})
 
@@ -67,8 +113,8 @@ class IllegalTransition(ValueError):
 
 def check_transition(current: str, target: str) -> None:
     if target not in TRANSITIONS.get(current, frozenset()):
-        allowed = sorted(TRANSITIONS.get(current, frozenset())) or "none (final state)"
-        raise IllegalTransition(f"cannot go from {current!r} to {target!r}; allowed: {allowed}")
+        allowed = sorted(str(s) for s in TRANSITIONS.get(current, frozenset())) or "none (final state)"
+        raise IllegalTransition(f"cannot go from '{current}' to '{target}'; allowed: {allowed}")
 
 
 def actions_allowed(state: str, role: str) -> list[str]:

@@ -1,20 +1,71 @@
-"""Publish stored incident events to the incidents stream (transactional outbox).
+"""The transactional outbox: every change to an incident writes one audit/outbox row in the same
+transaction (:func:`record_event`), and those rows are published to the incidents stream.
 
 Events are marked published only after XADD succeeded; a crash in between re-publishes them, and
 readers fold by ``(incident_id, version)``, so a repeat changes nothing. Several flushers (dispatch
 processes, API workers) on PostgreSQL lock the rows they publish and skip those another one holds,
 so they never publish the same event twice; on SQLite the writer transaction serialises them.
+While Redis cannot take them (away, restarting, disk or memory full) they wait in the outbox:
+:func:`flush_or_wait`.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import redis
 from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
 from streams.bus import publish_many
-from streams.schemas import INCIDENTS, IncidentEvent
+from streams.errors import Outage, is_transient
+from streams.schemas import INCIDENTS, IncidentEvent, MalformedMessage, decode
+
+if TYPE_CHECKING:
+    from dispatch.commands import Actor
+
+log = logging.getLogger(__name__)
+
+
+def record_event(
+    s: Session,
+    inc: Incident,
+    action: str,
+    from_state: str | None,
+    actor: Actor,
+    at: datetime,
+    *,
+    note: str = "",
+    detection_id: str | None = None,
+    extra: dict | None = None,
+) -> None:
+    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
+    inc.version = (inc.version or 0) + 1
+    inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
+    s.add(
+        IncidentEventRow(
+            incident_id=inc.id,
+            version=inc.version,
+            action=action,
+            from_state=from_state,
+            to_state=inc.state,
+            actor=actor.name,
+            note=note,
+            detection_id=detection_id,
+            extra={
+                "count": inc.count,
+                "evidence": inc.evidence,
+                "assignee": inc.assignee,
+                "breaches": list(inc.breaches or []),
+                "role": actor.role,
+                **(extra or {}),
+            },
+            at=at,
+        )
+    )
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
@@ -64,3 +115,47 @@ def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_00
             )
             s.commit()
             total += len(rows)
+
+
+def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, maxlen: int = 100_000) -> int:
+    """:func:`flush_outbox`; a transient Redis error (see :func:`streams.errors.is_transient`) leaves
+    the events in the outbox for the next flush and is logged once per outage. Others raise."""
+    try:
+        n = flush_outbox(sessions, r, maxlen=maxlen)
+    except redis.RedisError as exc:
+        if not is_transient(exc):
+            raise
+        outage.failed(exc)
+        return 0
+    outage.ok()
+    return n
+
+
+def republish_lost(sessions: sessionmaker, r: redis.Redis, *, rows: int = 2000) -> int:
+    """After Redis restarted: put back into the outbox the events it had accepted but never wrote to
+    disk (a crash with the disk full, or between two fsyncs of its append-only file).
+
+    The newest ``rows`` events marked published are looked for among the stream's newest entries
+    (three times as many, for repeats and for what was published since); those missing are
+    published again (readers fold by version, so a repeat changes nothing)."""
+    have: set[tuple[int, int]] = set()
+    for _eid, f in r.xrevrange(INCIDENTS, count=3 * rows):
+        try:
+            m = decode(f)
+        except MalformedMessage:
+            continue
+        if isinstance(m, IncidentEvent):
+            have.add((m.incident_id, m.version))
+    with sessions() as s:
+        recent = s.execute(
+            select(IncidentEventRow.id, IncidentEventRow.incident_id, IncidentEventRow.version)
+            .where(IncidentEventRow.published.is_(True))
+            .order_by(IncidentEventRow.id.desc())
+            .limit(rows)
+        ).all()
+        lost = [i for i, inc, ver in recent if (inc, ver) not in have]
+        if lost:
+            s.execute(update(IncidentEventRow).where(IncidentEventRow.id.in_(lost)).values(published=False))
+            s.commit()
+            log.warning("%d incident event(s) were lost by Redis; publishing them again", len(lost))
+    return len(lost)

@@ -8,15 +8,16 @@ import socket
 import threading
 import time
 
+import redis
 from sqlalchemy.exc import OperationalError
 
 from cityops.config import CityOpsConfig
 from dispatch.admission import admit
-from dispatch.intake import Intake
-from dispatch.outbox import flush_outbox
-from dispatch.store import open_store
+from dispatch.outbox import flush_or_wait, republish_lost
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.bus import GroupConsumer, connect
+from streams.errors import Outage, is_transient
 from streams.schemas import DETECTIONS, Detection, Message, encode
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,14 @@ class DispatchService:
     def __init__(self, cfg: CityOpsConfig, redis_url: str, consumer: str | None = None) -> None:
         self.cfg = cfg
         self.r = connect(redis_url)
-        self.engine, self.sessions = open_store(cfg.store_url)
-        self.intake = Intake(cfg, load_grid(cfg.grid, cfg.data), self.sessions)
-        self.commands = self.intake.commands
-        self._last_sweep = -1e9
+        self.parts = build_dispatch(cfg, load_grid(cfg.grid, cfg.data))
+        self.sessions, self.intake, self.commands = (
+            self.parts.sessions,
+            self.parts.intake,
+            self.parts.commands,
+        )
+        self.outbox_outage = Outage(log, "incident events (kept in the outbox)")
+        self._redis_run_id: str | None = None
         self.consumer = GroupConsumer(
             self.r,
             DETECTIONS,
@@ -93,22 +98,53 @@ class DispatchService:
             " (replay)" if res.duplicate_message else "",
         )
 
+    def sweep_sla(self) -> int:
+        """Record breached SLA stages and escalate them (needs the store only, not Redis: the events
+        wait in the outbox). A store that is away is logged and tried again at the next sweep."""
+        try:
+            breaches = self.commands.sweep_sla()
+        except OperationalError as exc:
+            log.warning("store unavailable (%s); SLA deadlines checked again shortly", exc.orig or exc)
+            return 0
+        for incident_id, stage in breaches:
+            log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
+        return len(breaches)
+
+    def run_sla_clock(self, stop: threading.Event) -> None:
+        """Sweep every ``dispatch.sla_sweep_s`` until ``stop``, on its own timer (a thread)."""
+        while not stop.is_set():
+            self.sweep_sla()
+            stop.wait(self.cfg.dispatch.sla_sweep_s)
+
     def publish_events(self) -> int:
-        """After each batch: check SLA deadlines when due, then publish what was stored.
+        """After each batch: publish what was stored.
 
         A store that is locked or whose connection was cut is waited for, not fatal: the events stay
-        in the outbox and the sweep is due again, both retried after the next batch."""
-        now = time.monotonic()
+        in the outbox, retried after the next batch."""
         try:
-            if now - self._last_sweep >= self.cfg.dispatch.sla_sweep_s:
-                for incident_id, stage in self.commands.sweep_sla():
-                    log.warning("incident %s breached its %s SLA; escalated", incident_id, stage)
-                self._last_sweep = now
-            return flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
+            self._after_redis_restart()  # before anything is published to a new server
+            return flush_or_wait(
+                self.sessions, self.r, self.outbox_outage, maxlen=self.cfg.redis.stream_maxlen
+            )
         except OperationalError as exc:
             log.warning("store unavailable (%s); events kept in the outbox, retrying", exc.orig or exc)
             time.sleep(0.5)
             return 0
+
+    def _after_redis_restart(self) -> None:
+        """When Redis is a new process (or at our start), republish the events it lost. Checked
+        before every flush: events published to the new server first would hide the gap."""
+        if self._redis_run_id == "off":
+            return
+        try:
+            run_id = self.r.info("server").get("run_id")
+            if run_id != self._redis_run_id:
+                republish_lost(self.sessions, self.r)
+                self._redis_run_id = run_id
+        except redis.RedisError as exc:
+            if not is_transient(exc):  # e.g. an ACL user without INFO: keep going without the check
+                log.warning("cannot check the incidents stream after Redis restarts (%s)", exc)
+                self._redis_run_id = "off"
 
     def step(self, block_ms: int | None = None) -> int:
         """Consume one batch, then publish what it stored; returns messages handled."""
@@ -117,7 +153,11 @@ class DispatchService:
         return n
 
     def run(self, stop: threading.Event) -> None:
+        sla = threading.Thread(target=self.run_sla_clock, args=(stop,), name="sla-clock", daemon=True)
+        sla.start()
         try:
             self.consumer.run(stop)
         finally:
-            self.engine.dispose()
+            stop.set()
+            sla.join(timeout=10)
+            self.parts.close()

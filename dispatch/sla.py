@@ -11,13 +11,10 @@ from datetime import datetime, timedelta
 
 from cityops.config import SLAConfig
 from cityops.taxonomy import violation_types
-from dispatch.lifecycle import OPEN_STATES
+from dispatch.lifecycle import OPEN_STATES, SlaStage
 
-STAGES = (
-    ("accept", "accepted_at", "accept_s"),
-    ("arrive", "arrived_at", "arrive_s"),
-    ("resolve", "resolved_at", "resolve_s"),
-)
+#: (stage, the incident stamp that stops its clock, the SLAConfig field with its target)
+STAGES = tuple((stage.value, stage.stamp, f"{stage.value}_s") for stage in SlaStage)
 
 
 def targets_for(type_code: str, default: SLAConfig) -> SLAConfig:

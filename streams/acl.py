@@ -55,7 +55,8 @@ ROLES: dict[str, str] = {
         f"(~{DETECTIONS} ~{CAMERA_HEALTH} +xadd) (%R~{DETECTIONS} {_STREAM_STATE})"
     ),
     "dispatch": (
-        f"{_BASE} {_DURABLE} (~{DETECTIONS} {_CONSUME}) (~{INCIDENTS} ~{DEAD_LETTERS} +xadd +xlen +xinfo|stream)"
+        f"{_BASE} {_DURABLE} +info (~{DETECTIONS} {_CONSUME}) "
+        f"(~{INCIDENTS} ~{DEAD_LETTERS} +xadd +xlen +xinfo|stream) (%R~{INCIDENTS} +xrevrange)"
     ),
     "api": (
         f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} +xadd) "

@@ -16,6 +16,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from streams.errors import Outage, is_transient
 from streams.schemas import DEAD_LETTERS, MalformedMessage, Message, decode, encode
 
 log = logging.getLogger(__name__)
@@ -172,18 +173,26 @@ class GroupConsumer:
         return total
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; reconnects with backoff when Redis goes away."""
+        """Consume until ``stop`` is set. Redis away, restarting, out of disk or memory (see
+        :func:`streams.errors.is_transient`) is waited for with backoff, logged once per outage;
+        any other Redis error (a wrong type, a missing ACL right) is raised."""
         delay = 0.2
+        outage = Outage(log, f"consumer {self.consumer} on {self.stream}")
         while not stop.is_set():
             try:
                 self.setup()
                 self.after_batch()  # e.g. publish what a crashed run stored but did not send
+                outage.ok()
                 while not stop.is_set():
                     self.poll_once()
                     self.after_batch()
+                    outage.ok()
                     delay = 0.2
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable (%s); retrying in %.1fs", exc, delay)
+            except redis.RedisError as exc:
+                if not is_transient(exc):
+                    raise
+                outage.failed(exc)
+                log.debug("redis unavailable (%s); retrying in %.1fs", exc, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 self._own_pending_done = False
@@ -196,7 +205,7 @@ def wait_for_redis(url: str, timeout: float = 10.0) -> redis.Redis:
         try:
             r.ping()
             return r
-        except (redis.ConnectionError, redis.TimeoutError):
-            if time.monotonic() > deadline:
+        except redis.RedisError as exc:  # PING itself is refused while the disk is full (MISCONF)
+            if not is_transient(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)

@@ -8,10 +8,12 @@ malformed entry raises :class:`MalformedMessage` naming what is wrong.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cityops.clock import utcnow
 
 #: Schema version per message kind. A reader accepts every version from 1 to the current one of a
 #: kind (newer versions only add optional fields), so entries written before an upgrade still read.
@@ -22,10 +24,6 @@ DETECTIONS = "cityops:detections"
 INCIDENTS = "cityops:incidents"
 CAMERA_HEALTH = "cityops:camera-health"
 DEAD_LETTERS = "cityops:dead-letters"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Message(BaseModel):

@@ -95,7 +95,7 @@ def test_dispatch_dead_letters_refused_detections(tmp_path, r, redis_url, store_
             opened = ahead.opened_at if ahead.opened_at.tzinfo else ahead.opened_at.replace(tzinfo=UTC)
             assert opened <= datetime.now(UTC)  # clamped to the time it was taken in, not a minute ahead
     finally:
-        svc.engine.dispose()
+        svc.parts.close()
     dead = r.xrange(DEAD_LETTERS)
     reasons = {json.loads(f["f_data"])["id"]: f["error"] for _, f in dead}
     assert sorted(reasons) == sorted(d.id for d in bad) and len(dead) == len(bad)

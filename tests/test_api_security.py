@@ -12,8 +12,8 @@ import redis
 from PIL import ExifTags, Image, PngImagePlugin
 from starlette.requests import Request
 
-from dispatch.accounts import update_user
-from dispatch.api.addresses import client_address, trusted_networks
+from dispatch.accounts import load_secret, update_user
+from dispatch.api.addresses import PROXY_HEADER, client_address, proxy_key, trusted_networks
 from dispatch.api.throttle import LoginThrottle
 from tests.conftest import free_port
 
@@ -165,13 +165,14 @@ def test_wrong_passwords_are_throttled_per_address_across_accounts(api):
 
 
 def test_login_throttle_counts_the_forwarded_client_not_the_spoofed_one(api):
-    proxy = api.client("127.0.0.1")  # the board: a trusted proxy
+    proxy = api.client("127.0.0.1")  # the board: a proxy by its key
+    board = {PROXY_HEADER: proxy_key(load_secret(api.cfg.data))}
     limit = api.cfg.dispatch.login_failures_per_address
     codes = [
         proxy.post(
             "/api/v1/login",
             json={"username": f"user{i % 12}", "password": "guess-123"},
-            headers={"X-Forwarded-For": f"10.9.{i}.1, 203.0.113.8"},
+            headers={**board, "X-Forwarded-For": f"10.9.{i}.1, 203.0.113.8"},
         ).status_code
         for i in range(limit + 5)
     ]
@@ -179,7 +180,7 @@ def test_login_throttle_counts_the_forwarded_client_not_the_spoofed_one(api):
     res = proxy.post(
         "/api/v1/login",
         json={"username": "ada", "password": "ada-password"},
-        headers={"X-Forwarded-For": "203.0.113.9"},
+        headers={**board, "X-Forwarded-For": "203.0.113.9"},
     )
     assert res.status_code == 200  # another client behind the same proxy is not throttled
 
@@ -222,6 +223,43 @@ def _request(peer: str, *forwarded: str) -> Request:
 def test_client_address_is_the_rightmost_untrusted(peer, forwarded, expected):
     trusted = trusted_networks(("127.0.0.1", "::1", "10.20.0.0/16"))
     assert client_address(_request(peer, *forwarded), trusted) == expected
+
+
+def test_the_boards_key_makes_a_proxy_of_any_peer_and_a_wrong_key_does_not():
+    key = proxy_key("s3cret")
+    assert key != proxy_key("other") and "s3cret" not in key
+    req = _request("127.0.0.1", "203.0.113.7")
+    req_key = Request(
+        {
+            "type": "http",
+            "headers": [(b"x-forwarded-for", b"203.0.113.7"), (PROXY_HEADER.lower().encode(), key.encode())],
+            "client": ("127.0.0.1", 1234),
+        }
+    )
+    assert client_address(req, ()) == "127.0.0.1"  # nothing trusted by address: the header means nothing
+    assert client_address(req_key, (), key) == "203.0.113.7"
+    assert client_address(req_key, (), proxy_key("other")) == "127.0.0.1"
+
+
+def test_the_issues_spoofed_header_from_a_local_process_hits_the_rate_limit(staff_api):
+    """The default config trusts no address: a local process (127.0.0.1) that is not the board is
+    counted as itself whatever it writes in X-Forwarded-For; the board, with its key, forwards citizens."""
+    api = staff_api(dispatch={"citizen_rate_per_min": 8})
+    local = api.client("127.0.0.1")
+    form = {"service_code": "ufo", "lat": 0, "long": 0}
+    codes = [
+        local.post(
+            "/open311/v2/requests.json", data=form, headers={"X-Forwarded-For": f"10.9.{i}.1, 127.0.0.1"}
+        ).status_code
+        for i in range(12)
+    ]
+    assert codes[:8] == [422] * 8 and set(codes[8:]) == {429}, codes
+    board = {PROXY_HEADER: proxy_key(load_secret(api.cfg.data))}
+    for citizen in ("198.51.100.1", "198.51.100.2"):  # each citizen behind the board has their own allowance
+        res = local.post(
+            "/open311/v2/requests.json", data=form, headers={**board, "X-Forwarded-For": citizen}
+        )
+        assert res.status_code == 422, res.text
 
 
 def test_forwarded_for_spoofing_hits_the_citizen_rate_limit(staff_api):

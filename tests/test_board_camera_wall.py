@@ -32,7 +32,7 @@ def images(tiles) -> dict[str, str | None]:
 
 def test_camera_ids_with_underscores_get_their_picture():
     cams = [{"id": i, "source": "demo:x", "lon": 118.2, "lat": 39.65} for i in ("gate", "gate_3", "north")]
-    ctx = SimpleNamespace(cfg=CityOpsConfig.model_validate({"cameras": cams}))
+    ctx = SimpleNamespace(cfg=CityOpsConfig.model_validate({"cameras": cams}), api_public_url="http://api")
     incidents = [
         event(1, "gate_3", "evidence/gate_3_pavement_7_a.jpg", T0),
         event(2, "gate_3", "evidence/gate_3_pavement_9_b.jpg", T0 + timedelta(seconds=5)),

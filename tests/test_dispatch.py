@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.intake import Intake
 from dispatch.lifecycle import IllegalTransition, check_transition
 from dispatch.store import Incident, IncidentEventRow, open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
 from tests.conftest import make_config
@@ -20,7 +20,7 @@ def setup(tmp_path, store_url):
     cfg = make_config(tmp_path, store_url)
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
-    yield cfg, grid, sessions, Intake(cfg, grid, sessions)
+    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
     engine.dispose()
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.commands import Actor, Commands, Conflict, Extras, Forbidden, NotFound, token_hash
-from dispatch.intake import Intake
+from dispatch.commands import Actor, Conflict, Extras, Forbidden, NotFound, token_hash
 from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
 from tests.conftest import make_config
@@ -34,8 +34,8 @@ def world(tmp_path, store_url):
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
     clock = Clock()
-    commands = Commands(cfg, sessions, clock)
-    intake = Intake(cfg, grid, sessions)
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=clock)
+    commands, intake = parts.commands, parts.intake
 
     def new_incident(street: str, i: int, token: str | None = None) -> int:
         cell = next(c for c in grid.cells if c.street == street)
@@ -147,3 +147,16 @@ def test_sla_sweep_escalates_once_per_stage(world):
     with sessions() as s:
         assert s.get(Incident, iid).breaches == ["accept", "arrive"]
     assert [e[1] for e in events(sessions, iid)].count("sla_breach") == 2
+
+
+def test_vocabulary_is_complete_where_it_is_shown():
+    """Every state has its zh/en label and Open311 note; every open state a map colour."""
+    from dashboard.i18n import CATALOGUE
+    from dashboard.pages.board import STATE_COLOURS
+    from dispatch.api.open311 import STATUS_NOTES
+    from dispatch.lifecycle import OPEN_STATES, State
+
+    for state in State:
+        assert set(CATALOGUE[f"state.{state}"]) == {"zh-CN", "en"}, state
+        assert STATUS_NOTES[state], state
+    assert set(STATE_COLOURS) == OPEN_STATES

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.commands import Actor, Commands
-from dispatch.intake import Intake
+from dispatch.commands import Actor
 from dispatch.reports import COLUMNS, period_bounds, summary, to_csv
 from dispatch.store import open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
 from tests.conftest import make_config
@@ -32,8 +32,8 @@ def filled(tmp_path, store_url):
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
     now = [T0]
-    commands = Commands(cfg, sessions, lambda: now[0])
-    intake = Intake(cfg, grid, sessions)
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=lambda: now[0])
+    commands, intake = parts.commands, parts.intake
     insp = Actor("a", "inspector", "insp-a")
     cell = next(c for c in grid.cells if c.street == "130203001")
     p = cell.geometry.representative_point()

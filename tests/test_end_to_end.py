@@ -72,7 +72,7 @@ def test_detection_to_incident_to_live_state(tmp_path, redis_url, r, store_url):
     before = live.version
     assert not live.apply(dict(r.xrange(INCIDENTS)[0][1]))
     assert live.version == before
-    svc.engine.dispose()
+    svc.parts.close()
 
 
 def wait_http(url, timeout=30):
@@ -179,7 +179,7 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
         )
         assert "Exposed rubbish" in page.locator("#ticker").inner_text()
         ctx.close()
-    svc.engine.dispose()
+    svc.parts.close()
 
 
 def test_live_state_forgets_finished_incidents_after_retention():

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from cityops.config import DispatchConfig
-from dispatch.intake import Intake
 from dispatch.merge_lock import batch_lock_keys, home_key, lock_keys
 from dispatch.outbox import flush_outbox, to_message
 from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store
+from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from gis.projection import distance_m
 from streams.bus import publish_many
@@ -101,7 +101,7 @@ def setup(tmp_path, store_url):
     cfg = make_config(tmp_path, store_url)
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
-    yield cfg, grid, sessions, Intake(cfg, grid, sessions)
+    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
     engine.dispose()
 
 
@@ -113,7 +113,7 @@ def pg_setup(tmp_path):
     cfg = make_config(tmp_path, url)
     engine, sessions = open_store(cfg.store_url)
     grid = load_grid(cfg.grid, cfg.data)
-    yield cfg, grid, sessions, Intake(cfg, grid, sessions)
+    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
     engine.dispose()
 
 

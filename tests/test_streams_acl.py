@@ -211,7 +211,7 @@ def test_services_work_end_to_end_as_their_roles(srv, admin, tmp_path, monkeypat
             "illegal_parking"
         ]
     finally:
-        svc.engine.dispose()
+        svc.parts.close()
         live.r.close()
 
 

@@ -11,6 +11,7 @@ the leases, so another worker takes them at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -21,7 +22,10 @@ import redis
 
 from cityops.config import CameraConfig, CityOpsConfig
 from streams.bus import connect, publish
-from streams.schemas import CAMERA_HEALTH, DETECTIONS, CameraHealth, Detection
+from streams.errors import Outage, is_transient
+from streams.producer import DurableProducer
+from streams.schemas import CAMERA_HEALTH, DETECTIONS, CameraHealth, Detection, encode
+from streams.spool import Spool
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
 from vision.pipeline import CameraPipeline, timed_frames
@@ -34,10 +38,32 @@ log = logging.getLogger(__name__)
 CAMERA_ERRORS = (SourceError, DetectorError, ZoneError, TrackerError, UnknownRule)
 
 
+def detection_producer(cfg: CityOpsConfig, r: redis.Redis, name: str) -> DurableProducer:
+    """The detections stream's producer with its spool (``vision.spool_dir``, one file per process)."""
+    spool = Spool(cfg.data / cfg.vision.spool_dir, name, cfg.vision.spool_max_entries)
+    return DurableProducer(
+        r,
+        DETECTIONS,
+        spool,
+        maxlen=cfg.redis.stream_maxlen,
+        confirm_timeout_ms=cfg.vision.confirm_timeout_ms,
+        name=f"vision {name}",
+    )
+
+
 class CameraRunner(threading.Thread):
-    def __init__(self, cfg: CityOpsConfig, camera: CameraConfig, r: redis.Redis, run_id: str):
+    def __init__(
+        self,
+        cfg: CityOpsConfig,
+        camera: CameraConfig,
+        r: redis.Redis,
+        run_id: str,
+        producer: DurableProducer | None = None,
+    ):
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.cfg, self.camera, self.r, self.run_id = cfg, camera, r, run_id
+        self._producer = producer
+        self.health_outage = Outage(log, f"camera {camera.id}: health")
         self.stop_event = threading.Event()
         self.source: VideoSource | None = None
         self.published = 0
@@ -66,8 +92,12 @@ class CameraRunner(threading.Thread):
         )
         try:
             publish(self.r, CAMERA_HEALTH, msg, maxlen=10_000)
-        except redis.RedisError as exc:
-            log.warning("camera %s: health not published: %s", self.camera.id, exc)
+            self.health_outage.ok()
+        except redis.RedisError as exc:  # health is news, not a record: the next one replaces it
+            if is_transient(exc):
+                self.health_outage.failed(exc)
+            else:
+                log.error("camera %s: health not published: %s", self.camera.id, exc)
 
     def _on_source(self, state: str, err: str | None) -> None:
         changed = (state, err) != (self.state, self.error)
@@ -114,25 +144,27 @@ class CameraRunner(threading.Thread):
                 self._health(window_frames / max(1e-6, now - window_start))
                 window_start, window_frames, last_health = now, 0, now
 
+    @property
+    def producer(self) -> DurableProducer:
+        """The worker's shared producer; a runner used on its own (tools, tests) makes its own."""
+        if self._producer is None:
+            name = f"camera-{self.camera.id}-{os.getpid()}-{self.run_id}"
+            self._producer = detection_producer(self.cfg, self.r, name)
+        return self._producer
+
     def _publish_detection(self, det: Detection) -> None:
-        delay = 0.2
-        while not self.stop_event.is_set():
-            try:
-                publish(self.r, DETECTIONS, det, maxlen=self.cfg.redis.stream_maxlen)
-                self.published += 1
-                log.info(
-                    "camera %s: %s in zone %s (dwell %.1fs) -> %s",
-                    self.camera.id,
-                    det.type,
-                    det.zone_id,
-                    det.dwell_s,
-                    det.id,
-                )
-                return
-            except redis.RedisError as exc:  # keep the finding until Redis is back
-                log.warning("camera %s: publish failed (%s); retrying", self.camera.id, exc)
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 5.0)
+        """Spool the finding (fsync'd) and hand it to the sender: it is kept until Redis has it on
+        disk, through Redis outages and full disks, without holding up this camera's frames."""
+        self.producer.submit(det.id, encode(det))
+        self.published += 1
+        log.info(
+            "camera %s: %s in zone %s (dwell %.1fs) -> %s",
+            self.camera.id,
+            det.type,
+            det.zone_id,
+            det.dwell_s,
+            det.id,
+        )
 
 
 class VisionWorker:
@@ -150,9 +182,13 @@ class VisionWorker:
         self.cameras = {c.id: c for c in cfg.cameras if camera_ids is None or c.id in camera_ids}
         self.leases = Leases(self.r, self.worker_id, cfg.vision.lease_ttl_s)
         self.runners: dict[str, CameraRunner] = {}
+        self.producer = detection_producer(cfg, self.r, self.worker_id).start()
+        self.outage = Outage(log, f"worker {self.worker_id}: camera leases")
 
     def _start(self, cam_id: str) -> None:
-        rn = self.runners[cam_id] = CameraRunner(self.cfg, self.cameras[cam_id], self.r, self.run_id)
+        rn = self.runners[cam_id] = CameraRunner(
+            self.cfg, self.cameras[cam_id], self.r, self.run_id, self.producer
+        )
         rn.start()
         log.info("worker %s: took camera %s", self.worker_id, cam_id)
 
@@ -187,8 +223,12 @@ class VisionWorker:
             while not stop.is_set():
                 try:
                     self.balance()
+                    self.outage.ok()
                 except redis.RedisError as exc:  # cameras keep running; leases are renewed next round
-                    log.warning("worker %s: Redis unavailable (%s)", self.worker_id, exc)
+                    if is_transient(exc):
+                        self.outage.failed(exc)
+                    else:
+                        log.error("worker %s: camera leases failed: %s", self.worker_id, exc)
                 stop.wait(interval)
         finally:
             for cam_id in list(self.runners):
@@ -202,4 +242,5 @@ class VisionWorker:
                 self.leases.leave()
             except redis.RedisError:
                 pass
+            self.producer.stop()
             log.info("vision worker %s stopped", self.worker_id)

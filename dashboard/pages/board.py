@@ -23,16 +23,17 @@ from dash import Input, Output, Patch, State, callback_context, dcc, html, no_up
 from cityops.config import CityOpsConfig
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
-from dispatch.lifecycle import OPEN_STATES
+from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE, OPEN_STATES
 from gis.layers import cached_layer
 
-STATE_COLOURS = {
-    "new": "#ff4d4f",
-    "dispatched": "#faad14",
-    "accepted": "#40a9ff",
-    "on_site": "#36cfc9",
-    "escalated": "#f759ab",
+STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
+    NEW: "#ff4d4f",
+    DISPATCHED: "#faad14",
+    ACCEPTED: "#40a9ff",
+    ON_SITE: "#36cfc9",
+    ESCALATED: "#f759ab",
 }
 CAMERA_COLOURS = {
     "online": "#52c41a",
@@ -263,11 +264,8 @@ def ticker(ctx: DashContext, incidents, lang: str) -> list:
         return [html.Div(t("no_incidents", lang), className="empty")]
     rows = []
     for i in latest:
-        thumb = (
-            html.Img(src=f"/evidence/{i.evidence}", className="thumb")
-            if i.evidence and i.evidence.startswith("evidence/")
-            else html.Div(className="thumb")
-        )
+        url = media_url(i.evidence, ctx.api_public_url)
+        thumb = html.Img(src=url, className="thumb") if url else html.Div(className="thumb")
         overdue = " · " + t("overdue", lang) if i.breaches else ""
         rows.append(
             html.Div(
@@ -302,14 +300,15 @@ def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
     health = {c.camera_id: c for c in cameras}
     latest: dict[str, str] = {}
     for inc in sorted(incidents, key=lambda i: i.at):
-        if inc.camera_id and inc.evidence:
-            latest[inc.camera_id] = inc.evidence
+        url = media_url(inc.evidence, ctx.api_public_url)
+        if inc.camera_id and url:
+            latest[inc.camera_id] = url
     tiles = []
     for cam in ctx.cfg.cameras:
         h = health.get(cam.id)
         state = h.state if h else "starting"
         img = (
-            html.Img(src=f"/evidence/{latest[cam.id]}", className="cam-img")
+            html.Img(src=latest[cam.id], className="cam-img")
             if cam.id in latest
             else html.Div(t("no_frame", lang), className="cam-img empty")
         )

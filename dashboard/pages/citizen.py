@@ -17,21 +17,21 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.media import media_url
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
     decode_upload,
     error_text,
     fit_view,
-    media_url,
     message,
     parse_coord,
     point_map,
 )
+from dispatch.lifecycle import HANDLED_STATES
 from gis.layers import cached_layer
 
 HIDDEN = {"display": "none"}
-HANDLED = {"resolved", "verified", "closed"}
 TRACKING = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 
 PREVIEW_JS = """
@@ -61,7 +61,7 @@ def state_of(request: dict) -> str | None:
 
 
 def can_rate(request: dict) -> bool:
-    return state_of(request) in HANDLED and request.get("rating") is None
+    return state_of(request) in HANDLED_STATES and request.get("rating") is None
 
 
 def category_options(services: list[dict], lang: str) -> list[dict]:

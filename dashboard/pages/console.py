@@ -14,6 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.media import media_url
 from dashboard.pages.board import MAP_STYLE, STATE_COLOURS, background_layers
 
 DESK_ACTIONS = ("verify", "close", "reject", "escalate")
@@ -167,10 +168,9 @@ def rows(ctx: DashContext, incidents: list[dict], lang: str) -> list[dict]:
 
 def detail(ctx: DashContext, inc: dict, lang: str) -> list:
     evidence = inc.get("evidence")
-    if evidence and evidence.startswith("evidence/"):
-        picture = html.Img(src=f"/evidence/{evidence}", className="detail-img")
-    elif evidence and evidence.startswith("photos/"):
-        picture = html.Img(src=f"{ctx.api_public_url}/{evidence}", className="detail-img")
+    url = media_url(evidence, ctx.api_public_url)
+    if url:
+        picture = html.Img(src=url, className="detail-img")
     else:
         picture = html.Div(t("no_frame", lang), className="detail-img empty")
     fig = go.Figure(

@@ -14,19 +14,20 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.media import media_url
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
     decode_upload,
     error_text,
     fit_view,
-    media_url,
     message,
     outline,
     point_map,
 )
+from dispatch.lifecycle import SlaStage
 
-STAGES = (("accept", "accepted_at"), ("arrive", "arrived_at"), ("resolve", "resolved_at"))
+STAGES = tuple((stage.value, stage.stamp) for stage in SlaStage)
 REFRESH_MS = 15_000
 HIDDEN = {"display": "none"}
 

@@ -63,19 +63,6 @@ def decode_upload(contents: str | None, filename: str | None) -> tuple[str, byte
     return name, data, m.group(1) or "application/octet-stream"
 
 
-def media_url(rel: str | None, api_url: str) -> str | None:
-    """A browser URL for stored media: camera evidence from the board, citizen/inspector photos
-    from the API."""
-    if not rel:
-        return None
-    rel = rel.lstrip("/")
-    if rel.startswith("evidence/") and rel.lower().endswith(".jpg"):
-        return f"/evidence/{rel}"
-    if rel.startswith("photos/"):
-        return f"{api_url.rstrip('/')}/{rel}"
-    return None
-
-
 def outline(geom) -> tuple[list, list]:
     """Lon and lat lists of a (multi)polygon's rings, separated by None for one line trace."""
     lons: list = []

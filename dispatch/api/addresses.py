@@ -1,7 +1,15 @@
-"""Who is calling: the client address behind trusted proxies (X-Forwarded-For, walked from the right)."""
+"""Who is calling: the client address behind trusted proxies (X-Forwarded-For, walked from the right).
+
+A proxy is trusted when its address is configured (``dispatch.trusted_proxies``: a reverse proxy in
+front of the API) or when it sends the board's proxy key (:data:`PROXY_HEADER`, derived from the
+secret the API and the board share). The board therefore needs no trusted address: a local process
+that is not the board cannot choose the address it is counted as, even from 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
@@ -9,6 +17,12 @@ from functools import lru_cache
 from starlette.requests import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+PROXY_HEADER = "X-CityOps-Proxy"
+
+
+def proxy_key(secret: str) -> str:
+    """The key the board sends with the addresses it forwards (not the secret itself)."""
+    return hmac.new(secret.encode(), b"cityops board proxy v1", hashlib.sha256).hexdigest()
 
 
 @lru_cache(maxsize=32)
@@ -27,13 +41,16 @@ def _trusted(addr: str, trusted: Iterable[Network]) -> bool:
     return any(ip in net for net in trusted)
 
 
-def client_address(request: Request, trusted: Iterable[Network]) -> str:
-    """The caller's address: the peer, unless the peer is a trusted proxy; then the rightmost address
-    in ``X-Forwarded-For`` that is not a trusted proxy. Entries left of that one were written by the
-    client (anyone can send ``X-Forwarded-For: 10.9.8.7``) and are never used."""
+def client_address(request: Request, trusted: Iterable[Network], key: str | None = None) -> str:
+    """The caller's address: the peer, unless the peer is a trusted proxy (by address, or by sending
+    ``key`` in :data:`PROXY_HEADER`); then the rightmost address in ``X-Forwarded-For`` that is not a
+    trusted proxy. Entries left of that one were written by the client (anyone can send
+    ``X-Forwarded-For: 10.9.8.7``) and are never used."""
     trusted = tuple(trusted)
     peer = request.client.host if request.client else "unknown"
-    if not _trusted(peer, trusted):
+    sent = request.headers.get(PROXY_HEADER, "")
+    by_key = bool(key) and hmac.compare_digest(sent.encode(), key.encode())
+    if not by_key and not _trusted(peer, trusted):
         return peer
     chain = [a.strip() for h in request.headers.getlist("x-forwarded-for") for a in h.split(",")]
     chain = [a for a in chain if a]

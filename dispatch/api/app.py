@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
 from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
@@ -21,10 +22,9 @@ from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
 from dispatch.api.guards import JsonGuard, validation_error
 from dispatch.api.web import SecurityHeaders, install_docs
-from dispatch.commands import Clock, Commands, Conflict, Forbidden, NotFound, utcnow
-from dispatch.intake import Intake
+from dispatch.commands import Conflict, Forbidden, NotFound
 from dispatch.reports import period_bounds, summary, to_csv
-from dispatch.store import read_sessions
+from dispatch.wiring import build_dispatch
 from gis.grid import Grid
 
 
@@ -69,17 +69,16 @@ def create_api(
         redoc_url=None,
     )
     install_docs(app)
-    commands = Commands(cfg, sessions, clock)
-    intake = Intake(cfg, grid, sessions)
-    intake.commands = commands
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=clock)
+    commands = parts.commands
     app.state.ctx = ApiContext(
         cfg,
-        sessions,
-        read_sessions(sessions.kw["bind"].url.render_as_string(hide_password=False)),
+        parts.sessions,
+        parts.readers,
         grid,
         r,
         commands,
-        intake,
+        parts.intake,
         Tokens(load_secret(cfg.data), cfg.dispatch.token_ttl_s),
         cfg.data,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,14 +12,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
-from dispatch.accounts import AccountCheck, AuthError, Tokens
-from dispatch.api.addresses import Network, client_address, trusted_networks
+from dispatch.accounts import AccountCheck, AuthError, Tokens, load_secret
+from dispatch.api.addresses import Network, client_address, proxy_key, trusted_networks
 from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
 from dispatch.lifecycle import ADMIN, DESK
-from dispatch.outbox import flush_outbox
+from dispatch.outbox import flush_or_wait
 from gis.grid import OUTSIDE, Grid
+from streams.errors import Outage
+
+log = logging.getLogger(__name__)
+_OUTBOX_OUTAGE = Outage(log, "API: incident events (kept in the outbox)")
 
 
 @dataclass
@@ -35,6 +40,7 @@ class ApiContext:
     accounts: AccountCheck = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
     trusted: tuple[Network, ...] = field(init=False)
+    proxy_key: str = field(init=False)
 
     def __post_init__(self) -> None:
         d = self.cfg.dispatch
@@ -43,16 +49,17 @@ class ApiContext:
             self.r, d.login_failures_per_account, d.login_failures_per_address, d.login_window_s
         )
         self.trusted = trusted_networks(tuple(d.trusted_proxies))
+        self.proxy_key = proxy_key(load_secret(self.data_dir))
 
     def client_address(self, request: Request) -> str:
-        return client_address(request, self.trusted)
+        return client_address(request, self.trusted, self.proxy_key)
 
     def publish(self) -> None:
         """Send the events the last command stored (the outbox) to the incidents stream."""
-        try:
-            flush_outbox(self.sessions, self.r, maxlen=self.cfg.redis.stream_maxlen)
-        except redis.RedisError:
-            pass  # stays in the outbox; the dispatch service publishes it when Redis is back
+        try:  # while Redis cannot take it, it stays in the outbox; dispatch publishes it later
+            flush_or_wait(self.sessions, self.r, _OUTBOX_OUTAGE, maxlen=self.cfg.redis.stream_maxlen)
+        except redis.RedisError as exc:  # the change is stored; the caller must not see a 500
+            log.error("incident events not published (%s); they stay in the outbox", exc)
 
     def check_in_district(self, lon: float, lat: float) -> str:
         cell = self.grid.locate(lon, lat)

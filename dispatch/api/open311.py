@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cityops.taxonomy import violation_types
 from dispatch.api.deps import ApiContext, citizen_rate_limit, ctx
-from dispatch.lifecycle import OPEN_STATES
+from dispatch.lifecycle import OPEN_STATES, State
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, ProcessedDetection
 from dispatch.uploads import UploadError, store_photo
@@ -22,9 +22,10 @@ from streams.schemas import Detection
 router = APIRouter(prefix="/open311/v2", tags=["citizen (Open311 GeoReport v2)"])
 
 STATUS_NOTES = {
-    "new": "received", "dispatched": "sent to the grid inspector", "escalated": "escalated to a supervisor",
-    "accepted": "accepted by the inspector", "on_site": "inspector on site", "resolved": "handled",
-    "verified": "handled and verified", "closed": "closed", "rejected": "not accepted", "duplicate": "merged with another report",
+    State.NEW: "received", State.DISPATCHED: "sent to the grid inspector",
+    State.ESCALATED: "escalated to a supervisor", State.ACCEPTED: "accepted by the inspector",
+    State.ON_SITE: "inspector on site", State.RESOLVED: "handled", State.VERIFIED: "handled and verified",
+    State.CLOSED: "closed", State.REJECTED: "not accepted", State.DUPLICATE: "merged with another report",
 }  # fmt: skip
 
 
