@@ -357,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
         users_sub.add_parser("add", help="create an account (password prompted, or --password-stdin)")
     )
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["inspector", "operator", "supervisor", "admin"])
+    add.add_argument(
+        "--role", required=True, choices=["inspector", "operator", "supervisor", "admin", "viewer"]
+    )
     add.add_argument("--inspector", help="roster id the inspector acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)
@@ -367,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     chg.add_argument("username")
-    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin"])
+    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin", "viewer"])
     chg.add_argument("--inspector", help="roster id the inspector acts as ('' to clear)")
     act = chg.add_mutually_exclusive_group()
     act.add_argument("--activate", dest="active", action="store_const", const=True, default=None)

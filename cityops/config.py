@@ -345,6 +345,19 @@ class DashboardConfig(_Model):
         None,
         description="The dispatch API as browsers and the board reach it; none: http://dispatch.host:port.",
     )
+    live_token: str | None = Field(
+        None,
+        min_length=24,
+        description="Token an unattended wall screen sends (?token= or X-Board-Token) to read staff data "
+        "(assignees, notes, exact positions) from /api/live; others log in (e.g. a viewer account).",
+    )
+    max_body_mb: float = Field(
+        16.0,
+        gt=0,
+        le=200,
+        description="Largest request body the board accepts (a citizen photo travels base64-encoded, "
+        "so keep it above 1.4 x dispatch.max_upload_mb).",
+    )
 
 
 class SupervisorConfig(_Model):

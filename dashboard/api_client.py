@@ -68,6 +68,9 @@ class ApiClient:
         """End every login of the token's account (the API refuses its tokens from now on)."""
         return self._call("POST", "/api/v1/logout", token=token)
 
+    def me(self, token: str) -> ApiResult:
+        return self._call("GET", "/api/v1/me", token=token)
+
     def my_dispatches(self, token: str) -> ApiResult:
         return self._call("GET", "/api/v1/me/dispatches", token=token)
 

@@ -15,13 +15,15 @@ import importlib
 from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, dcc, html
-from flask import abort, jsonify, send_from_directory
+from flask import abort, jsonify, request, send_from_directory
 
 from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
 from cityops.service_state import health
+from dashboard.access import LiveAccess, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
+from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
 from dispatch.accounts import load_secret
@@ -88,18 +90,32 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         """200 while the board serves; ``degraded`` lists the services ``cityops up`` is restarting."""
         return jsonify({"ok": True, **health(cfg.data)})
 
+    access = LiveAccess(cfg.dashboard.live_token, ctx.api)
+
     @server.route("/api/live")
     def api_live():
+        """The live state: all of it for staff (board token or a dispatch API login), else what a
+        public map may show (no names, notes or exact positions)."""
         version, incidents, cameras = live.snapshot()
-        return jsonify(
+        incs = [i.model_dump(mode="json") for i in incidents]
+        cams = [c.model_dump(mode="json") for c in cameras]
+        staff = access.staff(request.headers, request.args)
+        if not staff:
+            incs, cams = [public_incident(i) for i in incs], [public_camera(c) for c in cams]
+        resp = jsonify(
             {
                 "version": version,
-                "incidents": [i.model_dump(mode="json") for i in incidents],
-                "cameras": [c.model_dump(mode="json") for c in cameras],
+                "staff": staff,
+                "incidents": incs,
+                "cameras": cams,
                 "open_by_cell": live.open_by_cell(incidents),
             }
         )
+        resp.headers["Cache-Control"] = "no-store"
+        resp.vary.add("Authorization")
+        return resp
 
+    guard(app, cfg)
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), Input("url", "search"))

@@ -71,13 +71,14 @@ class Role(StrEnum):
     OPERATOR = "operator"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    VIEWER = "viewer"  # read only: a wall screen that shows staff data, and may change nothing
     SYSTEM = "system"
 
 
-INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, SYSTEM = (
-    Role.INSPECTOR, Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM,
+INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, VIEWER, SYSTEM = (
+    Role.INSPECTOR, Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.VIEWER, Role.SYSTEM,
 )  # fmt: skip
-STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN)
+STAFF_ROLES = (INSPECTOR, OPERATOR, SUPERVISOR, ADMIN, VIEWER)
 DESK = frozenset({OPERATOR, SUPERVISOR, ADMIN})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
 OUTSIDE = ""  #: the cell code returned for a point outside every cell
+
+
+class once_property(cached_property):
+    """A cached property computed once even when several threads ask for it at the same time (the
+    board's threads and the API's pool do, right after start; Python 3.12 dropped the lock that
+    ``cached_property`` had)."""
+
+    def __init__(self, func) -> None:
+        super().__init__(func)
+        self._lock = threading.RLock()
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        with self._lock:
+            return super().__get__(instance, owner)
 
 
 @dataclass(frozen=True)
@@ -59,16 +76,16 @@ class Grid:
     def __len__(self) -> int:
         return len(self.cells)
 
-    @cached_property
+    @once_property
     def district_code(self) -> str:
         """The code prefix every street shares (e.g. ``130203``), or ``""``."""
         return os.path.commonprefix(sorted({c.street for c in self.cells}))[:6]
 
-    @cached_property
+    @once_property
     def communities(self) -> list[Unit]:
         return aggregate(self.cells, "community", self.district_code)
 
-    @cached_property
+    @once_property
     def streets(self) -> list[Unit]:
         return aggregate(self.cells, "street", self.district_code)
 
@@ -81,7 +98,7 @@ class Grid:
     def area_m2(self) -> float:
         return float(sum(c.area_m2 for c in self.cells))
 
-    @cached_property
+    @once_property
     def digest(self) -> str:
         """A short content hash (codes, names, geometry): the key of cached map layers."""
         h = hashlib.sha256(self.district.encode())

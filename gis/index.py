@@ -4,9 +4,16 @@ Most points fall in a bucket that lies wholly inside one polygon (or touches non
 answered by array indexing alone. A point in a bucket that straddles an edge is tested against the
 bucket's few candidate polygons (found once with the STRtree) with ``intersects_xy``, so a point on
 an edge or vertex is found in every polygon that covers it; the lowest polygon index wins.
+
+Thread safety: the API's thread pool and the board's threaded Flask server look points up from many
+threads at once. The raster is built in the constructor (never lazily on a first query), after which
+it is read only. The geometric test runs under a lock: GEOS builds a prepared polygon's point locator
+and an STRtree's nodes lazily on first use, and two threads doing that at once crash the process.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import shapely
@@ -20,7 +27,8 @@ class BucketIndex:
         self.geoms = geoms
         self.tree = shapely.STRtree(geoms)
         self._per = buckets_per_polygon
-        self._owner: np.ndarray | None = None  # built on first use
+        self._geos = threading.Lock()  # serialises the GEOS calls that touch shared prepared geometries
+        self._owner = self._build()
 
     def _build(self) -> np.ndarray:
         x0, y0, x1, y1 = shapely.total_bounds(self.geoms)
@@ -56,7 +64,7 @@ class BucketIndex:
     def query(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Polygon index per point (``OUT`` when outside every polygon)."""
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        owner = self._owner if self._owner is not None else self._build()
+        owner = self._owner
         out = np.full(len(xs), OUT, dtype=np.int64)
         within = (xs >= self.x0) & (xs <= self.x1) & (ys >= self.y0) & (ys <= self.y1)
         ix = np.minimum(((xs[within] - self.x0) / self.dx).astype(np.int64), self.nx - 1)
@@ -75,7 +83,8 @@ class BucketIndex:
         # position of each (point, candidate) pair within its point's run
         offset = np.arange(len(pt)) - np.repeat(np.cumsum(n) - n, n)
         geom = self._cand[self._start[bucket][pt] + offset]
-        hit = shapely.intersects_xy(self.geoms[geom], xs[pt], ys[pt])
+        with self._geos:
+            hit = shapely.intersects_xy(self.geoms[geom], xs[pt], ys[pt])
         out = np.full(len(xs), OUT, dtype=np.int64)
         # candidates ascend within a point's run: write them in reverse so the lowest hit stays
         hp, hg = pt[hit][::-1], geom[hit][::-1]

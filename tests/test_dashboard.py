@@ -65,7 +65,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         board.wait_for_selector("#board-map .js-plotly-plot", timeout=60000)
         n = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].locations.length")
         assert n == 2257 == len(grid)
-        board.wait_for_function("document.querySelector('#board-map canvas') !== null", timeout=30000)
+        board.wait_for_function("() => document.querySelector('#board-map canvas') !== null", timeout=30000)
         board.evaluate("window.__marker = 'no-reload'")
 
         console = ctx.new_page()
@@ -79,7 +79,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         board.wait_for_selector("#ticker [id^=incident-]", timeout=30000)
         assert code in board.locator("#ticker").inner_text()
         console.wait_for_function(
-            "document.querySelectorAll('#console-table tbody tr td').length > 0", timeout=30000
+            "() => document.querySelectorAll('#console-table tbody tr td').length > 0", timeout=30000
         )
         assert code in console.locator("#console-table").inner_text()
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
@@ -94,21 +94,22 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         console.fill("#action-note", "<script>alert(1)</script> swap")
         console.click("#btn-assign")
         console.wait_for_function(
-            "document.getElementById('action-msg').innerText.includes('insp-c')", timeout=30000
+            "() => document.getElementById('action-msg').innerText.includes('insp-c')", timeout=30000
         )
         console.wait_for_function(
-            "document.getElementById('timeline').innerText.includes('<script>alert(1)</script> swap')",
+            "() => document.getElementById('timeline').innerText.includes('<script>alert(1)</script> swap')",
             timeout=30000,
         )
         console.screenshot(path=str(OUTPUT / "console-1920x1080.png"))
         board.wait_for_function(
-            "document.getElementById('ticker').innerText.includes('insp-c')", timeout=30000
+            "() => document.getElementById('ticker').innerText.includes('insp-c')", timeout=30000
         )
         assert board.evaluate("window.__marker") == console.evaluate("window.__marker") == "no-reload"
         # a second incident elsewhere only patches what changed
         detect(r, grid, 2000, "exposed_rubbish")
         board.wait_for_function(
-            "document.querySelector('#board-map .js-plotly-plot').data[1].lon.length === 2", timeout=30000
+            "() => document.querySelector('#board-map .js-plotly-plot').data[1].lon.length === 2",
+            timeout=30000,
         )
         assert board.locator("#ticker [id^=incident-]").count() == 2
         board.set_viewport_size({"width": 3840, "height": 2160})
@@ -117,7 +118,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         cycling = ctx.new_page()  # an unattended wall walks through the streets by itself
         cycling.goto(board_url + "/?cycle=1")
         cycling.wait_for_function(
-            "(document.getElementById('drill-label') || {innerText: ''}).innerText.includes('130203')",
+            "() => (document.getElementById('drill-label') || {innerText: ''}).innerText.includes('130203')",
             timeout=30000,
         )
         assert "街道" in cycling.locator("#drill-label").inner_text()

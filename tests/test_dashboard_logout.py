@@ -63,7 +63,7 @@ def test_console_and_inspector_logout_end_the_login(tmp_path, stack):
             page.fill("#console-password", "olga-password")
             page.click("#console-login")
             page.wait_for_selector("#console-table", state="visible", timeout=30000)
-            page.wait_for_function("sessionStorage.getItem('console-token') !== null", timeout=30000)
+            page.wait_for_function("() => sessionStorage.getItem('console-token') !== null", timeout=30000)
             return stored_token(page, "console-token")
 
         page.goto(url + "/console")

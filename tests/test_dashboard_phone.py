@@ -214,7 +214,7 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         expect(page.locator("#insp-msg .ph-ok")).to_contain_text("已到场签到", timeout=20000)
         expect(page.locator("#insp-state")).to_have_attribute("data-state", "on_site", timeout=15000)
         page.wait_for_function(
-            "document.getElementById('insp-map').querySelector('.js-plotly-plot').data.length === 3"
+            "() => document.getElementById('insp-map').querySelector('.js-plotly-plot').data.length === 3"
         )
 
         bad = tmp_path / "notes.txt"
@@ -227,7 +227,7 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         page.set_input_files("#insp-upload input[type=file]", png(tmp_path / "after.png", "#226644", "after"))
         expect(page.locator("#insp-msg .ph-ok")).to_contain_text("照片已上传", timeout=15000)
         expect(page.locator("#insp-photo-list img")).to_have_count(1)
-        page.wait_for_function("document.querySelector('#insp-photo-list img').naturalWidth === 480")
+        page.wait_for_function("() => document.querySelector('#insp-photo-list img').naturalWidth === 480")
         page.fill("#insp-note", "车辆已移走 <b>ok</b>")
         page.screenshot(path=str(OUTPUT / "phone-inspector-on-site-390x844.png"), full_page=True)
         page.click("#insp-resolve")
@@ -295,7 +295,7 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
         page.mouse.down()
         page.mouse.move(cx - 40, cy - 30, steps=8)
         page.mouse.up()
-        page.wait_for_function("document.getElementById('cit-lon').value !== '100.0'", timeout=10000)
+        page.wait_for_function("() => document.getElementById('cit-lon').value !== '100.0'", timeout=10000)
         dragged = float(page.input_value("#cit-lon")), float(page.input_value("#cit-lat"))
         w, s, e, n = grid.bounds
         assert w - 0.5 < dragged[0] < e + 0.5 and s - 0.5 < dragged[1] < n + 0.5
@@ -303,7 +303,7 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
         # GPS sets it
         page.click("#cit-gps-btn")
         page.wait_for_function(
-            f"Math.abs(parseFloat(document.getElementById('cit-lon').value) - {lon}) < 1e-5"
+            f"() => Math.abs(parseFloat(document.getElementById('cit-lon').value) - {lon}) < 1e-5"
         )
         assert float(page.input_value("#cit-lat")) == pytest.approx(lat, abs=1e-5)
         expect(page.locator("#cit-where")).to_contain_text(grid.locate(lon, lat))

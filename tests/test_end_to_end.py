@@ -80,7 +80,7 @@ def wait_http(url, timeout=30):
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                return json.loads(resp.read()) if url.endswith("/api/live") else resp.read()
+                return json.loads(resp.read()) if "/api/live" in url else resp.read()
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -145,7 +145,7 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
         page.goto(url + "/")
         page.wait_for_selector("#board-map .js-plotly-plot", timeout=30000)
         page.wait_for_function(
-            "document.querySelectorAll('#board-map path.choroplethlocation, #board-map canvas').length > 0",
+            "() => document.querySelectorAll('#board-map path.choroplethlocation, #board-map canvas').length > 0",
             timeout=30000,
         )
         n_cells = page.evaluate(
@@ -174,7 +174,7 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
 
         page.click("#lang-switch")
         page.wait_for_function(
-            "document.getElementById('title') && document.getElementById('title').innerText.includes('Command')",
+            "() => document.getElementById('title') && document.getElementById('title').innerText.includes('Command')",
             timeout=15000,
         )
         assert "Exposed rubbish" in page.locator("#ticker").inner_text()

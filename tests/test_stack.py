@@ -22,9 +22,10 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
         "grid": SMALL_GRID,
         "roster": [{"id": "insp-all", "name": "All", "cells": ["130203"]}],
         "cameras": [demo_clip_camera(clip, id="cam-gen")],
-        "dashboard": {"port": port},
+        "dashboard": {"port": port, "live_token": "stack-test-wall-token-0123456789"},
         "dispatch": {"port": free_port()},
     }
+    live_url = f"http://127.0.0.1:{port}/api/live?token=stack-test-wall-token-0123456789"  # staff data
     path = tmp_path / "cityops.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CITYOPS_DATA_DIR")}
@@ -41,7 +42,7 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
         deadline = time.monotonic() + 60
         incidents = []
         while time.monotonic() < deadline and not incidents:
-            incidents = wait_http(f"http://127.0.0.1:{port}/api/live")["incidents"]
+            incidents = wait_http(live_url)["incidents"]
             time.sleep(0.5)
         assert incidents, "no incident reached the board within 60 s"
         inc = incidents[0]
@@ -52,7 +53,7 @@ def test_up_runs_clip_to_board_with_embedded_redis(tmp_path):
         )
         assert (tmp_path / "data" / inc["evidence"]).is_file()
         assert any((tmp_path / "data" / "redis").glob("appendonly*")), "embedded Redis keeps no AOF"
-        live = wait_http(f"http://127.0.0.1:{port}/api/live")
+        live = wait_http(live_url)
         assert live["cameras"][0]["camera_id"] == "cam-gen" and live["cameras"][0]["state"] == "online"
     finally:
         proc.send_signal(signal.SIGINT)

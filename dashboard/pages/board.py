@@ -15,6 +15,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
@@ -109,8 +110,14 @@ class ClientViews:
             return view
 
 
+def plain(text: str) -> str:
+    """``text`` for a plotly label: plotly reads ``<a>``, ``<b>``, ``<br>``... in tick labels, hover
+    text and annotations as markup, so ``&``, ``<`` and ``>`` from data are sent as entities."""
+    return escape(str(text), quote=False)
+
+
 def marker_text(inc, lang: str) -> str:
-    return f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}"
+    return plain(f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}")
 
 
 # -- figures ----------------------------------------------------------------------------------------
@@ -190,7 +197,9 @@ def camera_trace(ctx: DashContext, cameras, lang: str) -> dict:
         "mode": "markers",
         "lon": [c.lon for c in cams],
         "lat": [c.lat for c in cams],
-        "text": [f"📷 {c.name or c.id} · {t('cam.' + st, lang)}" for c, st in zip(cams, states, strict=True)],
+        "text": [
+            plain(f"📷 {c.name or c.id} · {t('cam.' + st, lang)}") for c, st in zip(cams, states, strict=True)
+        ],
         "marker": {"size": 11, "color": [CAMERA_COLOURS[st] for st in states]},
         "hoverinfo": "text",
     }
@@ -324,13 +333,12 @@ def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
 def charts(ctx: DashContext, incidents, lang: str) -> tuple[go.Figure, go.Figure, go.Figure]:
     labels, counts = hourly_trend(incidents, datetime.now(UTC), ctx.tz)
     trend = bar_figure(labels, counts, horizontal=False, colour="#3aa0ff")
-    by_type = open_by(incidents, lambda i: t("type." + i.type, lang)).most_common(8)[::-1]
+    by_type = open_by(incidents, lambda i: plain(t("type." + i.type, lang))).most_common(8)[::-1]
     street_of = {
         c.code: (c.street_zh if lang == "zh-CN" else c.street_en) or c.street for c in ctx.grid.cells
     }
-    by_street = open_by(incidents, lambda i: street_of.get(i.cell or "", t("outside", lang))).most_common(10)[
-        ::-1
-    ]
+    street = lambda i: plain(street_of.get(i.cell or "", t("outside", lang)))  # noqa: E731
+    by_street = open_by(incidents, street).most_common(10)[::-1]
     return (
         trend,
         bar_figure([k for k, _ in by_type], [v for _, v in by_type], horizontal=True, colour="#ffb020"),

@@ -5,10 +5,11 @@ OpenAPI at /openapi.json, interactive docs at /docs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 
 import redis
 from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
@@ -19,8 +20,10 @@ from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
+from dispatch.api.guards import JsonGuard, validation_error
+from dispatch.api.web import SecurityHeaders, install_docs
 from dispatch.commands import Conflict, Forbidden, NotFound
-from dispatch.reports import summary, to_csv
+from dispatch.reports import period_bounds, summary, to_csv
 from dispatch.wiring import build_dispatch
 from gis.grid import Grid
 
@@ -62,7 +65,10 @@ def create_api(
         title="CityOps dispatch API",
         version="1",
         description="Incidents for grid inspectors and the dispatch desk; citizen reports on Open311 GeoReport v2.",
+        docs_url=None,  # install_docs: the same pages from local assets, no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     parts = build_dispatch(cfg, grid, sessions=sessions, clock=clock)
     commands = parts.commands
     app.state.ctx = ApiContext(
@@ -76,7 +82,10 @@ def create_api(
         Tokens(load_secret(cfg.data), cfg.dispatch.token_ttl_s),
         cfg.data,
     )
+    app.add_middleware(JsonGuard)  # inside the body cap: it reads capped bodies only
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_body=int(cfg.dispatch.max_upload_mb * 1e6) + 64_000)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 413 included
 
     @app.exception_handler(OperationalError)
     async def _503(_req, exc):  # the store is locked or its connection was cut: nothing was changed
@@ -111,6 +120,10 @@ def create_api(
         c: ApiContext = Depends(ctx),
     ):
         """Incidents opened and closed, open now, SLA stages met/missed and ratings per group."""
+        try:
+            [b.astimezone(UTC) for b in period_bounds(day, period, commands.tz)]
+        except OverflowError:
+            raise HTTPException(422, f"date {day} is out of the range a report can cover") from None
         rows = summary(c.readers, c.grid, c.cfg.sla, day=day, period=period, by=by, tz=commands.tz)
         if format == "csv":
             return PlainTextResponse(to_csv(rows), media_type="text/csv")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,6 +168,14 @@ def get_request(request_id: str, c: ApiContext = Depends(ctx)):
         return [_to_request(c, report, s.get(Incident, report.incident_id))]
 
 
+def _utc(value: datetime, name: str, tz: ZoneInfo) -> datetime:
+    """A query time in UTC; one without a time zone is taken in the city's."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(422, f"{name} {value.isoformat()} is out of range") from None
+
+
 @router.get("/requests.json", response_model=list[ServiceRequest])
 def list_requests(
     service_code: str | None = Query(None, max_length=64),
@@ -188,9 +197,9 @@ def list_requests(
             Incident.state.in_(OPEN_STATES) if status == "open" else Incident.state.not_in(OPEN_STATES)
         )
     if start_date:
-        q = q.where(ProcessedDetection.at >= start_date)
+        q = q.where(ProcessedDetection.at >= _utc(start_date, "start_date", c.commands.tz))
     if end_date:
-        q = q.where(ProcessedDetection.at <= end_date)
+        q = q.where(ProcessedDetection.at <= _utc(end_date, "end_date", c.commands.tz))
     with c.readers() as s:
         rows = s.execute(q.order_by(ProcessedDetection.at.desc()).limit(limit)).all()
         return [_to_request(c, rep, inc) for rep, inc in rows]

@@ -43,7 +43,7 @@ class PasswordChange(BaseModel):
 
 class AccountChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["inspector", "operator", "supervisor", "admin"] | None = None
+    role: Literal["inspector", "operator", "supervisor", "admin", "viewer"] | None = None
     inspector_id: str | None = Field(None, max_length=64, description="The roster id an inspector acts as.")
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
@@ -389,3 +389,15 @@ def merge(
     inc = c.commands.merge(incident_id, body.into, actor, body.note)
     c.publish()
     return to_out(inc, c, actor)
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    inspector_id: str | None
+
+
+@router.get("/me", response_model=Me, tags=["accounts"])
+def me(actor: Actor = Depends(current_actor)):
+    """Who the token belongs to: the board asks before it shows staff data to a wall screen."""
+    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id)

@@ -318,7 +318,7 @@ def test_board_shows_markup_as_text_never_runs_it(board, r, tmp_path, figures): 
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         page.goto(url + "/")
         page.wait_for_function(
-            "document.body && (document.body.innerText.includes('<script>') || document.body.innerText.includes('<img'))",
+            "() => document.body && (document.body.innerText.includes('<script>') || document.body.innerText.includes('<img'))",
             timeout=30000,
         )
         ran = page.evaluate("window.__xss === undefined ? null : window.__xss")
