@@ -4,12 +4,14 @@ recover); they are printed at the end of the run and kept in test-output/reliabi
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from tests.conftest import OUTPUT
 
 _FIGURES: list[dict] = []
+RUN = time.strftime("%Y-%m-%dT%H:%M:%S")  # rows of one run share it (bench/fault_table.py reads the last)
 
 
 def is_long(path: str) -> bool:
@@ -41,7 +43,7 @@ def figures(request):
     row: dict = {}
     yield row
     if row:
-        row = {"test": request.node.name, **row}
+        row = {"test": request.node.name, "run": RUN, **row}
         _FIGURES.append(row)
         with (OUTPUT / "reliability-figures.jsonl").open("a") as f:
             f.write(json.dumps(row, default=str) + "\n")
@@ -53,7 +55,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("reliability figures")
     for row in _FIGURES:
         test = row["test"]
-        rest = ", ".join(f"{k}={v}" for k, v in row.items() if k != "test")
+        rest = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("test", "run"))
         terminalreporter.write_line(f"{test}: {rest}")
 
 
