@@ -113,18 +113,21 @@ class CameraPipeline:
         self.times.frames += 1
         now = self.clock_origin + timedelta(seconds=t)
         t0 = _time.perf_counter()
-        run = self.gate is None or self.gate.should_detect(frame, t)
+        run = self.gate is None or self.gate.should_detect(
+            frame, t, [tr.box for tr in self.tracker.keep_alive(t)]
+        )
         t1 = _time.perf_counter()
         if run:
             boxes = self.detector.detect(frame)
             self.times.detected += 1
             t2 = _time.perf_counter()
             tracks = self.tracker.update(boxes, t)
-        else:
+        else:  # nothing moved where anything was: draw the tracks as last seen, count nothing
             t2 = t1
             tracks = self.tracker.keep_alive(t)
         t3 = _time.perf_counter()
-        violations = self.rules.update(tracks, t, now.astimezone(self.tz).time())
+        # a skipped frame is not a sighting: the dwell clocks advance only on the detector's frames
+        violations = self.rules.update(tracks, t, now.astimezone(self.tz).time()) if run else []
         t4 = _time.perf_counter()
         self.last_tracks = tracks
         if self.camera.evidence_clip_s > 0:
