@@ -21,13 +21,14 @@ import numpy as np
 
 from cityops.config import CameraConfig
 from streams.schemas import Detection
+from vision.classes import zone_class_errors
 from vision.clips import ClipError, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.motion_gate import MotionGate
 from vision.rules import CameraRules, Violation
 from vision.tracking import make_tracker
-from vision.zones import Zone, check_zones
+from vision.zones import Zone, ZoneError, check_zones
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class CameraPipeline:
     gate_enabled: bool = True
 
     def __post_init__(self) -> None:
+        can = getattr(self.detector, "classes", None)
+        bad = [e for z in self.camera.zones for e in zone_class_errors(z.id, z.classes, can)]
+        if bad:
+            raise ZoneError(f"camera {self.camera.id!r}: " + "; ".join(bad))
         self.zones = [Zone.from_config(z) for z in self.camera.zones]
         gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
         self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vision.classes import names_file
 from vision.detectors.base import Box, DetectorError
 
 
@@ -35,8 +36,9 @@ class DarknetDetector:
         except cv2.error as exc:
             raise DetectorError(f"OpenCV cannot read the Darknet model {weights}: {exc}") from exc
         names_path = Path(names) if names else Path(cfg).with_name("coco.names")
-        self.classes = names_path.read_text().split("\n") if names_path.is_file() else []
-        self.classes = [c.strip() for c in self.classes if c.strip()]
+        # canonical spellings at the edge: Darknet's 'motorbike' is everyone's 'motorcycle'
+        self.names = names_file(names_path) if names_path.is_file() else []
+        self.classes = frozenset(self.names)  # what this detector can produce
         self.out_names = self.net.getUnconnectedOutLayersNames()
         self.imgsz, self.conf, self.nms = imgsz, conf, nms
 
@@ -58,6 +60,6 @@ class DarknetDetector:
         out = []
         for i in np.asarray(idx).reshape(-1):
             x, y, bw_, bh_ = rects[i]
-            name = self.classes[cls[i]] if cls[i] < len(self.classes) else str(cls[i])
+            name = self.names[cls[i]] if cls[i] < len(self.names) else str(cls[i])
             out.append(Box(max(0.0, x), max(0.0, y), min(w, x + bw_), min(h, y + bh_), name, float(conf[i])))
         return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.classes import canonical
 from vision.detectors.base import Box, DetectorError
 
 LOCAL_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".yaml", ".yml", ".tflite")
@@ -66,6 +67,19 @@ class UltralyticsDetector:
             hint = " (downloads are off: give a local path)" if not Path(model).exists() else ""
             raise DetectorError(f"Ultralytics cannot load model {model!r}{hint}: {exc}") from exc
         self.imgsz, self.conf, self.device = imgsz, conf, device
+        self._names: dict[int, str] = {}
+
+    @property
+    def classes(self) -> frozenset[str] | None:
+        """What this model can produce, in the canonical vocabulary (:mod:`vision.classes`); None for
+        a model without class names (an architecture ``.yaml``: its names are indices)."""
+        names = [str(n) for n in self.model.names.values()]
+        return None if all(n.isdigit() for n in names) else frozenset(map(canonical, names))
+
+    def _name(self, names: dict, c: int) -> str:
+        if c not in self._names:
+            self._names[c] = canonical(names[c])
+        return self._names[c]
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         res = self.model.predict(frame, imgsz=self.imgsz, conf=self.conf, device=self.device, verbose=False)
@@ -74,4 +88,7 @@ class UltralyticsDetector:
         xyxy = r.boxes.xyxy.cpu().numpy()
         cls = r.boxes.cls.cpu().numpy().astype(int)
         conf = r.boxes.conf.cpu().numpy()
-        return [Box(*map(float, b), names[int(c)], float(p)) for b, c, p in zip(xyxy, cls, conf, strict=True)]
+        return [
+            Box(*map(float, b), self._name(names, int(c)), float(p))
+            for b, c, p in zip(xyxy, cls, conf, strict=True)
+        ]

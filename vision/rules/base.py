@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from vision.classes import canonical
 from vision.detectors.base import Box
 from vision.geometry import box_iou, moved
 from vision.tracking import Track
@@ -130,7 +131,7 @@ class ZoneRule:
     def __init__(self, zone: Zone) -> None:
         self.zone = zone
         c = zone.cfg
-        self.classes = frozenset(c.classes) if c.classes else self.default_classes
+        self.classes = frozenset(map(canonical, c.classes)) if c.classes else self.default_classes
         self.clock = DwellClock(
             dwell_s=c.dwell_s,
             cooldown_s=c.cooldown_s,
