@@ -95,6 +95,13 @@ class DetectorConfig(_Model):
     imgsz: int = Field(320, ge=32, le=2048)
     confidence: float = Field(0.25, ge=0.0, le=1.0)
     nms: float = Field(0.45, ge=0.0, le=1.0)
+    family_iou: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Boxes of one family (car/truck/bus/motorcycle) overlapping this much are one object: "
+        "the most confident is kept (1: keep all).",
+    )
     device: str = "cpu"
 
     @model_validator(mode="after")

@@ -93,3 +93,25 @@ def zone_class_errors(zone_id: str, classes: list[str] | None, can: frozenset[st
             f"it produces: {', '.join(sorted(can))}"
         ]
     return []
+
+
+#: Classes one object may be boxed as at once (a van: ``car`` and ``truck``); folded before tracking.
+FAMILIES = {"vehicle": frozenset({"car", "truck", "bus", "motorcycle"})}
+
+
+def fold_families(boxes: list, iou: float = 0.6) -> list:
+    """Class-agnostic NMS within each family: of boxes of one family overlapping by ``iou`` or more,
+    keep the most confident (its class and box); boxes of other classes pass unchanged.
+    ``iou >= 1`` turns folding off."""
+    if iou >= 1 or len(boxes) < 2:
+        return list(boxes)
+    from vision.geometry import box_iou
+
+    family = {c: f for f, members in FAMILIES.items() for c in members}
+    kept: list = []
+    for b in sorted(boxes, key=lambda b: -b.conf):
+        f = family.get(b.cls)
+        if f is None or not any(family.get(k.cls) == f and box_iou(k, b) >= iou for k in kept):
+            kept.append(b)
+    order = {id(b): i for i, b in enumerate(boxes)}
+    return sorted(kept, key=lambda b: order[id(b)])
