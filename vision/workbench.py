@@ -2,7 +2,8 @@
 
 Writes into an output folder: ``annotated.mp4`` (H.264: zones, boxes, track ids, dwell clocks,
 the media time), ``incidents.json`` (each detection, with its media time) and ``timings.json``
-(seconds and milliseconds per frame for each stage), and the evidence JPEGs under ``evidence/``.
+(seconds and milliseconds per analysed frame for each stage, and the detector's
+milliseconds per call: the motion gate makes the two differ), and the evidence JPEGs under ``evidence/``.
 """
 
 from __future__ import annotations
@@ -173,6 +174,11 @@ def try_clip(
         f"{len(res.incidents)} incident(s) in {res.frames} frames, {res.timings['fps']} fps "
         f"({res.timings['detector']} + {res.timings['tracker']}); ms/frame: "
         + ", ".join(f"{k} {v:.2f}" for k, v in ms.items())
+    )
+    t = res.timings
+    con.print(
+        f"detector: {t['ms_per_detector_call']:.2f} ms per call ({t['detector_runs']} calls), "
+        f"{ms['detect']:.2f} ms per analysed frame ({t['skipped_by_motion_gate']} frames skipped by the gate)"
     )
     con.print(f"wrote {out}/annotated.mp4, incidents.json, timings.json")
 

@@ -5,11 +5,14 @@
 (``http://host:8000/<model>`` or ``grpc://...``, needs ``tritonclient``), or a model ``.yaml``
 (random weights: exercises the whole path where no weights can be downloaded, e.g. in tests and
 benchmarks). Imported only when configured: the package pulls in PyTorch. It runs offline
-(YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0) with its settings under the data directory.
+(YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0) with its settings under the data directory, and quietly
+(YOLO_VERBOSE=False). An OpenVINO export (e.g. ``yolo11n_int8_openvino_model/``) needs the
+``openvino`` package, part of ``cityops[ultralytics]``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,9 +25,12 @@ LOCAL_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".yaml", ".yml", ".
 
 
 def offline_env(data_dir: Path | None = None) -> None:
-    """Ultralytics' settings for an offline service (before it is first imported)."""
+    """Ultralytics' settings for an offline service (before it is first imported); its banner and
+    settings notices ("Creating new Ultralytics Settings", "Loading ... for OpenVINO inference") are
+    kept out of the user's terminal (``YOLO_VERBOSE=False``: warnings and errors only)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
     if data_dir is not None:
         os.environ.setdefault("YOLO_CONFIG_DIR", str(data_dir / "ultralytics"))
 
@@ -60,6 +66,8 @@ class UltralyticsDetector:
             from ultralytics import YOLO
         except ImportError as exc:
             raise DetectorError("the ultralytics backend needs: pip install 'cityops[ultralytics]'") from exc
+        if os.environ.get("YOLO_VERBOSE", "").lower() == "false":  # also when imported before us
+            logging.getLogger("ultralytics").setLevel(logging.WARNING)
         torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
         try:
             self.model = YOLO(model, task="detect")
