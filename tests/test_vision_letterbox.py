@@ -62,3 +62,31 @@ def test_timings_give_the_detector_per_call_and_per_analysed_frame():
     got = times.as_dict()
     assert got["ms_per_detector_call"] == 100.0 and got["ms_per_frame"]["detect"] == 20.0
     assert got["skipped_by_motion_gate"] == 8
+
+
+@pytest.mark.media
+@pytest.mark.skipif(not VTEST.exists(), reason="../shared absent")
+def test_vision_try_on_a_clip_cut_off_half_way_says_so_and_fails(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import ROOT
+
+    data = VTEST.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])  # the real clip, cut off half-way (its header says 795 frames)
+    cam = tmp_path / "cam.yaml"
+    zone = {"id": "z", "polygon": [[400, 0], [768, 0], [768, 170], [400, 170]], "rules": ["illegal_parking"]}
+    cam.write_text(yaml.safe_dump({"id": "c", "fps": 1, "zones": [{**zone, "classes": ["object"]}]}))
+    cmd = [sys.executable, "-m", "cityops", "vision", "try", str(cut), "--camera", str(cam), "--quiet"]
+    res = subprocess.run(
+        cmd + ["--no-video", "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "of 80 expected frames" in res.stderr and "ends early" in res.stderr, res.stderr

@@ -108,6 +108,8 @@ class CameraPipeline:
     def _first_frame(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         check_zones(self.camera.zones, w, h)
+        for z in self.zones:
+            z.fit(w, h)
         self.frame_size = (w, h)
         if self.use_gate:
             self.gate = MotionGate([z.mask((h, w)) for z in self.zones])
