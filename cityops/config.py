@@ -40,7 +40,7 @@ class ActiveHours(_Model):
         """``HH:MM`` however YAML reads it: unquoted ``22:00`` is YAML 1.1's base-60 integer 1320
         (``22:00:00``: 79200); both mean a local wall-clock time, never seconds in UTC."""
         if isinstance(v, bool) or isinstance(v, float):
-            raise ValueError("give a time of day as HH:MM, e.g. \"22:00\"")
+            raise ValueError('give a time of day as HH:MM, e.g. "22:00"')
         if isinstance(v, int):
             # H:MM gives 0..1439 for a real time; H:MM:SS (H >= 1) gives 3600..86399
             if 0 <= v < 24 * 60:
