@@ -158,6 +158,11 @@ class DetectorConfig(_Model):
         "the most confident is kept (1: keep all).",
     )
     device: str = "cpu"
+    fallback: DetectorConfig | None = Field(
+        None,
+        description="Used instead, with a warning, when this detector cannot be built here "
+        "(its package or model missing), e.g. Yolo-Fastest behind an Ultralytics model.",
+    )
 
     @model_validator(mode="after")
     def _backend_files(self) -> DetectorConfig:
@@ -443,7 +448,9 @@ def _resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
         if d is None:
             return None
         model = rel(d.model) if d.backend == "darknet" or (d.model and d.model.startswith(".")) else d.model
-        return d.model_copy(update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model})
+        return d.model_copy(
+            update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model, "fallback": det(d.fallback)}
+        )
 
     cams = [c.model_copy(update={"source": rel(c.source), "detector": det(c.detector)}) for c in cfg.cameras]
     grid = cfg.grid.model_copy(update={"source": rel(cfg.grid.source)})

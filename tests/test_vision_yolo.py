@@ -42,3 +42,15 @@ def test_demo_street_camera_runs_yolo11n_quietly_and_finds_the_parked_car(tmp_pa
     assert incidents and {i["type"] for i in incidents} == {"illegal_parking"}
     assert all(i["bbox"][0] > 590 and i["bbox"][3] < 140 for i in incidents)  # in the driveway
     assert 20 <= incidents[0]["t"] <= 26
+
+
+def test_a_detector_that_cannot_be_built_here_falls_back_with_a_warning(tmp_path, caplog):
+    from cityops.config import DetectorConfig
+    from vision.detectors import DetectorError, make_detector
+
+    missing = {"backend": "ultralytics", "model": str(tmp_path / "yolo11n_int8_openvino_model")}
+    with pytest.raises(DetectorError, match="not found"):
+        make_detector(DetectorConfig(**missing), tmp_path)
+    det = make_detector(DetectorConfig(**missing, fallback={"backend": "motion"}), tmp_path)
+    assert det.name == "motion"
+    assert "using the fallback detector (motion)" in caplog.text

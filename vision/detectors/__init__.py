@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from vision.classes import fold_families
 from vision.detectors.base import Box, Detector, DetectorError
 
 __all__ = ["Box", "Detector", "DetectorError", "make_detector"]
+log = logging.getLogger(__name__)
 
 
 class FamilyFolding:
@@ -28,6 +30,17 @@ class FamilyFolding:
 
 
 def make_detector(cfg: DetectorConfig, data_dir: Path, fps: float = 5.0) -> Detector:
+    """The configured backend; its ``fallback`` (with a warning) when it cannot be built here."""
+    try:
+        return _make(cfg, data_dir, fps)
+    except DetectorError as exc:
+        if cfg.fallback is None:
+            raise
+        log.warning("%s; using the fallback detector (%s)", exc, cfg.fallback.backend)
+        return make_detector(cfg.fallback, data_dir, fps)
+
+
+def _make(cfg: DetectorConfig, data_dir: Path, fps: float) -> Detector:
     if cfg.backend == "motion":
         from vision.detectors.motion import MotionDetector
 

@@ -12,6 +12,7 @@ benchmarks). Imported only when configured: the package pulls in PyTorch. It run
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -61,6 +62,10 @@ class UltralyticsDetector:
     ):
         offline_env(data_dir)
         check_model_ref(model)
+        if model.rstrip("/").endswith("_openvino_model") and importlib.util.find_spec("openvino") is None:
+            raise DetectorError(
+                f"the OpenVINO model {model} needs: pip install 'cityops[ultralytics]' (openvino)"
+            )
         try:
             import torch
             from ultralytics import YOLO
