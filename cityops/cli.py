@@ -53,6 +53,10 @@ def _require_redis(cfg: CityOpsConfig) -> str:
     return url
 
 
+def _detector_label(det) -> str:
+    return det.backend + (f" ({Path(det.model).name})" if det.model else "")
+
+
 # -- subcommands --------------------------------------------------------------------------------------
 def cmd_config_check(args: argparse.Namespace) -> int:
     cfg = _load(args.file)
@@ -62,9 +66,26 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         for c in cfg.cameras
         if "://" not in c.source and not c.source.startswith("demo:") and not Path(c.source).is_file()
     ]
+    from vision.classes import producible, zone_class_errors
+
+    errors, lines = [], []
+    for cam in cfg.cameras:
+        det = cam.detector or cfg.detector
+        lines.append(f"  camera {cam.id}: detector {_detector_label(det)}")
+        can = producible(det)
+        errors += [
+            f"camera {cam.id!r}: {e}" for z in cam.zones for e in zone_class_errors(z.id, z.classes, can)
+        ]
+    if errors:
+        print(f"cityops: invalid configuration {args.file}", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
+        return 2
     print(
-        f"OK: {args.file}: {len(cfg.cameras)} camera(s), {zones} zone(s), {len(cfg.roster)} inspector(s), detector {cfg.detector.backend}"
+        f"OK: {args.file}: {len(cfg.cameras)} camera(s), {zones} zone(s), {len(cfg.roster)} inspector(s), "
+        f"default detector {_detector_label(cfg.detector)}"
     )
+    print("\n".join(lines))
     for src in missing:
         print(f"warning: camera source file not found (yet): {src}")
     return 0

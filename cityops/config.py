@@ -34,6 +34,29 @@ class ActiveHours(_Model):
     start: time = time(0, 0)
     end: time = time(23, 59, 59)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hh_mm(cls, v: object) -> object:
+        """``HH:MM`` however YAML reads it: unquoted ``22:00`` is YAML 1.1's base-60 integer 1320
+        (``22:00:00``: 79200); both mean a local wall-clock time, never seconds in UTC."""
+        if isinstance(v, bool) or isinstance(v, float):
+            raise ValueError('give a time of day as HH:MM, e.g. "22:00"')
+        if isinstance(v, int):
+            # H:MM gives 0..1439 for a real time; H:MM:SS (H >= 1) gives 3600..86399
+            if 0 <= v < 24 * 60:
+                return time(v // 60, v % 60)
+            if 3600 <= v < 86400:
+                return time(v // 3600, v // 60 % 60, v % 60)
+            raise ValueError(f"{v} (YAML's reading of an unquoted H:MM) is not a time of day; give HH:MM")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, v: time) -> time:
+        if v.tzinfo is not None:
+            raise ValueError("active hours are local wall-clock times (the config's timezone): no offset")
+        return v
+
     def contains(self, t: time) -> bool:
         if self.start <= self.end:
             return self.start <= t <= self.end
@@ -43,7 +66,13 @@ class ActiveHours(_Model):
 class ZoneConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: str = ""
-    polygon: list[tuple[float, float]] = Field(description="Image coordinates (pixels) of the zone outline.")
+    polygon: list[tuple[float, float]] | None = Field(
+        None, description="Image coordinates (pixels) of the zone outline (or give polygon_norm)."
+    )
+    polygon_norm: list[tuple[float, float]] | None = Field(
+        None,
+        description="The outline as 0-1 fractions of the frame's width and height (any frame size).",
+    )
     rules: list[str] = Field(min_length=1, description="Violation codes this zone enforces (see taxonomy).")
     classes: list[str] | None = Field(
         None,
@@ -61,9 +90,11 @@ class ZoneConfig(_Model):
 
     @field_validator("polygon")
     @classmethod
-    def _valid_polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    def _valid_polygon(cls, pts: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
         from shapely.geometry import Polygon
 
+        if pts is None:
+            return None
         if len(pts) < 3:
             raise ValueError(f"a zone polygon needs at least 3 points, got {len(pts)}")
         if any(x < 0 or y < 0 for x, y in pts):
@@ -74,6 +105,30 @@ class ZoneConfig(_Model):
 
             raise ValueError(f"invalid polygon ({explain_validity(poly)})")
         return pts
+
+    @field_validator("polygon_norm")
+    @classmethod
+    def _valid_norm(cls, pts: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if pts is not None and any(not (0 <= v <= 1) for p in pts for v in p):
+            raise ValueError("polygon_norm points are fractions of the frame: each coordinate in 0..1")
+        return cls._valid_polygon(pts)
+
+    @model_validator(mode="after")
+    def _one_outline(self) -> ZoneConfig:
+        if (self.polygon is None) == (self.polygon_norm is None):
+            raise ValueError("give the zone's outline once: 'polygon' (pixels) or 'polygon_norm' (0-1)")
+        if self.polygon is not None and all(v <= 1 for p in self.polygon for v in p):
+            raise ValueError(
+                "every polygon point is <= 1: these look like 0-1 fractions of the frame, which as pixels "
+                "cover one pixel and never match; write them as 'polygon_norm:' (or give pixels)"
+            )
+        return self
+
+    def pixels(self, width: int, height: int) -> list[tuple[float, float]]:
+        """The outline in pixels of a ``width`` x ``height`` frame."""
+        if self.polygon is not None:
+            return list(self.polygon)
+        return [(x * width, y * height) for x, y in self.polygon_norm or []]
 
     @field_validator("rules")
     @classmethod
@@ -95,7 +150,19 @@ class DetectorConfig(_Model):
     imgsz: int = Field(320, ge=32, le=2048)
     confidence: float = Field(0.25, ge=0.0, le=1.0)
     nms: float = Field(0.45, ge=0.0, le=1.0)
+    family_iou: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Boxes of one family (car/truck/bus/motorcycle) overlapping this much are one object: "
+        "the most confident is kept (1: keep all).",
+    )
     device: str = "cpu"
+    fallback: DetectorConfig | None = Field(
+        None,
+        description="Used instead, with a warning, when this detector cannot be built here "
+        "(its package or model missing), e.g. Yolo-Fastest behind an Ultralytics model.",
+    )
 
     @model_validator(mode="after")
     def _backend_files(self) -> DetectorConfig:
@@ -491,7 +558,9 @@ def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
         if d is None:
             return None
         model = rel(d.model) if d.backend == "darknet" or (d.model and d.model.startswith(".")) else d.model
-        return d.model_copy(update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model})
+        return d.model_copy(
+            update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model, "fallback": det(d.fallback)}
+        )
 
     cams = [c.model_copy(update={"source": rel(c.source), "detector": det(c.detector)}) for c in cfg.cameras]
     grid = cfg.grid.model_copy(update={"source": rel(cfg.grid.source)})

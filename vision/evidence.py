@@ -25,7 +25,7 @@ def annotate(
 ) -> np.ndarray:
     img = frame.copy()
     for z in zones:
-        pts = np.array(z.cfg.polygon, dtype=np.int32)
+        pts = np.array(z.points, dtype=np.int32)
         overlay = img.copy()
         cv2.fillPoly(overlay, [pts], ZONE_COLOUR)
         img = cv2.addWeighted(overlay, 0.18, img, 0.82, 0)

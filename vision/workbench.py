@@ -2,7 +2,8 @@
 
 Writes into an output folder: ``annotated.mp4`` (H.264: zones, boxes, track ids, dwell clocks,
 the media time), ``incidents.json`` (each detection, with its media time) and ``timings.json``
-(seconds and milliseconds per frame for each stage), and the evidence JPEGs under ``evidence/``.
+(seconds and milliseconds per analysed frame for each stage, and the detector's
+milliseconds per call: the motion gate makes the two differ), and the evidence JPEGs under ``evidence/``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vision.detectors import make_detector
 from vision.evaluate import Score, load_labels, match_events
 from vision.evidence import annotate
 from vision.pipeline import CameraPipeline, timed_frames
-from vision.sources import VideoSource, folder_images, is_live
+from vision.sources import SourceError, VideoSource, folder_images, is_live
 
 ORIGIN = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai: inside default active hours
 
@@ -129,6 +130,7 @@ def run_clip(
     wall = time.perf_counter() - start
     timings = {**pipe.times.as_dict(), "wall_s": round(wall, 3), "fps": round(pipe.times.frames / wall, 2)}
     timings["detector"], timings["tracker"] = detector.name, pipe.tracker.name
+    timings["expected_frames"] = total
     (out_dir / "incidents.json").write_text(json.dumps(incidents, indent=2), encoding="utf-8")
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=2), encoding="utf-8")
     return RunResult(incidents, timings, pipe.times.frames, wall)
@@ -174,7 +176,23 @@ def try_clip(
         f"({res.timings['detector']} + {res.timings['tracker']}); ms/frame: "
         + ", ".join(f"{k} {v:.2f}" for k, v in ms.items())
     )
+    t = res.timings
+    con.print(
+        f"detector: {t['ms_per_detector_call']:.2f} ms per call ({t['detector_runs']} calls), "
+        f"{ms['detect']:.2f} ms per analysed frame ({t['skipped_by_motion_gate']} frames skipped by the gate)"
+    )
     con.print(f"wrote {out}/annotated.mp4, incidents.json, timings.json")
+    expected = res.timings.get("expected_frames")
+    if short_read(res.frames, expected):
+        raise SourceError(
+            f"{clip}: read {res.frames} of {expected} expected frames: the clip ends early "
+            "(cut off or damaged); the results above cover only the frames read"
+        )
+
+
+def short_read(frames: int, expected: int | None) -> bool:
+    """Fewer frames than the container announces (beyond rounding of the frame-rate cap)?"""
+    return expected is not None and frames < expected - max(2, 0.02 * expected)
 
 
 def evaluate(labels: Path, tolerance: float | None = None) -> Score:

@@ -1,4 +1,6 @@
-"""Zones drawn in image coordinates; membership is tested at a box's bottom-centre."""
+"""Zones drawn in image coordinates (``polygon``, pixels) or as fractions of the frame
+(``polygon_norm``, scaled when the first frame gives the size); membership is tested at a box's
+bottom-centre."""
 
 from __future__ import annotations
 
@@ -21,13 +23,21 @@ class ZoneError(ValueError):
 @dataclass
 class Zone:
     cfg: ZoneConfig
-    polygon: Polygon
+    polygon: Polygon | None  # None for a 'polygon_norm' zone until :meth:`fit` knows the frame size
+    points: list[tuple[float, float]]
 
     @classmethod
-    def from_config(cls, cfg: ZoneConfig) -> Zone:
-        poly = Polygon(cfg.polygon)
-        shapely.prepare(poly)
-        return cls(cfg, poly)
+    def from_config(cls, cfg: ZoneConfig, size: tuple[int, int] | None = None) -> Zone:
+        z = cls(cfg, None, [])
+        if cfg.polygon is not None or size is not None:
+            z.fit(*(size or (0, 0)))
+        return z
+
+    def fit(self, width: int, height: int) -> None:
+        """The outline in this frame's pixels (a 'polygon_norm' zone scales with the frame)."""
+        self.points = self.cfg.pixels(width, height)
+        self.polygon = Polygon(self.points)
+        shapely.prepare(self.polygon)
 
     @property
     def id(self) -> str:
@@ -40,6 +50,7 @@ class Zone:
             box.cls in classes
             and box.conf >= c.min_confidence
             and box.area >= c.min_area
+            and self.polygon is not None
             and self.polygon.intersects(Point(box.anchor))
         )
 
@@ -48,7 +59,7 @@ class Zone:
 
     def mask(self, shape: tuple[int, int]) -> np.ndarray:
         m = np.zeros(shape, dtype=np.uint8)
-        cv2.fillPoly(m, [np.array(self.cfg.polygon, dtype=np.int32)], 255)
+        cv2.fillPoly(m, [np.array(self.points, dtype=np.int32)], 255)
         return m
 
 
@@ -59,7 +70,7 @@ def outside_frame(polygon: list[tuple[float, float]], width: int, height: int) -
 
 def check_zones(zones: list[ZoneConfig], width: int, height: int) -> None:
     """Raise :class:`ZoneError` naming each zone drawn (partly) outside the camera's frames."""
-    bad = [(z.id, pts) for z in zones if (pts := outside_frame(z.polygon, width, height))]
+    bad = [(z.id, pts) for z in zones if z.polygon and (pts := outside_frame(z.polygon, width, height))]
     if bad:
         detail = "; ".join(f"zone {zid!r} has point(s) {pts}" for zid, pts in bad)
         raise ZoneError(f"zone outside the {width}x{height} frame: {detail}")

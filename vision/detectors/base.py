@@ -37,6 +37,8 @@ class Box:
 
 class Detector(Protocol):
     name: str
+    #: the classes it can produce, canonical spellings (vision/classes.py)
+    classes: frozenset[str]
 
     def detect(self, frame: np.ndarray) -> list[Box]: ...
 

@@ -18,6 +18,7 @@ from vision.detectors.base import MOVING_CONF, STATIC_CONF, Box
 
 class MotionDetector:
     name = "motion"
+    classes = frozenset({"object"})
 
     def __init__(
         self,

@@ -8,6 +8,10 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
 - a subject unseen for up to the zone's ``max_gap_s`` keeps its dwell (missed detections,
   occlusion), and a new track id appearing where a lost one stood takes over its clock, so an
   identity switch neither restarts the dwell nor raises a second incident;
+- the clock is advanced only on frames where the detector ran (the pipeline does not call it on
+  frames the motion gate skipped): dwell is measured between sightings, never extended by a frame
+  nobody looked at; as the gate may leave seconds between two runs, a subject's clock ends only when
+  it has been unseen longer than ``max_gap_s`` *and* missed by at least :data:`MIN_MISSES` runs;
 - once the dwell passes ``dwell_s`` the rule fires once; while the object stays it fires again
   every ``cooldown_s`` (a re-raise: dispatch merges it into the open incident or, if that incident
   was resolved meanwhile, opens a new one); an object gone longer than ``max_gap_s`` ends the event.
@@ -18,10 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from vision.classes import canonical
 from vision.detectors.base import Box
 from vision.geometry import box_iou, moved
 from vision.tracking import Track
 from vision.zones import Zone
+
+#: Detector runs that must miss a subject before its clock may end (see the module docstring).
+MIN_MISSES = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class _Clock:
     last_seen: float
     box: Box
     fired_at: float | None = None
+    misses: int = 0  # detector runs since ``last_seen`` that did not see it
 
 
 class DwellClock:
@@ -72,7 +81,8 @@ class DwellClock:
         return self.clocks.pop(best) if best is not None else None
 
     def update(self, subjects: list[Track], t: float) -> list[tuple[Track, float, float]]:
-        """Advance to time ``t``; returns ``(track, dwell, started_at)`` for each subject that fires."""
+        """Advance to time ``t``, a detector run that saw ``subjects``; returns ``(track, dwell,
+        started_at)`` for each subject that fires."""
         fired = []
         seen = {tr.id for tr in subjects}
         for tr in subjects:
@@ -82,13 +92,17 @@ class DwellClock:
                 self.clocks[tr.id] = c
             elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
                 c.start, c.ref = t, tr.box.anchor
-            c.last_seen, c.box = t, tr.box
+            c.last_seen, c.box, c.misses = t, tr.box, 0
             dwell = t - c.start
             if dwell >= self.dwell_s and (c.fired_at is None or t - c.fired_at >= self.cooldown_s):
                 c.fired_at = t
                 fired.append((tr, dwell, c.start))
-        for tid in [tid for tid, c in self.clocks.items() if t - c.last_seen > self.max_gap_s]:
-            del self.clocks[tid]  # gone: a return is a new event
+        for tid, c in list(self.clocks.items()):
+            if tid in seen:
+                continue
+            c.misses += 1
+            if t - c.last_seen > self.max_gap_s and c.misses >= MIN_MISSES:
+                del self.clocks[tid]  # gone: a return is a new event
         return fired
 
     def dwell_of(self, track_id: int, t: float) -> float | None:
@@ -117,7 +131,7 @@ class ZoneRule:
     def __init__(self, zone: Zone) -> None:
         self.zone = zone
         c = zone.cfg
-        self.classes = frozenset(c.classes) if c.classes else self.default_classes
+        self.classes = frozenset(map(canonical, c.classes)) if c.classes else self.default_classes
         self.clock = DwellClock(
             dwell_s=c.dwell_s,
             cooldown_s=c.cooldown_s,

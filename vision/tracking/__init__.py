@@ -1,8 +1,11 @@
 """Trackers give objects identities so dwell can be measured per object and zone.
 
 The interface is small (as Frigate's ``frigate/track``): a tracker takes the boxes seen at time
-``t`` and returns the tracks seen then; ``keep_alive`` says that no detector ran at ``t`` (nothing
-moved), so the tracks stay where they were. Implementations live beside this module:
+``t`` and returns the tracks seen then; ``keep_alive`` says that no detector ran at ``t`` (the motion
+gate skipped the frame) and returns the recent tracks as they were last seen, for drawing and for
+the gate to watch. It never refreshes ``last_seen``: a skipped frame is not a sighting, so a car
+that has left ages out at the next detector runs instead of staying "present" as a ghost.
+Implementations live beside this module:
 
 - :mod:`vision.tracking.bytetrack`: ByteTrack through the maintained ``trackers`` package
   (``cityops[tracking]``), two-stage matching with a Kalman motion model;
@@ -38,7 +41,7 @@ class Tracker(Protocol):
         ...
 
     def keep_alive(self, t: float) -> list[Track]:
-        """No detection ran at ``t`` (nothing moved): the recent tracks are where they were."""
+        """No detection ran at ``t``: the recent tracks as last seen; never refreshes ``last_seen``."""
         ...
 
 

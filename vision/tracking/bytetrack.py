@@ -59,7 +59,5 @@ class ByteTrackTracker:
         return seen
 
     def keep_alive(self, t: float) -> list[Track]:
-        recent = [tr for tr in self.tracks.values() if t - tr.last_seen <= self.max_gap_s]
-        for tr in recent:
-            tr.last_seen = t
-        return recent
+        """No detection ran at ``t``: the recent tracks, as last seen (``last_seen`` is not refreshed)."""
+        return [tr for tr in self.tracks.values() if t - tr.last_seen <= self.max_gap_s]

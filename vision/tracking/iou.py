@@ -58,7 +58,5 @@ class IouTracker:
         return [tr for tr in self.tracks.values() if tr.last_seen == t]
 
     def keep_alive(self, t: float) -> list[Track]:
-        """No detection ran at ``t`` (nothing moved): every track is where it was."""
-        for tr in self.tracks.values():
-            tr.last_seen = t
-        return list(self.tracks.values())
+        """No detection ran at ``t``: the recent tracks, as last seen (``last_seen`` is not refreshed)."""
+        return [tr for tr in self.tracks.values() if t - tr.last_seen <= self.max_gap_s]
