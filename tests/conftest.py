@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cityops.config import CityOpsConfig
 from streams.bus import connect
@@ -179,3 +183,103 @@ def _exif_jpeg(size=(64, 32), orientation=6, appended: bytes = b"") -> bytes:
 def exif_jpeg():
     """The maker of a privacy-leaking citizen photo (see ``_exif_jpeg``)."""
     return _exif_jpeg
+
+
+# -- servers and apps shared by several test modules ------------------------------------------------
+@pytest.fixture
+def board(tmp_path, redis_url):
+    """The real board (``cityops dashboard``) as a separate process."""
+    from tests.helpers import wait_http
+
+    cfg = make_config(tmp_path)
+    port = free_port()
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
+    env = {**os.environ, "REDIS_URL": redis_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cityops", "dashboard", "--config", str(cfg_path), "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/live")
+        yield cfg, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+API_ROSTER = [
+    {"id": "insp-a", "name": "A", "cells": ["130203001"]},
+    {"id": "insp-b", "name": "B", "cells": ["130203002"]},
+    {"id": "sup-1", "name": "S", "cells": ["130203"], "role": "supervisor"},
+]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def api(tmp_path, redis_url, store_url, monkeypatch):
+    """The dispatch API in-process (TestClient) on the test's store, with inspectors alice and bob and
+    the operator olga; yields ``(client, grid, clock, r, sessions, cfg)``."""
+    from fastapi.testclient import TestClient
+
+    from dispatch.accounts import create_user
+    from dispatch.api.app import create_api
+    from dispatch.store import open_store
+    from gis.default import load_grid
+
+    monkeypatch.setenv("CITYOPS_SECRET", "test-secret")
+    cfg = make_config(
+        tmp_path, store_url, roster=API_ROSTER, dispatch={"max_upload_mb": 0.5, "citizen_rate_per_min": 8}
+    )
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    clock = Clock(datetime.now(UTC))
+    r = connect(redis_url)
+    app = create_api(cfg, sessions, grid, r, clock)
+    for user, role, insp in [
+        ("alice", "inspector", "insp-a"),
+        ("bob", "inspector", "insp-b"),
+        ("olga", "operator", None),
+    ]:
+        create_user(sessions, user, f"{user}-password", role, insp)
+    with TestClient(app) as client:
+        yield client, grid, clock, r, sessions, cfg
+    engine.dispose()
+
+
+@pytest.fixture
+def api_url(tmp_path, redis_url):
+    """The real API (``cityops api``) as a separate process, with the operator olga."""
+    from dispatch.accounts import create_user
+    from dispatch.store import open_store
+    from tests.helpers import wait_http
+
+    port = free_port()
+    cfg = make_config(tmp_path, roster=[{"id": "insp-a", "name": "A", "cells": ["130203"]}],
+                      dispatch={"port": port, "citizen_rate_per_min": 100000})  # fmt: skip
+    engine, sessions = open_store(cfg.store_url)
+    create_user(sessions, "olga", "olga-password", "operator")
+    engine.dispose()
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
+    env = {**os.environ, "REDIS_URL": redis_url, "CITYOPS_SECRET": "fuzz"}
+    proc = subprocess.Popen([sys.executable, "-m", "cityops", "api", "--config", str(path)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        (OUTPUT / "api-fuzz-server.log").write_text(out)

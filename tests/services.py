@@ -12,7 +12,7 @@ import yaml
 
 from cityops.config import CityOpsConfig
 from tests.conftest import OUTPUT, ROOT
-from tests.test_end_to_end import wait_http
+from tests.helpers import wait_http
 
 
 def write_config(cfg: CityOpsConfig, path: Path) -> Path:

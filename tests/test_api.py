@@ -7,86 +7,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi.testclient import TestClient
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
 
-from dispatch.accounts import create_user
-from dispatch.api.app import create_api
 from dispatch.commands import Commands
 from dispatch.lifecycle import ACTIONS, TRANSITIONS
-from dispatch.store import open_store
-from gis.default import load_grid
-from streams.bus import connect
 from streams.schemas import INCIDENTS, decode
-from tests.conftest import make_config
+from tests.helpers import login, png, point, report
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-ROSTER = [
-    {"id": "insp-a", "name": "A", "cells": ["130203001"]},
-    {"id": "insp-b", "name": "B", "cells": ["130203002"]},
-    {"id": "sup-1", "name": "S", "cells": ["130203"], "role": "supervisor"},
-]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def api(tmp_path, redis_url, store_url, monkeypatch):
-    monkeypatch.setenv("CITYOPS_SECRET", "test-secret")
-    cfg = make_config(
-        tmp_path, store_url, roster=ROSTER, dispatch={"max_upload_mb": 0.5, "citizen_rate_per_min": 8}
-    )
-    engine, sessions = open_store(cfg.store_url)
-    grid = load_grid(cfg.grid, cfg.data)
-    clock = Clock(datetime.now(UTC))
-    r = connect(redis_url)
-    app = create_api(cfg, sessions, grid, r, clock)
-    for user, role, insp in [
-        ("alice", "inspector", "insp-a"),
-        ("bob", "inspector", "insp-b"),
-        ("olga", "operator", None),
-    ]:
-        create_user(sessions, user, f"{user}-password", role, insp)
-    with TestClient(app) as client:
-        yield client, grid, clock, r, sessions, cfg
-    engine.dispose()
-
-
-def login(client, user):
-    res = client.post("/api/v1/login", json={"username": user, "password": f"{user}-password"})
-    assert res.status_code == 200, res.text
-    return {"Authorization": f"Bearer {res.json()['token']}"}
-
-
-def point(grid, street, k=0):
-    cells = [c for c in grid.cells if c.street == street]
-    p = cells[k].geometry.representative_point()
-    return p.x, p.y
-
-
-def png(size=(64, 48)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, (200, 40, 40)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def report(client, grid, street="130203002", code="exposed_rubbish", k=0, photo=True):
-    lon, lat = point(grid, street, k)
-    files = {"media": ("p.png", png(), "image/png")} if photo else None
-    res = client.post(
-        "/open311/v2/requests.json",
-        data={"service_code": code, "lat": lat, "long": lon, "description": "<b>pile</b> by the gate"},
-        files=files,
-    )
-    assert res.status_code == 201, res.text
-    return res.json()[0]
 
 
 def incident_of(client, request_id):

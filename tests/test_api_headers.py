@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from tests.test_api import api, login  # noqa: F401  (the in-process API fixture)
-
 
 def test_every_answer_has_the_security_headers(api):  # noqa: F811
     client = api[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api import api, login, point, report  # noqa: F401  (the in-process API fixture)
+from tests.helpers import login, report
 
 JSON = {"Content-Type": "application/json"}
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 
-from tests.test_end_to_end import board  # noqa: F401  (the real `cityops dashboard`)
-
 SIZE = 60_000_000
 
 

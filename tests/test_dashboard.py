@@ -16,8 +16,8 @@ from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection, IncidentEvent
 from tests.conftest import OUTPUT, free_port
+from tests.helpers import launch_browser
 from tests.services import services, write_config
-from tests.test_end_to_end import launch_browser
 
 ROSTER = [{"id": "insp-a", "name": "A", "cells": ["130203001", "130203002", "130203003"]},
           {"id": "insp-b", "name": "B", "cells": ["130203004", "130203005", "130203006"]},

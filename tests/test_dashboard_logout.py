@@ -14,8 +14,8 @@ import pytest
 from dispatch.accounts import create_user
 from dispatch.store import open_store
 from tests.conftest import ROOT, free_port, make_config
+from tests.helpers import launch_browser
 from tests.services import services, write_config
-from tests.test_end_to_end import launch_browser
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection
 from tests.conftest import OUTPUT, free_port, make_config
+from tests.helpers import launch_browser
 from tests.services import services, write_config
-from tests.test_end_to_end import launch_browser
 
 PHONE = {"width": 390, "height": 844}
 RATE_LIMIT = 3

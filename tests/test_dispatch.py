@@ -1,6 +1,6 @@
 """Intake against the real store (SQLite, and PostgreSQL when it answers)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -9,10 +9,8 @@ from dispatch.lifecycle import IllegalTransition, check_transition
 from dispatch.store import Incident, IncidentEventRow, open_store
 from dispatch.wiring import build_dispatch
 from gis.default import load_grid
-from streams.schemas import Detection
 from tests.conftest import make_config
-
-T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+from tests.helpers import T0, det, point_in
 
 
 @pytest.fixture
@@ -22,18 +20,6 @@ def setup(tmp_path, store_url):
     grid = load_grid(cfg.grid, cfg.data)
     yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
     engine.dispose()
-
-
-def point_in(grid, street: str):
-    cell = next(c for c in grid.cells if c.street == street)
-    p = cell.geometry.representative_point()
-    return cell.code, p.x, p.y
-
-
-def det(i, lon, lat, t=T0, type_="illegal_parking"):
-    return Detection(
-        id=f"d{i}", type=type_, lon=lon, lat=lat, observed_at=t, camera_id="cam", evidence=f"evidence/{i}.jpg"
-    )
 
 
 def count(sessions, model):

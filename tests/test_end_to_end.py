@@ -1,11 +1,5 @@
 """A detection travels worker -> stream -> dispatch -> store + incidents stream -> board's live data."""
 
-import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +10,8 @@ from dispatch.service import DispatchService
 from dispatch.store import Incident, IncidentEventRow
 from streams.bus import publish
 from streams.schemas import DETECTIONS, INCIDENTS, Detection, decode
-from tests.conftest import OUTPUT, ROOT, free_port, make_config
+from tests.conftest import OUTPUT, make_config
+from tests.helpers import launch_browser
 
 
 def in_street(service, street):
@@ -73,63 +68,6 @@ def test_detection_to_incident_to_live_state(tmp_path, redis_url, r, store_url):
     assert not live.apply(dict(r.xrange(INCIDENTS)[0][1]))
     assert live.version == before
     svc.parts.close()
-
-
-def wait_http(url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return json.loads(resp.read()) if "/api/live" in url else resp.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-@pytest.fixture
-def board(tmp_path, redis_url):
-    """The real board (``cityops dashboard``) as a separate process."""
-    cfg = make_config(tmp_path)
-    port = free_port()
-    cfg_path = tmp_path / "cfg.yaml"
-    import yaml
-
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
-    env = {**os.environ, "REDIS_URL": redis_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cityops", "dashboard", "--config", str(cfg_path), "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/live")
-        yield cfg, f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def launch_browser(p, tmp_path):
-    return p.chromium.launch_persistent_context(
-        str(tmp_path / "chromium"),
-        executable_path="/usr/bin/chromium",
-        headless=True,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ],
-        viewport={"width": 1920, "height": 1080},
-    )
 
 
 @pytest.mark.browser

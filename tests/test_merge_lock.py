@@ -23,7 +23,7 @@ from gis.projection import distance_m
 from streams.bus import publish_many
 from streams.schemas import INCIDENTS, decode
 from tests.conftest import make_config, postgres_url
-from tests.test_dispatch import T0, det, point_in
+from tests.helpers import T0, det, point_in
 
 R, CELL = 30.0, 250.0
 M_PER_DEG = 111_195.0

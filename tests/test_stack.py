@@ -10,7 +10,7 @@ import time
 import yaml
 
 from tests.conftest import ROOT, SMALL_GRID, free_port
-from tests.test_end_to_end import wait_http
+from tests.helpers import wait_http
 from vision.sources import demo_clip_camera, make_demo_clip
 
 

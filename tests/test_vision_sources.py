@@ -11,48 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.helpers import RtspServer, needs_rtsp
 from vision.sources import SourceError, VideoSource
-
-SYSTEM_PY = "/usr/bin/python3"
-
-
-def gst_rtsp_available() -> bool:
-    if not Path(SYSTEM_PY).exists():
-        return False
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    return subprocess.run([SYSTEM_PY, "-c", probe], capture_output=True).returncode == 0
-
-
-needs_rtsp = pytest.mark.skipif(
-    not gst_rtsp_available(),
-    reason="GStreamer RTSP server bindings absent: ./run test installs gir1.2-gst-rtsp-server-1.0 python3-gst-1.0",
-)
-
-
-class RtspServer:
-    def __init__(self, port: int) -> None:
-        self.port, self.proc = port, None
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/clip"
-
-    def start(self) -> "RtspServer":
-        self.proc = subprocess.Popen(
-            [SYSTEM_PY, str(ROOT / "tests" / "rtsp_server.py"), str(self.port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        assert line.strip() == "ready", line + self.proc.stdout.read()
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 class Reader(threading.Thread):
@@ -151,7 +112,6 @@ def test_empty_image_folder_missing_file_and_corrupt_video_are_clear_errors(tmp_
 
 
 def test_importing_sources_leaves_the_environment_alone():
-    import subprocess
     import sys
 
     code = "import os; import vision.sources; print(os.environ.get('OPENCV_FFMPEG_CAPTURE_OPTIONS'))"

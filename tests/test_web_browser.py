@@ -11,8 +11,7 @@ import pytest
 
 from streams.bus import publish
 from streams.schemas import INCIDENTS, IncidentEvent
-from tests.test_api_fuzz import api_url  # noqa: F401  (the real `cityops api` process)
-from tests.test_end_to_end import board, launch_browser  # noqa: F401  (the real `cityops dashboard`)
+from tests.helpers import launch_browser
 
 LINK = '<a href="https://evil.example/">click me</a>'
 

@@ -19,6 +19,7 @@ from dispatch.service import GROUP
 from streams.bus import connect
 from streams.schemas import DETECTIONS
 from tests.conftest import free_port, make_config, postgres_url
+from tests.helpers import wait_http
 from tests.reliability.harness import (
     StoreCounter,
     get_json,
@@ -28,7 +29,6 @@ from tests.reliability.harness import (
     spread_detections,
     wait_until,
 )
-from tests.test_end_to_end import wait_http
 from vision.worker import CameraRunner
 
 NO_MERGE = {"merge_radius_m": 0, "sla_sweep_s": 3600}

@@ -30,9 +30,9 @@ from streams.bus import connect
 from streams.embedded import EmbeddedRedis
 from streams.schemas import DETECTIONS
 from tests.conftest import free_port, make_config
+from tests.helpers import wait_http
 from tests.reliability.conftest import Stack
 from tests.reliability.harness import StoreCounter, incident_stream, pending, spread_detections, wait_until
-from tests.test_end_to_end import wait_http
 from vision.worker import CameraRunner
 
 NO_MERGE = {"merge_radius_m": 0, "sla_sweep_s": 3600}

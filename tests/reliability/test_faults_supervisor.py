@@ -25,6 +25,7 @@ from streams.bus import connect
 from streams.embedded import EmbeddedRedis
 from streams.schemas import DETECTIONS
 from tests.conftest import OUTPUT, ROOT, free_port, make_config
+from tests.helpers import wait_http
 from tests.reliability.harness import (
     StoreCounter,
     get_json,
@@ -33,7 +34,6 @@ from tests.reliability.harness import (
     wait_until,
     write_config,
 )
-from tests.test_end_to_end import wait_http
 
 HTTP = {"api": "/healthz", "dashboard": "/api/live"}  # what each HTTP service answers on (old and new)
 PER_FAULT = 10  # detections published while each part is down

@@ -33,11 +33,9 @@ from PIL import Image
 from streams.bus import publish
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent
 from tests.conftest import ROOT
+from tests.helpers import launch_browser, login, png, point, report
+from tests.helpers import operator_token as operator_login
 from tests.reliability.harness import wait_until
-from tests.test_api import api, login, png, report  # noqa: F401  (the in-process API fixture)
-from tests.test_api_fuzz import api_url  # noqa: F401  (the real `cityops api` process)
-from tests.test_api_fuzz import login as operator_login
-from tests.test_end_to_end import board, launch_browser  # noqa: F401  (the real `cityops dashboard`)
 from vision.sources import VideoSource
 
 SECRET = "top-secret-contents"
@@ -481,7 +479,6 @@ def test_corrupt_upload_variants_leave_nothing_behind(api, figures):  # noqa: F8
     html = b"<html><script>alert(1)</script></html>"
     polyglot = png() + html
     cases = {"bomb-144Mpx": bomb.getvalue(), "gif": gif.getvalue(), "svg": svg, "html": html, "zero": b""}
-    from tests.test_api import point
 
     lon, lat = point(grid, "130203001")
     codes = {}

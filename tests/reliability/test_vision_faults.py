@@ -14,9 +14,8 @@ from dispatch.store import Incident, make_engine
 from streams.bus import connect
 from streams.schemas import CAMERA_HEALTH, DETECTIONS, Detection, decode
 from tests.conftest import free_port, make_config
+from tests.helpers import RtspServer, needs_rtsp, wait_http
 from tests.reliability.harness import get_json, wait_until
-from tests.test_end_to_end import wait_http
-from tests.test_vision_sources import RtspServer, needs_rtsp
 from vision.leases import lease_key
 from vision.sources import DEMO_CLIP_ZONE, demo_clip_camera, make_demo_clip
 

@@ -1,0 +1,144 @@
+"""Helpers shared by test modules (plain functions and classes; the shared fixtures are in conftest.py).
+
+Test modules import from here, never from each other."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from streams.schemas import Detection
+from tests.conftest import ROOT
+
+
+def wait_http(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.loads(resp.read()) if "/api/live" in url else resp.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def launch_browser(p, tmp_path):
+    return p.chromium.launch_persistent_context(
+        str(tmp_path / "chromium"),
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ],
+        viewport={"width": 1920, "height": 1080},
+    )
+
+
+def login(client, user):
+    res = client.post("/api/v1/login", json={"username": user, "password": f"{user}-password"})
+    assert res.status_code == 200, res.text
+    return {"Authorization": f"Bearer {res.json()['token']}"}
+
+
+def point(grid, street, k=0):
+    cells = [c for c in grid.cells if c.street == street]
+    p = cells[k].geometry.representative_point()
+    return p.x, p.y
+
+
+def png(size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def report(client, grid, street="130203002", code="exposed_rubbish", k=0, photo=True):
+    lon, lat = point(grid, street, k)
+    files = {"media": ("p.png", png(), "image/png")} if photo else None
+    res = client.post(
+        "/open311/v2/requests.json",
+        data={"service_code": code, "lat": lat, "long": lon, "description": "<b>pile</b> by the gate"},
+        files=files,
+    )
+    assert res.status_code == 201, res.text
+    return res.json()[0]
+
+
+def operator_token(url: str) -> str:
+    """A token for the operator ``olga`` of the ``api_url`` fixture."""
+    req = urllib.request.Request(f"{url}/api/v1/login", data=json.dumps({"username": "olga", "password": "olga-password"}).encode(),
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())["token"]
+
+
+SYSTEM_PY = "/usr/bin/python3"
+
+
+def gst_rtsp_available() -> bool:
+    if not Path(SYSTEM_PY).exists():
+        return False
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PY, "-c", probe], capture_output=True).returncode == 0
+
+
+needs_rtsp = pytest.mark.skipif(
+    not gst_rtsp_available(),
+    reason="GStreamer RTSP server bindings absent: ./run test installs gir1.2-gst-rtsp-server-1.0 python3-gst-1.0",
+)
+
+
+class RtspServer:
+    def __init__(self, port: int) -> None:
+        self.port, self.proc = port, None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/clip"
+
+    def start(self) -> RtspServer:
+        self.proc = subprocess.Popen(
+            [SYSTEM_PY, str(ROOT / "tests" / "rtsp_server.py"), str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", line + self.proc.stdout.read()
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def point_in(grid, street: str):
+    cell = next(c for c in grid.cells if c.street == street)
+    p = cell.geometry.representative_point()
+    return cell.code, p.x, p.y
+
+
+def det(i, lon, lat, t=T0, type_="illegal_parking"):
+    return Detection(
+        id=f"d{i}", type=type_, lon=lon, lat=lat, observed_at=t, camera_id="cam", evidence=f"evidence/{i}.jpg"
+    )
