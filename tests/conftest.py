@@ -283,3 +283,17 @@ def api_url(tmp_path, redis_url):
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
         (OUTPUT / "api-fuzz-server.log").write_text(out)
+
+
+@pytest.fixture
+def intake_setup(tmp_path, store_url):
+    """``(cfg, grid, sessions, intake)`` on the test's store (SQLite, and PostgreSQL when it answers)."""
+    from dispatch.store import open_store
+    from dispatch.wiring import build_dispatch
+    from gis.default import load_grid
+
+    cfg = make_config(tmp_path, store_url)
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
+    engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -142,3 +143,19 @@ def det(i, lon, lat, t=T0, type_="illegal_parking"):
     return Detection(
         id=f"d{i}", type=type_, lon=lon, lat=lat, observed_at=t, camera_id="cam", evidence=f"evidence/{i}.jpg"
     )
+
+
+def fill(directory, name: str = "filler") -> int:
+    """Write zeros into ``directory`` until the filesystem has not one byte left; returns bytes."""
+    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    total = 0
+    try:
+        for block in (1 << 20, 65536, 4096, 1):
+            while True:
+                try:
+                    total += os.write(fd, b"\0" * block)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+    return total

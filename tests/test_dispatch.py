@@ -7,19 +7,7 @@ from sqlalchemy import func, select
 
 from dispatch.lifecycle import IllegalTransition, check_transition
 from dispatch.store import Incident, IncidentEventRow, open_store
-from dispatch.wiring import build_dispatch
-from gis.default import load_grid
-from tests.conftest import make_config
 from tests.helpers import T0, det, point_in
-
-
-@pytest.fixture
-def setup(tmp_path, store_url):
-    cfg = make_config(tmp_path, store_url)
-    engine, sessions = open_store(cfg.store_url)
-    grid = load_grid(cfg.grid, cfg.data)
-    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
-    engine.dispose()
 
 
 def count(sessions, model):
@@ -27,8 +15,8 @@ def count(sessions, model):
         return s.scalar(select(func.count()).select_from(model))
 
 
-def test_detection_creates_located_assigned_incident(setup):
-    cfg, grid, sessions, intake = setup
+def test_detection_creates_located_assigned_incident(intake_setup):
+    cfg, grid, sessions, intake = intake_setup
     code, lon, lat = point_in(grid, "130203002")
     res = intake.handle(det(1, lon, lat))
     assert res.created and not res.duplicate_message
@@ -42,8 +30,8 @@ def test_detection_creates_located_assigned_incident(setup):
     ]
 
 
-def test_replayed_detection_changes_nothing(setup):
-    cfg, grid, sessions, intake = setup
+def test_replayed_detection_changes_nothing(intake_setup):
+    cfg, grid, sessions, intake = intake_setup
     _, lon, lat = point_in(grid, "130203001")
     first = intake.handle(det(1, lon, lat))
     again = intake.handle(det(1, lon, lat))
@@ -51,8 +39,8 @@ def test_replayed_detection_changes_nothing(setup):
     assert count(sessions, Incident) == 1 and count(sessions, IncidentEventRow) == 2
 
 
-def test_nearby_same_type_merges_far_or_other_type_does_not(setup):
-    cfg, grid, sessions, intake = setup
+def test_nearby_same_type_merges_far_or_other_type_does_not(intake_setup):
+    cfg, grid, sessions, intake = intake_setup
     _, lon, lat = point_in(grid, "130203001")
     a = intake.handle(det(1, lon, lat))
     b = intake.handle(det(2, lon + 0.0001, lat, T0 + timedelta(minutes=5)))  # ~9 m away
@@ -65,8 +53,8 @@ def test_nearby_same_type_merges_far_or_other_type_does_not(setup):
         assert s.get(Incident, a.incident_id).count == 2
 
 
-def test_outside_the_grid_is_stored_unassigned(setup):
-    cfg, grid, sessions, intake = setup
+def test_outside_the_grid_is_stored_unassigned(intake_setup):
+    cfg, grid, sessions, intake = intake_setup
     res = intake.handle(det(9, 100.0, 30.0))
     with sessions() as s:
         inc = s.get(Incident, res.incident_id)

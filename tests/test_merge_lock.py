@@ -96,13 +96,6 @@ def test_default_cells_are_wider_than_the_merge_square():
 
 
 # -- intake on the real store ------------------------------------------------------------------------
-@pytest.fixture
-def setup(tmp_path, store_url):
-    cfg = make_config(tmp_path, store_url)
-    engine, sessions = open_store(cfg.store_url)
-    grid = load_grid(cfg.grid, cfg.data)
-    yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
-    engine.dispose()
 
 
 @pytest.fixture
@@ -117,9 +110,9 @@ def pg_setup(tmp_path):
     engine.dispose()
 
 
-def test_merge_window_holds_across_a_batch(setup):
+def test_merge_window_holds_across_a_batch(intake_setup):
     """Each detection is within the window of the one before: one incident, batched or not."""
-    cfg, grid, sessions, intake = setup
+    cfg, grid, sessions, intake = intake_setup
     _, lon, lat = point_in(grid, "130203001")
     step = timedelta(seconds=cfg.dispatch.merge_window_s * 0.9)
     res = intake.handle_many([det(i, lon, lat, T0 + i * step) for i in range(3)])

@@ -21,6 +21,7 @@ from streams.errors import Outage, is_transient
 from streams.producer import DurableProducer
 from streams.schemas import DETECTIONS, Detection, encode
 from streams.spool import Spool
+from tests.helpers import fill
 
 
 def _det(i: int) -> Detection:
@@ -214,22 +215,6 @@ def _mount_tmpfs(path, size: str) -> None:
     )
     if res.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-
-
-def fill(directory, name: str = "filler") -> int:
-    """Write zeros into ``directory`` until the filesystem has not one byte left; returns bytes."""
-    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    total = 0
-    try:
-        for block in (1 << 20, 65536, 4096, 1):
-            while True:
-                try:
-                    total += os.write(fd, b"\0" * block)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return total
 
 
 def test_spool_on_a_full_disk_keeps_in_memory_then_writes(tmp_path, caplog):

@@ -30,29 +30,13 @@ from streams.bus import connect
 from streams.embedded import EmbeddedRedis
 from streams.schemas import DETECTIONS
 from tests.conftest import free_port, make_config
-from tests.helpers import wait_http
+from tests.helpers import fill, wait_http
 from tests.reliability.conftest import Stack
 from tests.reliability.harness import StoreCounter, incident_stream, pending, spread_detections, wait_until
 from vision.worker import CameraRunner
 
 NO_MERGE = {"merge_radius_m": 0, "sla_sweep_s": 3600}
 DISK = "16m"
-
-
-def fill(directory) -> int:
-    """Write zeros until the filesystem has not one byte left; returns the bytes written."""
-    fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    total = 0
-    try:
-        for block in (1 << 20, 65536, 4096, 1):
-            while True:
-                try:
-                    total += os.write(fd, b"\0" * block)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return total
 
 
 def answered(url: str) -> bool:
