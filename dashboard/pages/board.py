@@ -118,18 +118,15 @@ def map_figure(
         "showscale": False,
         "hovertemplate": "%{location}: %{z}<extra></extra>",
     }
-    markers = {
-        "type": "scattermap",
-        "name": INCIDENTS,
-        "uid": INCIDENTS,
-        "mode": "markers",
-        "lon": [i.lon for i in live],
-        "lat": [i.lat for i in live],
-        "text": [marker_text(i, lang) for i in live],
-        "customdata": [i.incident_id for i in live],
-        "marker": {"size": 16, "color": [state_colour(i.state) for i in live]},
-        "hoverinfo": "text",
-    }
+    markers = marker_trace(
+        INCIDENTS,
+        [i.lon for i in live],
+        [i.lat for i in live],
+        [marker_text(i, lang) for i in live],
+        [state_colour(i.state) for i in live],
+        size=16,
+        customdata=[i.incident_id for i in live],
+    )
     below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
     fig = {
         "data": [cells, markers, camera_trace(ctx, cameras, lang)],
@@ -163,17 +160,33 @@ def camera_trace(ctx: DashContext, cameras, lang: str) -> dict:
     health = {c.camera_id: c for c in cameras}
     cams = ctx.cfg.cameras
     states = [health[c.id].state if c.id in health else "starting" for c in cams]
+    texts = [
+        plain(f"📷 {c.name or c.id} · {t('cam.' + st, lang)}") for c, st in zip(cams, states, strict=True)
+    ]
+    return marker_trace(
+        CAMERAS,
+        [c.lon for c in cams],
+        [c.lat for c in cams],
+        texts,
+        [CAMERA_COLOURS[st] for st in states],
+        size=11,
+    )
+
+
+def marker_trace(
+    name: str, lons: list, lats: list, texts: list, colours: list, *, size: int, **extra
+) -> dict:
+    """A named trace of points (incidents, cameras) with hover text and a colour each."""
     return {
         "type": "scattermap",
-        "name": CAMERAS,
-        "uid": CAMERAS,
+        "name": name,
+        "uid": name,
         "mode": "markers",
-        "lon": [c.lon for c in cams],
-        "lat": [c.lat for c in cams],
-        "text": [
-            plain(f"📷 {c.name or c.id} · {t('cam.' + st, lang)}") for c, st in zip(cams, states, strict=True)
-        ],
-        "marker": {"size": 11, "color": [CAMERA_COLOURS[st] for st in states]},
+        "lon": lons,
+        "lat": lats,
+        "text": texts,
+        **extra,
+        "marker": {"size": size, "color": colours},
         "hoverinfo": "text",
     }
 
