@@ -16,7 +16,7 @@ from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.live import LiveState
-from dashboard.pages import board, console, inspector
+from dashboard.pages import board, citizen, console, inspector
 from gis.default import load_grid
 from streams.schemas import IncidentEvent, encode
 from tests.conftest import make_config
@@ -167,3 +167,18 @@ def test_inspector_pure_callbacks():
     assert inspector.show(None, "en") == ({}, inspector.HIDDEN, "")
     hidden, shown, who = inspector.show(auth, "en")
     assert hidden == inspector.HIDDEN and shown == {} and who.endswith("bob (insp-b)")
+
+
+def test_citizen_position_callbacks():
+    assert citizen.from_map({"map.center": {"lon": 118.1234567, "lat": 39.7654321}}) == (
+        "118.123457",
+        "39.765432",
+    )
+    lon, lat, fig, msg = citizen.from_gps({"lon": 118.2, "lat": 39.6, "at": 1}, "en")
+    assert (lon, lat, msg) == ("118.200000", "39.600000", None)
+    assert apply_patch({"layout": {"map": {}}}, fig)["layout"]["map"] == {
+        "center": {"lon": 118.2, "lat": 39.6},
+        "zoom": 16,
+    }
+    *_, failed = citizen.from_gps({"error": "denied", "at": 1}, "en")
+    assert failed.children.endswith(": denied") and "ph-error" in failed.className
