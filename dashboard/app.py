@@ -5,8 +5,10 @@
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 
-Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)`` for its
-callbacks. Plain Flask routes serve evidence images, the live state as JSON and ``/healthz``.
+Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
+binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
+another: what several share lives in dashboard.theme (colours, map style), dashboard.maps (grid
+layers, backgrounds, point maps) and dashboard.logins. Plain Flask routes serve evidence images, the live state as JSON and ``/healthz``.
 """
 
 from __future__ import annotations

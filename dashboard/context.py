@@ -18,7 +18,6 @@ class DashContext:
     grid: Grid
     api: ApiClient
     tz: ZoneInfo = field(init=False)
-    board_layers: dict = field(default_factory=dict)  # map layers per level, built once by the board
     board_views: object = None  # the board's per-page memory (dashboard.pages.board.ClientViews)
 
     def __post_init__(self) -> None:

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dashboard.api_client import ApiResult
+from dashboard.maps import fit_view
 from dashboard.media import media_url
 from dashboard.pages.citizen import can_rate, map_center, state_of
 from dashboard.pages.inspector import by_urgency, countdown_text, current, next_due, span_text
-from dashboard.pages.phone import decode_upload, error_text, fit_view, parse_coord
+from dashboard.pages.phone import decode_upload, error_text, parse_coord
 from dispatch.accounts import create_user
 from dispatch.store import open_store
 from gis.default import load_grid

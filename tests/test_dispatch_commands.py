@@ -152,7 +152,7 @@ def test_sla_sweep_escalates_once_per_stage(world):
 def test_vocabulary_is_complete_where_it_is_shown():
     """Every state has its zh/en label and Open311 note; every open state a map colour."""
     from dashboard.i18n import CATALOGUE
-    from dashboard.pages.board import STATE_COLOURS
+    from dashboard.theme import STATE_COLOURS
     from dispatch.api.open311 import STATUS_NOTES
     from dispatch.lifecycle import OPEN_STATES, State
 

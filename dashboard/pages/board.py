@@ -9,7 +9,7 @@ nothing gets ``no_update``.
 
 from __future__ import annotations
 
-import math
+import functools
 import threading
 import uuid
 from collections import OrderedDict
@@ -20,59 +20,25 @@ from html import escape
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
 
-from cityops.config import CityOpsConfig
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.maps import background_layers, fit_zoom, grid_layers, line_layer
 from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
-from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE, OPEN_STATES
-from gis.layers import cached_layer
+from dashboard.theme import (
+    CAMERA_COLOURS,
+    CELL_LINE,
+    CHART_LAYOUT,
+    GRID_LINE,
+    MAP_BACKGROUND,
+    MAP_STYLE,
+    state_colour,
+)
+from dispatch.lifecycle import OPEN_STATES
+from gis.grid import Grid
 
-STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
-    NEW: "#ff4d4f",
-    DISPATCHED: "#faad14",
-    ACCEPTED: "#40a9ff",
-    ON_SITE: "#36cfc9",
-    ESCALATED: "#f759ab",
-}
-CAMERA_COLOURS = {
-    "online": "#52c41a",
-    "offline": "#ff4d4f",
-    "error": "#ff4d4f",
-    "starting": "#8c8c8c",
-    "stopped": "#8c8c8c",
-}
-# Plotly's built-in "white-bg" style loads nothing from the network; the dark background (or an
-# intranet tile layer) is a map layer below the traces. (A custom MapLibre style object breaks
-# Plotly's style diffing on every update: "Map error.")
-MAP_STYLE = "white-bg"
-WORLD = {
-    "type": "Feature",
-    "properties": {},
-    "geometry": {
-        "type": "Polygon",
-        "coordinates": [[[-180, -85], [180, -85], [180, 85], [-180, 85], [-180, -85]]],
-    },
-}
-
-
-def map_style(cfg: CityOpsConfig) -> str:
-    """The style for every map of the pages; pair it with :func:`background_layers`."""
-    return MAP_STYLE
-
-
-def background_layers(cfg: CityOpsConfig) -> list[dict]:
-    if cfg.dashboard.tile_url:
-        return [{"sourcetype": "raster", "source": [cfg.dashboard.tile_url], "below": "traces"}]
-    return [{"sourcetype": "geojson", "source": WORLD, "type": "fill", "color": "#0b1526", "below": "traces"}]
-
-
-CHART_LAYOUT = {
-    "paper_bgcolor": "rgba(0,0,0,0)",
-    "plot_bgcolor": "rgba(0,0,0,0)",
-    "font": {"color": "#cfe3ff", "size": 15},
-    "margin": {"l": 10, "r": 10, "t": 6, "b": 30},
-}
+#: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
+CELLS, INCIDENTS, CAMERAS = "cells", "incidents", "cameras"
 
 
 # -- what each open page was sent ------------------------------------------------------------------
@@ -81,6 +47,7 @@ class ClientView:
     version: int
     counts: dict[str, int]
     markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
+    traces: dict[str, int] = field(default_factory=dict)  # trace name -> index in the page's figure
 
 
 class ClientViews:
@@ -132,7 +99,8 @@ def map_figure(
     w, s, e, n = ctx.grid.bounds
     cells = {
         "type": "choroplethmap",
-        "name": "cells",
+        "name": CELLS,
+        "uid": CELLS,
         "geojson": layers["cell"],
         "locations": codes,
         "z": [counts.get(c, 0) for c in codes],
@@ -146,27 +114,21 @@ def map_figure(
             [0.5, "#ff7a1a"],
             [1, "#ff3b30"],
         ],
-        "marker": {"line": {"width": 0.3, "color": "#3a5a7a"}, "opacity": 0.85},
+        "marker": {"line": {"width": 0.3, "color": CELL_LINE}, "opacity": 0.85},
         "showscale": False,
         "hovertemplate": "%{location}: %{z}<extra></extra>",
     }
-    markers = {
-        "type": "scattermap",
-        "name": "incidents",
-        "uid": "incidents",
-        "mode": "markers",
-        "lon": [i.lon for i in live],
-        "lat": [i.lat for i in live],
-        "text": [marker_text(i, lang) for i in live],
-        "customdata": [i.incident_id for i in live],
-        "marker": {"size": 16, "color": [STATE_COLOURS.get(i.state, "#fff") for i in live]},
-        "hoverinfo": "text",
-    }
-    line = lambda src, colour, width: {  # noqa: E731
-        "sourcetype": "geojson", "source": src, "type": "line", "color": colour, "line": {"width": width},
-        "below": "plotly-trace-layer-incidents-circle",
-    }  # fmt: skip
-    return {
+    markers = marker_trace(
+        INCIDENTS,
+        [i.lon for i in live],
+        [i.lat for i in live],
+        [marker_text(i, lang) for i in live],
+        [state_colour(i.state) for i in live],
+        size=16,
+        customdata=[i.incident_id for i in live],
+    )
+    below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
+    fig = {
         "data": [cells, markers, camera_trace(ctx, cameras, lang)],
         "layout": {
             "map": {
@@ -175,32 +137,56 @@ def map_figure(
                 "zoom": fit_zoom(ctx.grid.bounds),
                 "layers": [
                     *background_layers(ctx.cfg),
-                    line(layers["community"], "#5f8fbf", 1.2),
-                    line(layers["street"], "#9fd0ff", 2.6),
+                    line_layer(layers["community"], "#5f8fbf", 1.2, below),
+                    line_layer(layers["street"], "#9fd0ff", 2.6, below),
                 ],
             },
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
-            "paper_bgcolor": "#0b1526",
+            "paper_bgcolor": MAP_BACKGROUND,
             "showlegend": False,
             "uirevision": "board",
         },
     }
+    view.traces = trace_index(fig)
+    return fig
+
+
+def trace_index(fig: dict) -> dict[str, int]:
+    """Each trace's position in ``fig`` by its name: what a patch of that figure addresses."""
+    return {trace["name"]: k for k, trace in enumerate(fig["data"])}
 
 
 def camera_trace(ctx: DashContext, cameras, lang: str) -> dict:
     health = {c.camera_id: c for c in cameras}
     cams = ctx.cfg.cameras
     states = [health[c.id].state if c.id in health else "starting" for c in cams]
+    texts = [
+        plain(f"📷 {c.name or c.id} · {t('cam.' + st, lang)}") for c, st in zip(cams, states, strict=True)
+    ]
+    return marker_trace(
+        CAMERAS,
+        [c.lon for c in cams],
+        [c.lat for c in cams],
+        texts,
+        [CAMERA_COLOURS[st] for st in states],
+        size=11,
+    )
+
+
+def marker_trace(
+    name: str, lons: list, lats: list, texts: list, colours: list, *, size: int, **extra
+) -> dict:
+    """A named trace of points (incidents, cameras) with hover text and a colour each."""
     return {
         "type": "scattermap",
-        "name": "cameras",
+        "name": name,
+        "uid": name,
         "mode": "markers",
-        "lon": [c.lon for c in cams],
-        "lat": [c.lat for c in cams],
-        "text": [
-            plain(f"📷 {c.name or c.id} · {t('cam.' + st, lang)}") for c, st in zip(cams, states, strict=True)
-        ],
-        "marker": {"size": 11, "color": [CAMERA_COLOURS[st] for st in states]},
+        "lon": lons,
+        "lat": lats,
+        "text": texts,
+        **extra,
+        "marker": {"size": size, "color": colours},
         "hoverinfo": "text",
     }
 
@@ -213,20 +199,11 @@ def bar_figure(labels: list[str], values: list[int], *, horizontal: bool, colour
     counts = {"tickformat": "d", "rangemode": "tozero"}
     if max(values, default=0) <= 5:
         counts["dtick"] = 1
-    fig.update_xaxes(gridcolor="#1d3b5f", automargin=True, **(counts if horizontal else {}))
-    fig.update_yaxes(gridcolor="#1d3b5f", automargin=True, **({} if horizontal else counts))
+    fig.update_xaxes(gridcolor=GRID_LINE, automargin=True, **(counts if horizontal else {}))
+    fig.update_yaxes(gridcolor=GRID_LINE, automargin=True, **({} if horizontal else counts))
     if not horizontal:
         fig.update_xaxes(tickvals=labels[::3])
     return fig
-
-
-def fit_zoom(bounds: tuple[float, float, float, float], width_px: int = 1180, height_px: int = 460) -> float:
-    """The web-mercator zoom at which ``bounds`` fills a map of this size."""
-    w, s, e, n = bounds
-    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
-    zoom_w = math.log2(width_px * 360 / (max(e - w, 1e-6) * 512))
-    zoom_h = math.log2(height_px * 2 * math.pi / (max(merc(n) - merc(s), 1e-9) * 512))
-    return round(min(zoom_w, zoom_h), 2)
 
 
 # -- panels -----------------------------------------------------------------------------------------
@@ -366,7 +343,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     counts = ctx.live.open_by_cell(incidents)
     cid = uuid.uuid4().hex
     view = ClientView(version, counts)
-    fig = map_figure(ctx, ctx.board_layers, counts, incidents, cameras, lang, view)
+    fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view)
     ctx.board_views.put(cid, view)
     trend, by_type, by_street = charts(ctx, incidents, lang)
     graph = lambda gid, f: dcc.Graph(id=gid, figure=f, config={"displayModeBar": False}, className="chart")  # noqa: E731
@@ -475,17 +452,117 @@ def drill_target(ctx: DashContext, drill: dict, cell: str | None) -> dict:
     return {"level": "street", "code": c.street}
 
 
-def register(app, ctx: DashContext) -> None:
-    ctx.board_layers = {
-        lvl: cached_layer(ctx.grid, lvl, ctx.cfg.data / "grid" / "layers")
-        for lvl in ("cell", "community", "street")
-    }
-    ctx.board_views = ClientViews()
-    index = {c: k for k, c in enumerate(ctx.grid.codes)}
-    units = {u.code: u for u in [*ctx.grid.streets, *ctx.grid.communities]}
-    street_codes = [u.code for u in ctx.grid.streets]
+@dataclass(frozen=True)
+class Lookups:
+    """What the callbacks look up in the grid: a cell's position in the cells trace, the streets and
+    communities by code, the streets in order (the cycle's walk)."""
 
-    @app.callback(
+    index: dict[str, int]
+    units: dict
+    streets: list[str]
+
+
+@functools.lru_cache(maxsize=8)
+def lookups(grid: Grid) -> Lookups:
+    return Lookups(
+        {c: k for k, c in enumerate(grid.codes)},
+        {u.code: u for u in [*grid.streets, *grid.communities]},
+        [u.code for u in grid.streets],
+    )
+
+
+# -- callbacks (bound to their inputs and outputs in register) -------------------------------------
+def map_patch(
+    ctx: DashContext, view: ClientView, counts: dict[str, int], changed, cameras, lang: str
+) -> Patch:
+    """The map's changes since ``view`` (what that page holds): recoloured cells, new, changed and
+    closed markers, camera states. Traces are found by name in ``view.traces``. Updates ``view``'s
+    marker positions in place."""
+    index = lookups(ctx.grid).index
+    cells, markers, cams = (view.traces[name] for name in (CELLS, INCIDENTS, CAMERAS))
+    patch = Patch()
+    for code in set(view.counts) | set(counts):
+        if view.counts.get(code, 0) != counts.get(code, 0) and code in index:
+            patch["data"][cells]["z"][index[code]] = counts.get(code, 0)
+    for inc in changed:
+        k = view.markers.get(inc.incident_id)
+        is_open = inc.state in OPEN_STATES
+        if k is None:
+            if not is_open:
+                continue
+            view.markers[inc.incident_id] = len(view.markers)
+            for key, value in (
+                ("lon", inc.lon),
+                ("lat", inc.lat),
+                ("text", marker_text(inc, lang)),
+                ("customdata", inc.incident_id),
+            ):
+                patch["data"][markers][key].append(value)
+            patch["data"][markers]["marker"]["color"].append(state_colour(inc.state))
+        else:
+            patch["data"][markers]["marker"]["color"][k] = state_colour(inc.state)
+            patch["data"][markers]["text"][k] = marker_text(inc, lang)
+            if not is_open:  # closed: the point is no longer drawn
+                patch["data"][markers]["lon"][k] = None
+                patch["data"][markers]["lat"][k] = None
+    cam = camera_trace(ctx, cameras, lang)
+    patch["data"][cams]["marker"]["color"] = cam["marker"]["color"]
+    patch["data"][cams]["text"] = cam["text"]
+    return patch
+
+
+def refresh(ctx: DashContext, _n, cid, have, lang):
+    """Each tick: nothing if the page is current, else a patch of the map and the panels whole."""
+    if ctx.live.version == have:
+        return (no_update,) * 8
+    base = ctx.board_views.get(cid, have)
+    if base is None:  # a page this server does not know (it restarted): send the whole map again
+        version, incidents, cameras = ctx.live.snapshot()
+        view = ClientView(version, ctx.live.open_by_cell(incidents))
+        fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), view.counts, incidents, cameras, lang, view)
+        ctx.board_views.put(cid, view)
+        return (fig, *panels(ctx, incidents, cameras, lang), version)
+    view = ClientView(base.version, base.counts, dict(base.markers), base.traces)
+    version, changed, cameras = ctx.live.changes_since(view.version)
+    _, incidents, _ = ctx.live.snapshot()
+    counts = ctx.live.open_by_cell(incidents)
+    patch = map_patch(ctx, view, counts, changed, cameras, lang)
+    view.version, view.counts = version, counts
+    ctx.board_views.put(cid, view)
+    return (patch, *panels(ctx, incidents, cameras, lang), version)
+
+
+def drill(ctx: DashContext, click, _reset, _cycle, state, lang):
+    """A click on a cell drills one level down, the reset button (or the end of a cycle) goes back
+    to the district, the cycle timer walks the streets: a patch of the map's centre and zoom."""
+    trigger = callback_context.triggered_id
+    cell = None
+    if trigger == "board-map" and click and click.get("points"):
+        cell = click["points"][0].get("location")
+    if trigger == "cycle":  # unattended walls: district, then each street in turn
+        target = next_in_cycle(state or {}, lookups(ctx.grid).streets)
+    else:
+        target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
+    patch = Patch()
+    if target["level"] == "district":
+        w, s, e, n = ctx.grid.bounds
+        centre, zoom, label = ((w + e) / 2, (s + n) / 2), fit_zoom(ctx.grid.bounds), ""
+    else:
+        u = lookups(ctx.grid).units[target["code"]]
+        w, s, e, n = u.geometry.bounds
+        centre, zoom = ((w + e) / 2, (s + n) / 2), fit_zoom((w, s, e, n))
+        label = (
+            f"{t('level.' + target['level'], lang)}: {u.name_zh if lang == 'zh-CN' else u.name_en} ({u.code})"
+        )
+    patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
+    patch["layout"]["map"]["zoom"] = zoom
+    patch["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}"
+    return patch, target, label
+
+
+def register(app, ctx: DashContext) -> None:
+    ctx.board_views = ClientViews()
+    app.callback(
         Output("board-map", "figure"),
         Output("kpis", "children"),
         Output("ticker", "children"),
@@ -498,54 +575,8 @@ def register(app, ctx: DashContext) -> None:
         State("board-client", "data"),
         State("board-version", "data"),
         State("board-lang", "data"),
-    )
-    def refresh(_n, cid, have, lang):
-        if ctx.live.version == have:
-            return (no_update,) * 8
-        base = ctx.board_views.get(cid, have)
-        if base is None:  # a page this server does not know (it restarted): send the whole map again
-            version, incidents, cameras = ctx.live.snapshot()
-            view = ClientView(version, ctx.live.open_by_cell(incidents))
-            fig = map_figure(ctx, ctx.board_layers, view.counts, incidents, cameras, lang, view)
-            ctx.board_views.put(cid, view)
-            return (fig, *panels(ctx, incidents, cameras, lang), version)
-        view = ClientView(base.version, base.counts, dict(base.markers))
-        version, changed, cameras = ctx.live.changes_since(view.version)
-        _, incidents, _ = ctx.live.snapshot()
-        counts = ctx.live.open_by_cell(incidents)
-        patch = Patch()
-        for code in set(view.counts) | set(counts):
-            if view.counts.get(code, 0) != counts.get(code, 0) and code in index:
-                patch["data"][0]["z"][index[code]] = counts.get(code, 0)
-        for inc in changed:
-            k = view.markers.get(inc.incident_id)
-            is_open = inc.state in OPEN_STATES
-            if k is None:
-                if not is_open:
-                    continue
-                view.markers[inc.incident_id] = len(view.markers)
-                for key, value in (
-                    ("lon", inc.lon),
-                    ("lat", inc.lat),
-                    ("text", marker_text(inc, lang)),
-                    ("customdata", inc.incident_id),
-                ):
-                    patch["data"][1][key].append(value)
-                patch["data"][1]["marker"]["color"].append(STATE_COLOURS.get(inc.state, "#fff"))
-            else:
-                patch["data"][1]["marker"]["color"][k] = STATE_COLOURS.get(inc.state, "#fff")
-                patch["data"][1]["text"][k] = marker_text(inc, lang)
-                if not is_open:  # closed: the point is no longer drawn
-                    patch["data"][1]["lon"][k] = None
-                    patch["data"][1]["lat"][k] = None
-        cam = camera_trace(ctx, cameras, lang)
-        patch["data"][2]["marker"]["color"] = cam["marker"]["color"]
-        patch["data"][2]["text"] = cam["text"]
-        view.version, view.counts = version, counts
-        ctx.board_views.put(cid, view)
-        return (patch, *panels(ctx, incidents, cameras, lang), version)
-
-    @app.callback(
+    )(functools.partial(refresh, ctx))
+    app.callback(
         Output("board-map", "figure", allow_duplicate=True),
         Output("drill", "data"),
         Output("drill-label", "children"),
@@ -555,26 +586,4 @@ def register(app, ctx: DashContext) -> None:
         State("drill", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )
-    def drill(click, _reset, _cycle, state, lang):
-        trigger = callback_context.triggered_id
-        cell = None
-        if trigger == "board-map" and click and click.get("points"):
-            cell = click["points"][0].get("location")
-        if trigger == "cycle":  # unattended walls: district, then each street in turn
-            target = next_in_cycle(state or {}, street_codes)
-        else:
-            target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
-        patch = Patch()
-        if target["level"] == "district":
-            w, s, e, n = ctx.grid.bounds
-            centre, zoom, label = ((w + e) / 2, (s + n) / 2), fit_zoom(ctx.grid.bounds), ""
-        else:
-            u = units[target["code"]]
-            w, s, e, n = u.geometry.bounds
-            centre, zoom = ((w + e) / 2, (s + n) / 2), fit_zoom((w, s, e, n))
-            label = f"{t('level.' + target['level'], lang)}: {u.name_zh if lang == 'zh-CN' else u.name_en} ({u.code})"
-        patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
-        patch["layout"]["map"]["zoom"] = zoom
-        patch["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}"
-        return patch, target, label
+    )(functools.partial(drill, ctx))

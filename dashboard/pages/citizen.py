@@ -7,29 +7,30 @@ for the API's per-address rate limit. All user text is rendered as text."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
-import flask
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.logins import client_ip
+from dashboard.maps import fit_view, grid_layer
 from dashboard.media import media_url
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
     decode_upload,
     error_text,
-    fit_view,
+    gps_failed,
     message,
     parse_coord,
-    point_map,
+    phone_map,
 )
 from dispatch.lifecycle import HANDLED_STATES
-from gis.layers import cached_layer
 
 HIDDEN = {"display": "none"}
 TRACKING = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
@@ -70,7 +71,7 @@ def category_options(services: list[dict], lang: str) -> list[dict]:
 
 # -- rendering -------------------------------------------------------------------------------------
 def district_figure(ctx: DashContext) -> go.Figure:
-    layer = cached_layer(ctx.grid, "street", ctx.cfg.data / "grid" / "layers")
+    layer = grid_layer(ctx.cfg, ctx.grid, "street")
     codes = [f["properties"]["code"] for f in layer["features"]]
     streets = go.Choroplethmap(
         geojson=layer, locations=codes, z=[0] * len(codes), featureidkey="properties.code",
@@ -79,7 +80,7 @@ def district_figure(ctx: DashContext) -> go.Figure:
     )  # fmt: skip
     w, s, e, n = ctx.grid.bounds
     centre, zoom = fit_view([(w, s), (e, n)], max_zoom=15)
-    return point_map(ctx.cfg, centre, [streets], zoom, "citizen-map")
+    return phone_map(ctx.cfg, centre, [streets], zoom, "citizen-map")
 
 
 def time_text(value: str, ctx: DashContext) -> str:
@@ -226,25 +227,112 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     )
 
 
-# -- callbacks -------------------------------------------------------------------------------------
+# -- callbacks (bound to their inputs and outputs in register) -------------------------------------
+def from_map(relayout):
+    c = map_center(relayout)
+    if c is None:
+        raise PreventUpdate
+    return f"{c[0]:.6f}", f"{c[1]:.6f}"
+
+
+def from_gps(gps, lang):
+    if not gps:
+        raise PreventUpdate
+    if gps.get("error"):
+        return no_update, no_update, no_update, gps_failed(gps, lang)
+    fig = Patch()
+    fig["layout"]["map"]["center"] = {"lon": gps["lon"], "lat": gps["lat"]}
+    fig["layout"]["map"]["zoom"] = 16
+    return f"{gps['lon']:.6f}", f"{gps['lat']:.6f}", fig, None
+
+
+def where(ctx: DashContext, lon, lat, lang):
+    x, y = parse_coord(lon, -180, 180), parse_coord(lat, -90, 90)
+    if x is None or y is None:
+        return ""
+    cell = ctx.grid.locate(x, y)
+    if not cell:
+        return html.Span(t("cit.outside", lang), className="ph-warn")
+    return f"{t('cell', lang)} {cell}"
+
+
+def submit(ctx: DashContext, n, contents, filename, category, lon, lat, description, reports, bump, lang):
+    if not n:
+        raise PreventUpdate
+    keep = (no_update,) * 6
+    x, y = parse_coord(lon, -180, 180), parse_coord(lat, -90, 90)
+    if not category:
+        return message(t("cit.need_category", lang), False), *keep
+    if x is None or y is None:
+        return message(t("cit.need_location", lang), False), *keep
+    photo = decode_upload(contents, filename) if contents else None
+    if contents and photo is None:
+        return message(t("ph.bad_file", lang), False), *keep
+    form = {"service_code": category, "lat": str(y), "long": str(x), "description": description or ""}
+    res = ctx.api.create_request(form, photo, client_ip=client_ip())
+    if not res.ok:
+        return message(error_text(res, lang), False), *keep
+    created = res.data[0]
+    rid, token = created["service_request_id"], created["token"]
+    merged = created.get("merged_into")
+    extra = created.get("photo_problem") or ""
+    receipt = html.Div(
+        [
+            html.Div(t("cit.thanks", lang) + (f" · {t('cit.merged', lang)} #{merged}" if merged else "")),
+            html.Div(extra, className="ph-warn") if extra else None,
+            html.Div(t("cit.tracking", lang), className="ph-key"),
+            html.Div(rid, id="cit-receipt-id", className="ph-big"),
+            html.Div(t("cit.token", lang), className="ph-key"),
+            html.Div(token, id="cit-receipt-token", className="ph-big ph-token"),
+        ],
+        className="ph-receipt",
+    )
+    return None, receipt, {**(reports or {}), rid: token}, rid, (bump or 0) + 1, None, ""
+
+
+def lookup(ctx: DashContext, _n, _s, _bump, track, reports, lang):
+    rid = (track or "").strip()
+    if not TRACKING.match(rid):
+        return message(t("cit.need_id", lang), False), HIDDEN, no_update
+    res = ctx.api.request_status(rid)
+    if not res.ok:
+        return message(error_text(res, lang), False), HIDDEN, no_update
+    req = res.data[0]
+    return (
+        status_view(ctx, req, lang),
+        ({} if can_rate(req) else HIDDEN),
+        (reports or {}).get(rid, no_update),
+    )
+
+
+def rate(ctx: DashContext, n, track, rating, comment, token, bump, lang):
+    if not n:
+        raise PreventUpdate
+    rid = (track or "").strip()
+    if not TRACKING.match(rid):
+        return message(t("cit.need_id", lang), False), no_update
+    if not rating:
+        return message(t("cit.need_rating", lang), False), no_update
+    if not (token or "").strip():
+        return message(t("cit.need_token", lang), False), no_update
+    res = ctx.api.rate(rid, token.strip(), int(rating), comment or "", client_ip=client_ip())
+    if not res.ok:
+        return message(error_text(res, lang), False), no_update
+    return message(t("cit.rate_thanks", lang), True), (bump or 0) + 1
+
+
 def register(app, ctx: DashContext) -> None:
+    bind = functools.partial
     app.clientside_callback(PREVIEW_JS, Output("cit-preview", "src"), Output("cit-preview", "style"),
                             Input("cit-photo", "contents"))  # fmt: skip
     app.clientside_callback(GPS_JS, Output("cit-gps", "data"), Input("cit-gps-btn", "n_clicks"))
-
-    @app.callback(
+    app.callback(
         Output("cit-lon", "value"),
         Output("cit-lat", "value"),
         Input("cit-map", "relayoutData"),
         prevent_initial_call=True,
-    )
-    def from_map(relayout):
-        c = map_center(relayout)
-        if c is None:
-            raise PreventUpdate
-        return f"{c[0]:.6f}", f"{c[1]:.6f}"
-
-    @app.callback(
+    )(from_map)
+    app.callback(
         Output("cit-lon", "value", allow_duplicate=True),
         Output("cit-lat", "value", allow_duplicate=True),
         Output("cit-map", "figure"),
@@ -252,34 +340,14 @@ def register(app, ctx: DashContext) -> None:
         Input("cit-gps", "data"),
         State("cit-lang", "data"),
         prevent_initial_call=True,
-    )
-    def from_gps(gps, lang):
-        if not gps:
-            raise PreventUpdate
-        if gps.get("error"):
-            return (
-                no_update,
-                no_update,
-                no_update,
-                message(f"{t('ph.gps_failed', lang)}: {gps['error']}", False),
-            )
-        fig = Patch()
-        fig["layout"]["map"]["center"] = {"lon": gps["lon"], "lat": gps["lat"]}
-        fig["layout"]["map"]["zoom"] = 16
-        return f"{gps['lon']:.6f}", f"{gps['lat']:.6f}", fig, None
-
-    @app.callback(Output("cit-where", "children"), Input("cit-lon", "value"), Input("cit-lat", "value"),
-                  State("cit-lang", "data"))  # fmt: skip
-    def where(lon, lat, lang):
-        x, y = parse_coord(lon, -180, 180), parse_coord(lat, -90, 90)
-        if x is None or y is None:
-            return ""
-        cell = ctx.grid.locate(x, y)
-        if not cell:
-            return html.Span(t("cit.outside", lang), className="ph-warn")
-        return f"{t('cell', lang)} {cell}"
-
-    @app.callback(
+    )(from_gps)
+    app.callback(
+        Output("cit-where", "children"),
+        Input("cit-lon", "value"),
+        Input("cit-lat", "value"),
+        State("cit-lang", "data"),
+    )(bind(where, ctx))
+    app.callback(
         Output("cit-msg", "children"),
         Output("cit-receipt", "children"),
         Output("cit-reports", "data"),
@@ -298,41 +366,8 @@ def register(app, ctx: DashContext) -> None:
         State("cit-bump", "data"),
         State("cit-lang", "data"),
         prevent_initial_call=True,
-    )
-    def submit(n, contents, filename, category, lon, lat, description, reports, bump, lang):
-        if not n:
-            raise PreventUpdate
-        keep = (no_update,) * 6
-        x, y = parse_coord(lon, -180, 180), parse_coord(lat, -90, 90)
-        if not category:
-            return message(t("cit.need_category", lang), False), *keep
-        if x is None or y is None:
-            return message(t("cit.need_location", lang), False), *keep
-        photo = decode_upload(contents, filename) if contents else None
-        if contents and photo is None:
-            return message(t("ph.bad_file", lang), False), *keep
-        form = {"service_code": category, "lat": str(y), "long": str(x), "description": description or ""}
-        res = ctx.api.create_request(form, photo, client_ip=flask.request.remote_addr)
-        if not res.ok:
-            return message(error_text(res, lang), False), *keep
-        created = res.data[0]
-        rid, token = created["service_request_id"], created["token"]
-        merged = created.get("merged_into")
-        extra = created.get("photo_problem") or ""
-        receipt = html.Div(
-            [
-                html.Div(t("cit.thanks", lang) + (f" · {t('cit.merged', lang)} #{merged}" if merged else "")),
-                html.Div(extra, className="ph-warn") if extra else None,
-                html.Div(t("cit.tracking", lang), className="ph-key"),
-                html.Div(rid, id="cit-receipt-id", className="ph-big"),
-                html.Div(t("cit.token", lang), className="ph-key"),
-                html.Div(token, id="cit-receipt-token", className="ph-big ph-token"),
-            ],
-            className="ph-receipt",
-        )
-        return None, receipt, {**(reports or {}), rid: token}, rid, (bump or 0) + 1, None, ""
-
-    @app.callback(
+    )(bind(submit, ctx))
+    app.callback(
         Output("cit-status", "children"),
         Output("cit-rate", "style"),
         Output("cit-token", "value"),
@@ -343,22 +378,8 @@ def register(app, ctx: DashContext) -> None:
         State("cit-reports", "data"),
         State("cit-lang", "data"),
         prevent_initial_call=True,
-    )
-    def lookup(_n, _s, _bump, track, reports, lang):
-        rid = (track or "").strip()
-        if not TRACKING.match(rid):
-            return message(t("cit.need_id", lang), False), HIDDEN, no_update
-        res = ctx.api.request_status(rid)
-        if not res.ok:
-            return message(error_text(res, lang), False), HIDDEN, no_update
-        req = res.data[0]
-        return (
-            status_view(ctx, req, lang),
-            ({} if can_rate(req) else HIDDEN),
-            (reports or {}).get(rid, no_update),
-        )
-
-    @app.callback(
+    )(bind(lookup, ctx))
+    app.callback(
         Output("cit-rate-msg", "children"),
         Output("cit-bump", "data", allow_duplicate=True),
         Input("cit-rate-btn", "n_clicks"),
@@ -369,20 +390,4 @@ def register(app, ctx: DashContext) -> None:
         State("cit-bump", "data"),
         State("cit-lang", "data"),
         prevent_initial_call=True,
-    )
-    def rate(n, track, rating, comment, token, bump, lang):
-        if not n:
-            raise PreventUpdate
-        rid = (track or "").strip()
-        if not TRACKING.match(rid):
-            return message(t("cit.need_id", lang), False), no_update
-        if not rating:
-            return message(t("cit.need_rating", lang), False), no_update
-        if not (token or "").strip():
-            return message(t("cit.need_token", lang), False), no_update
-        res = ctx.api.rate(
-            rid, token.strip(), int(rating), comment or "", client_ip=flask.request.remote_addr
-        )
-        if not res.ok:
-            return message(error_text(res, lang), False), no_update
-        return message(t("cit.rate_thanks", lang), True), (bump or 0) + 1
+    )(bind(rate, ctx))

@@ -5,17 +5,18 @@ operator's token. The table refreshes when the live state changes, without a pag
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-import flask
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
-from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.logins import client_ip, end_login
+from dashboard.maps import grid_layer, line_layer, point_map
 from dashboard.media import media_url
-from dashboard.pages.board import MAP_STYLE, STATE_COLOURS, background_layers
+from dashboard.theme import CELL_LINE, TEXT, state_colour
 
 DESK_ACTIONS = ("verify", "close", "reject", "escalate")
 
@@ -80,7 +81,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                                 style_as_list_view=True,
                                 style_header={
                                     "backgroundColor": "#13294a",
-                                    "color": "#cfe3ff",
+                                    "color": TEXT,
                                     "fontWeight": "bold",
                                 },
                                 style_cell={
@@ -173,33 +174,15 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
         picture = html.Img(src=url, className="detail-img")
     else:
         picture = html.Div(t("no_frame", lang), className="detail-img empty")
-    fig = go.Figure(
-        go.Scattermap(
-            lon=[inc["lon"]],
-            lat=[inc["lat"]],
-            mode="markers",
-            marker={"size": 18, "color": STATE_COLOURS.get(inc["state"], "#fff")},
-        )
+    site = go.Scattermap(
+        lon=[inc["lon"]],
+        lat=[inc["lat"]],
+        mode="markers",
+        marker={"size": 18, "color": state_colour(inc["state"])},
     )
-    fig.update_layout(
-        map={
-            "style": MAP_STYLE,
-            "center": {"lon": inc["lon"], "lat": inc["lat"]},
-            "zoom": 14,
-            "layers": background_layers(ctx.cfg),
-        },
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        paper_bgcolor="#0b1526",
-        height=200,
-    )
-    if ctx.board_layers.get("cell"):
-        cells = {
-            "sourcetype": "geojson",
-            "source": ctx.board_layers["cell"],
-            "type": "line",
-            "color": "#3a5a7a",
-        }
-        fig.update_layout(map_layers=[*background_layers(ctx.cfg), cells])
+    cells = line_layer(grid_layer(ctx.cfg, ctx.grid, "cell"), CELL_LINE)
+    fig = point_map(ctx.cfg, (inc["lon"], inc["lat"]), [site], 14, overlays=[cells])
+    fig.update_layout(height=200)
     timeline = [
         html.Li(
             [
@@ -228,8 +211,82 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
     ]
 
 
+# -- callbacks (bound to their inputs and outputs in register) -------------------------------------
+def login(ctx: DashContext, _c, _s, user, password, lang):
+    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
+    if not res.ok:
+        return no_update, res.error
+    if res.data["role"] == "inspector":
+        return no_update, t("desk_only", lang)
+    return res.data["token"], ""
+
+
+def logout(ctx: DashContext, n, token):
+    end_login(ctx.api, n, token)  # ends the login at the API, not just in this browser
+    return None, ""
+
+
+def show(token):
+    return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
+
+
+def recheck_ticks(ctx: DashContext) -> int:
+    """With nothing new, still ask the API every few seconds: a login ended elsewhere shows up here."""
+    return max(1, round(5000 / ctx.cfg.dashboard.refresh_ms))
+
+
+def refresh(ctx: DashContext, n, token, _msg, seen, lang):
+    if not token:
+        return no_update, no_update, no_update, no_update
+    version = ctx.live.version
+    if version == seen and callback_context.triggered_id == "console-tick" and (n or 0) % recheck_ticks(ctx):
+        return no_update, no_update, no_update, no_update
+    res = ctx.api.incidents(token, limit=500)
+    if res.status == 401:  # logged out elsewhere, deactivated, role or password changed
+        return [], -1, None, t("login_ended", lang)
+    if not res.ok:
+        return no_update, no_update, no_update, no_update
+    return rows(ctx, res.data, lang), version, no_update, no_update
+
+
+def show_detail(ctx: DashContext, selected, data, _msg, token, lang):
+    if not token or not selected or not data or selected[0] >= len(data):
+        return t("select_incident", lang), []
+    incident_id = data[selected[0]]["id"]
+    res = ctx.api.incident(token, incident_id)
+    if not res.ok:
+        return f"#{incident_id}", html.Div(res.error, className="message error")
+    inc = res.data
+    return f"#{inc['id']} {t('type.' + inc['type'], lang)}", detail(ctx, inc, lang)
+
+
+def act(ctx: DashContext, *args):
+    """The pressed button's action on the selected incident (the buttons' clicks come first)."""
+    selected, data, assignee, merge_into, note, token, lang = args[-7:]
+    if not token:
+        return no_update
+    if not selected or not data or selected[0] >= len(data):
+        return t("select_incident", lang)
+    incident_id = data[selected[0]]["id"]
+    action = callback_context.triggered_id.removeprefix("btn-")
+    if action == "assign":
+        if not assignee:
+            return t("pick_assignee", lang)
+        res = ctx.api.act(token, incident_id, "assign", {"assignee": assignee, "note": note or ""})
+    elif action == "merge":
+        if not merge_into:
+            return t("merge_into", lang)
+        res = ctx.api.act(token, incident_id, "merge", {"into": int(merge_into), "note": note or ""})
+    else:
+        res = ctx.api.act(token, incident_id, action, {"note": note or ""})
+    if not res.ok:
+        return f"✗ {res.error}"
+    return f"✓ #{incident_id} {t('action.' + action, lang)} · {t('state.' + res.data['state'], lang)} · {res.data['assignee'] or ''}"
+
+
 def register(app, ctx: DashContext) -> None:
-    @app.callback(
+    bind = functools.partial
+    app.callback(
         Output("console-token", "data"),
         Output("console-login-msg", "children"),
         Input("console-login", "n_clicks"),
@@ -238,41 +295,20 @@ def register(app, ctx: DashContext) -> None:
         State("console-password", "value"),
         State("console-lang", "data"),
         prevent_initial_call=True,
-    )
-    def login(_c, _s, user, password, lang):
-        res = ctx.api.login(user or "", password or "", client_ip=flask.request.remote_addr)
-        if not res.ok:
-            return no_update, res.error
-        if res.data["role"] == "inspector":
-            return no_update, t("desk_only", lang)
-        return res.data["token"], ""
-
-    @app.callback(
+    )(bind(login, ctx))
+    app.callback(
         Output("console-token", "data", allow_duplicate=True),
         Output("console-login-msg", "children", allow_duplicate=True),
         Input("console-logout", "n_clicks"),
         State("console-token", "data"),
         prevent_initial_call=True,
-    )
-    def logout(n, token):
-        if not n:
-            raise PreventUpdate
-        if token:
-            ctx.api.logout(token)  # ends the login at the API, not just in this browser
-        return None, ""
-
-    @app.callback(
+    )(bind(logout, ctx))
+    app.callback(
         Output("console-login-box", "style"),
         Output("console-main", "style"),
         Input("console-token", "data"),
-    )
-    def show(token):
-        return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
-
-    # with nothing new, still ask the API every few seconds: a login ended elsewhere shows up here
-    recheck = max(1, round(5000 / ctx.cfg.dashboard.refresh_ms))
-
-    @app.callback(
+    )(show)
+    app.callback(
         Output("console-table", "data"),
         Output("console-version", "data"),
         Output("console-token", "data", allow_duplicate=True),
@@ -283,21 +319,8 @@ def register(app, ctx: DashContext) -> None:
         State("console-version", "data"),
         State("console-lang", "data"),
         prevent_initial_call="initial_duplicate",
-    )
-    def refresh(n, token, _msg, seen, lang):
-        if not token:
-            return no_update, no_update, no_update, no_update
-        version = ctx.live.version
-        if version == seen and callback_context.triggered_id == "console-tick" and (n or 0) % recheck:
-            return no_update, no_update, no_update, no_update
-        res = ctx.api.incidents(token, limit=500)
-        if res.status == 401:  # logged out elsewhere, deactivated, role or password changed
-            return [], -1, None, t("login_ended", lang)
-        if not res.ok:
-            return no_update, no_update, no_update, no_update
-        return rows(ctx, res.data, lang), version, no_update, no_update
-
-    @app.callback(
+    )(bind(refresh, ctx))
+    app.callback(
         Output("detail-title", "children"),
         Output("detail-body", "children"),
         Input("console-table", "selected_rows"),
@@ -305,24 +328,12 @@ def register(app, ctx: DashContext) -> None:
         Input("action-msg", "children"),
         State("console-token", "data"),
         State("console-lang", "data"),
-    )
-    def show_detail(selected, data, _msg, token, lang):
-        if not token or not selected or not data or selected[0] >= len(data):
-            return t("select_incident", lang), []
-        incident_id = data[selected[0]]["id"]
-        res = ctx.api.incident(token, incident_id)
-        if not res.ok:
-            return f"#{incident_id}", html.Div(res.error, className="message error")
-        inc = res.data
-        return f"#{inc['id']} {t('type.' + inc['type'], lang)}", detail(ctx, inc, lang)
-
-    inputs = [Input("btn-assign", "n_clicks"), Input("btn-merge", "n_clicks")] + [
-        Input(f"btn-{a}", "n_clicks") for a in DESK_ACTIONS
-    ]
-
-    @app.callback(
+    )(bind(show_detail, ctx))
+    app.callback(
         Output("action-msg", "children"),
-        *inputs,
+        Input("btn-assign", "n_clicks"),
+        Input("btn-merge", "n_clicks"),
+        *[Input(f"btn-{a}", "n_clicks") for a in DESK_ACTIONS],
         State("console-table", "selected_rows"),
         State("console-table", "derived_virtual_data"),
         State("assign-to", "value"),
@@ -331,25 +342,4 @@ def register(app, ctx: DashContext) -> None:
         State("console-token", "data"),
         State("console-lang", "data"),
         prevent_initial_call=True,
-    )
-    def act(*args):
-        selected, data, assignee, merge_into, note, token, lang = args[len(inputs) :]
-        if not token:
-            return no_update
-        if not selected or not data or selected[0] >= len(data):
-            return t("select_incident", lang)
-        incident_id = data[selected[0]]["id"]
-        action = callback_context.triggered_id.removeprefix("btn-")
-        if action == "assign":
-            if not assignee:
-                return t("pick_assignee", lang)
-            res = ctx.api.act(token, incident_id, "assign", {"assignee": assignee, "note": note or ""})
-        elif action == "merge":
-            if not merge_into:
-                return t("merge_into", lang)
-            res = ctx.api.act(token, incident_id, "merge", {"into": int(merge_into), "note": note or ""})
-        else:
-            res = ctx.api.act(token, incident_id, action, {"note": note or ""})
-        if not res.ok:
-            return f"✗ {res.error}"
-        return f"✓ #{incident_id} {t('action.' + action, lang)} · {t('state.' + res.data['state'], lang)} · {res.data['assignee'] or ''}"
+    )(bind(act, ctx))

@@ -4,9 +4,9 @@ the dispatch API with the inspector's token, which stays in the browser session 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
-import flask
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash import ctx as cb
@@ -14,16 +14,17 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.logins import client_ip, end_login
+from dashboard.maps import fit_view, outline
 from dashboard.media import media_url
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
     decode_upload,
     error_text,
-    fit_view,
+    gps_failed,
     message,
-    outline,
-    point_map,
+    phone_map,
 )
 from dispatch.lifecycle import SlaStage
 
@@ -161,7 +162,7 @@ def site_figure(ctx: DashContext, item: dict, me: dict | None, lang: str) -> go.
         traces.append(go.Scattermap(lon=[me["lon"]], lat=[me["lat"]], mode="markers", name=t("insp.you", lang),
                                     marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"))  # fmt: skip
     centre, zoom = fit_view(points)
-    return point_map(ctx.cfg, centre, traces, zoom, f"site-{item['id']}-{len(points)}")
+    return phone_map(ctx.cfg, centre, traces, zoom, f"site-{item['id']}-{len(points)}")
 
 
 def map_legend(lang: str) -> html.Div:
@@ -273,9 +274,153 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     )
 
 
-# -- callbacks -------------------------------------------------------------------------------------
+# -- callbacks (bound to their inputs and outputs in register) -------------------------------------
+def login(ctx: DashContext, _n, _s, username, password, lang):
+    if not username or not password:
+        return no_update, message(t("insp.login_needed", lang), False), no_update
+    res = ctx.api.login(username.strip(), password, client_ip=client_ip())
+    if not res.ok:
+        return no_update, message(error_text(res, lang), False), ""
+    d = res.data
+    return {"token": d["token"], "user": username.strip(), "inspector": d.get("inspector_id")}, None, ""
+
+
+def logout(ctx: DashContext, n, auth):
+    end_login(ctx.api, n, (auth or {}).get("token"))  # ends the login at the API, not just on this phone
+    return None
+
+
+def show(auth, lang):
+    if not auth:
+        return {}, HIDDEN, ""
+    who = auth["user"] + (f" ({auth['inspector']})" if auth.get("inspector") else "")
+    return HIDDEN, {}, f"{t('insp.signed_in', lang)}: {who}"
+
+
+def refresh(ctx: DashContext, auth, _n, _bump, selected, lang):
+    if not auth:
+        return [], [], None, no_update, no_update, no_update
+    res = ctx.api.my_dispatches(auth["token"])
+    if res.status == 401:  # logged out elsewhere, deactivated, role or password changed: log in again
+        return [], [], None, None, None, message(error_text(res, lang), False)
+    if not res.ok:
+        return (
+            no_update,
+            no_update,
+            no_update,
+            message(error_text(res, lang), False),
+            no_update,
+            no_update,
+        )
+    items = by_urgency(res.data)
+    now = datetime.now(UTC)
+    shown = current(items, selected)
+    cards = [card(ctx, i, now, lang, i is shown) for i in items]
+    cleared = None if cb.triggered_id == "insp-auth" else no_update  # messages stay until the next login
+    return (
+        items,
+        cards or html.Div(t("insp.none", lang), className="empty"),
+        due_data(items, now, lang),
+        cleared,
+        no_update,
+        no_update,
+    )
+
+
+def select(clicks):
+    if not cb.triggered_id or not any(clicks):
+        raise PreventUpdate
+    hit = next((c for c in cb.triggered if c["value"]), None)
+    if hit is None:
+        raise PreventUpdate
+    return cb.triggered_id["index"]
+
+
+def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
+    item = current(items, selected)
+    classes = ["ph-card selected" if item and c["index"] == item["id"] else "ph-card" for c in card_ids]
+    if item is None:
+        return HIDDEN, None, go.Figure(), True, True, True, classes
+    acts = set(item.get("actions") or [])
+    info = [
+        html.Div(
+            [html.Span(f"#{item['id']} ", className="inc-id"), t(f"type.{item['type']}", lang)],
+            className="ph-card-title",
+        ),  # fmt: skip
+        html.Div(
+            f"{t('state.' + item['state'], lang)} · {t('cell', lang)} {item.get('cell') or '-'} · "
+            f"{item['lon']:.5f}, {item['lat']:.5f}",
+            className="ph-card-meta",
+            id="insp-state",
+            **{"data-state": item["state"]},
+        ),
+    ]
+    if item.get("description"):
+        info.append(html.Div(item["description"], className="ph-desc"))
+    me = gps if gps and gps.get("lon") is not None else None
+    return ({}, info, site_figure(ctx, item, me, lang), "accept" not in acts, "arrive" not in acts,
+            "resolve" not in acts, classes)  # fmt: skip
+
+
+def act(ctx: DashContext, _a, gps, contents, _r, filenames, note, photos, auth, items, selected, bump, lang):
+    item = current(items, selected)
+    trigger = cb.triggered_id
+    if not auth or item is None or not cb.triggered or cb.triggered[0]["value"] in (None, 0, []):
+        raise PreventUpdate
+    token, iid = auth["token"], item["id"]
+    paths = list(photos["paths"]) if photos and photos.get("incident") == iid else []
+    if trigger == "insp-upload":
+        return upload(ctx, token, iid, contents, filenames, paths, lang)
+    if trigger == "insp-accept":
+        res, done = ctx.api.act(token, iid, "accept"), "insp.done.accept"
+    elif trigger == "insp-gps":
+        if gps.get("error"):
+            return gps_failed(gps, lang), no_update, no_update, no_update, no_update
+        body = {"lon": gps["lon"], "lat": gps["lat"]}
+        res, done = ctx.api.act(token, iid, "arrive", body), "insp.done.arrive"
+    else:
+        res, done = (
+            ctx.api.act(token, iid, "resolve", {"note": note or "", "photos": paths}),
+            "insp.done.resolve",
+        )
+    if not res.ok:
+        return message(error_text(res, lang), False), bump + 1, no_update, no_update, no_update
+    resolved = trigger == "insp-resolve"
+    photos_out = {"incident": None, "paths": []} if resolved else no_update
+    return (
+        message(f"#{iid} {t(done, lang)}", True),
+        bump + 1,
+        photos_out,
+        "" if resolved else no_update,
+        no_update,
+    )
+
+
+def upload(ctx: DashContext, token, iid, contents, filenames, paths, lang):
+    """Each picked photo to the API: one status line each, and the paths the API kept."""
+    notes = []
+    for contents_i, name in zip(contents or [], filenames or [], strict=False):
+        decoded = decode_upload(contents_i, name)
+        if decoded is None:
+            notes.append(message(f"{name}: {t('ph.bad_file', lang)}", False))
+            continue
+        res = ctx.api.upload_photo(token, iid, *decoded)
+        if res.ok:
+            paths.append(res.data["photo"])
+            notes.append(message(f"{name}: {t('insp.done.photo', lang)}", True))
+        else:
+            notes.append(message(f"{name}: {error_text(res, lang)}", False))
+    return notes, no_update, {"incident": iid, "paths": paths}, no_update, None
+
+
+def photo_list(ctx: DashContext, photos):
+    paths = (photos or {}).get("paths") or []
+    return [html.Img(src=media_url(p, ctx.api_public_url), className="ph-photo", alt=p) for p in paths]
+
+
 def register(app, ctx: DashContext) -> None:
-    @app.callback(
+    bind = functools.partial
+    app.callback(
         Output("insp-auth", "data"),
         Output("insp-login-msg", "children"),
         Output("insp-password", "value"),
@@ -285,43 +430,21 @@ def register(app, ctx: DashContext) -> None:
         State("insp-password", "value"),
         State("insp-lang", "data"),
         prevent_initial_call=True,
-    )
-    def login(_n, _s, username, password, lang):
-        if not username or not password:
-            return no_update, message(t("insp.login_needed", lang), False), no_update
-        res = ctx.api.login(username.strip(), password, client_ip=flask.request.remote_addr)
-        if not res.ok:
-            return no_update, message(error_text(res, lang), False), ""
-        d = res.data
-        return {"token": d["token"], "user": username.strip(), "inspector": d.get("inspector_id")}, None, ""
-
-    @app.callback(
+    )(bind(login, ctx))
+    app.callback(
         Output("insp-auth", "data", allow_duplicate=True),
         Input("insp-logout", "n_clicks"),
         State("insp-auth", "data"),
         prevent_initial_call=True,
-    )
-    def logout(n, auth):
-        if not n:
-            raise PreventUpdate
-        if auth and auth.get("token"):
-            ctx.api.logout(auth["token"])  # ends the login at the API, not just on this phone
-        return None
-
-    @app.callback(
+    )(bind(logout, ctx))
+    app.callback(
         Output("insp-login", "style"),
         Output("insp-main", "style"),
         Output("insp-who", "children"),
         Input("insp-auth", "data"),
         State("insp-lang", "data"),
-    )
-    def show(auth, lang):
-        if not auth:
-            return {}, HIDDEN, ""
-        who = auth["user"] + (f" ({auth['inspector']})" if auth.get("inspector") else "")
-        return HIDDEN, {}, f"{t('insp.signed_in', lang)}: {who}"
-
-    @app.callback(
+    )(show)
+    app.callback(
         Output("insp-items", "data"),
         Output("insp-list", "children"),
         Output("insp-due", "data"),
@@ -334,36 +457,7 @@ def register(app, ctx: DashContext) -> None:
         State("insp-selected", "data"),
         State("insp-lang", "data"),
         prevent_initial_call="initial_duplicate",
-    )
-    def refresh(auth, _n, _bump, selected, lang):
-        if not auth:
-            return [], [], None, no_update, no_update, no_update
-        res = ctx.api.my_dispatches(auth["token"])
-        if res.status == 401:  # logged out elsewhere, deactivated, role or password changed: log in again
-            return [], [], None, None, None, message(error_text(res, lang), False)
-        if not res.ok:
-            return (
-                no_update,
-                no_update,
-                no_update,
-                message(error_text(res, lang), False),
-                no_update,
-                no_update,
-            )
-        items = by_urgency(res.data)
-        now = datetime.now(UTC)
-        shown = current(items, selected)
-        cards = [card(ctx, i, now, lang, i is shown) for i in items]
-        cleared = None if cb.triggered_id == "insp-auth" else no_update  # messages stay until the next login
-        return (
-            items,
-            cards or html.Div(t("insp.none", lang), className="empty"),
-            due_data(items, now, lang),
-            cleared,
-            no_update,
-            no_update,
-        )
-
+    )(bind(refresh, ctx))
     app.clientside_callback(
         COUNTDOWN_JS,
         Output({"type": "insp-countdown", "index": ALL}, "children"),
@@ -371,21 +465,12 @@ def register(app, ctx: DashContext) -> None:
         Input("insp-tick", "n_intervals"),
         Input("insp-due", "data"),
     )
-
-    @app.callback(
+    app.callback(
         Output("insp-selected", "data"),
         Input({"type": "insp-card", "index": ALL}, "n_clicks"),
         prevent_initial_call=True,
-    )
-    def select(clicks):
-        if not cb.triggered_id or not any(clicks):
-            raise PreventUpdate
-        hit = next((c for c in cb.triggered if c["value"]), None)
-        if hit is None:
-            raise PreventUpdate
-        return cb.triggered_id["index"]
-
-    @app.callback(
+    )(select)
+    app.callback(
         Output("insp-detail", "style"),
         Output("insp-info", "children"),
         Output("insp-map", "figure"),
@@ -398,32 +483,7 @@ def register(app, ctx: DashContext) -> None:
         Input("insp-gps", "data"),
         State({"type": "insp-card", "index": ALL}, "id"),
         State("insp-lang", "data"),
-    )
-    def detail(items, selected, gps, card_ids, lang):
-        item = current(items, selected)
-        classes = ["ph-card selected" if item and c["index"] == item["id"] else "ph-card" for c in card_ids]
-        if item is None:
-            return HIDDEN, None, go.Figure(), True, True, True, classes
-        acts = set(item.get("actions") or [])
-        info = [
-            html.Div(
-                [html.Span(f"#{item['id']} ", className="inc-id"), t(f"type.{item['type']}", lang)],
-                className="ph-card-title",
-            ),  # fmt: skip
-            html.Div(
-                f"{t('state.' + item['state'], lang)} · {t('cell', lang)} {item.get('cell') or '-'} · "
-                f"{item['lon']:.5f}, {item['lat']:.5f}",
-                className="ph-card-meta",
-                id="insp-state",
-                **{"data-state": item["state"]},
-            ),
-        ]
-        if item.get("description"):
-            info.append(html.Div(item["description"], className="ph-desc"))
-        me = gps if gps and gps.get("lon") is not None else None
-        return ({}, info, site_figure(ctx, item, me, lang), "accept" not in acts, "arrive" not in acts,
-                "resolve" not in acts, classes)  # fmt: skip
-
+    )(bind(detail, ctx))
     app.clientside_callback(GPS_JS, Output("insp-gps", "data"), Input("insp-arrive", "n_clicks"))
     app.clientside_callback(
         "function(n) { return n ? null : window.dash_clientside.no_update; }",
@@ -431,8 +491,7 @@ def register(app, ctx: DashContext) -> None:
         Input("insp-msg", "n_clicks"),
         prevent_initial_call=True,
     )
-
-    @app.callback(
+    app.callback(
         Output("insp-msg", "children"),
         Output("insp-bump", "data"),
         Output("insp-photos", "data"),
@@ -451,62 +510,5 @@ def register(app, ctx: DashContext) -> None:
         State("insp-bump", "data"),
         State("insp-lang", "data"),
         prevent_initial_call=True,
-    )
-    def act(_a, gps, contents, _r, filenames, note, photos, auth, items, selected, bump, lang):
-        item = current(items, selected)
-        trigger = cb.triggered_id
-        if not auth or item is None or not cb.triggered or cb.triggered[0]["value"] in (None, 0, []):
-            raise PreventUpdate
-        token, iid = auth["token"], item["id"]
-        paths = list(photos["paths"]) if photos and photos.get("incident") == iid else []
-        if trigger == "insp-upload":
-            return upload(token, iid, contents, filenames, paths, lang)
-        if trigger == "insp-accept":
-            res, done = ctx.api.act(token, iid, "accept"), "insp.done.accept"
-        elif trigger == "insp-gps":
-            if gps.get("error"):
-                return (
-                    message(f"{t('ph.gps_failed', lang)}: {gps['error']}", False),
-                    no_update,
-                    no_update,
-                    no_update,
-                    no_update,
-                )
-            body = {"lon": gps["lon"], "lat": gps["lat"]}
-            res, done = ctx.api.act(token, iid, "arrive", body), "insp.done.arrive"
-        else:
-            res, done = (
-                ctx.api.act(token, iid, "resolve", {"note": note or "", "photos": paths}),
-                "insp.done.resolve",
-            )
-        if not res.ok:
-            return message(error_text(res, lang), False), bump + 1, no_update, no_update, no_update
-        resolved = trigger == "insp-resolve"
-        photos_out = {"incident": None, "paths": []} if resolved else no_update
-        return (
-            message(f"#{iid} {t(done, lang)}", True),
-            bump + 1,
-            photos_out,
-            "" if resolved else no_update,
-            no_update,
-        )
-
-    def upload(token, iid, contents, filenames, paths, lang):
-        notes = []
-        for contents_i, name in zip(contents or [], filenames or [], strict=False):
-            decoded = decode_upload(contents_i, name)
-            if decoded is None:
-                notes.append(message(f"{name}: {t('ph.bad_file', lang)}", False))
-                continue
-            res = ctx.api.upload_photo(token, iid, *decoded)
-            if res.ok:
-                paths.append(res.data["photo"])
-                notes.append(message(f"{name}: {t('insp.done.photo', lang)}", True))
-            else:
-                notes.append(message(f"{name}: {error_text(res, lang)}", False))
-        return notes, no_update, {"incident": iid, "paths": paths}, no_update, None
-
-    @app.callback(Output("insp-photo-list", "children"), Input("insp-photos", "data"))
-    def photo_list(photos):
-        paths = (photos or {}).get("paths") or []
-        return [html.Img(src=media_url(p, ctx.api_public_url), className="ph-photo", alt=p) for p in paths]
+    )(bind(act, ctx))
+    app.callback(Output("insp-photo-list", "children"), Input("insp-photos", "data"))(bind(photo_list, ctx))

@@ -1,11 +1,11 @@
 """What the two phone pages (inspector, citizen) share: API errors as readable text, uploads,
-photo URLs, the browser-GPS clientside function and the small site map."""
+the browser-GPS clientside function and its failure message, and the small site map (built on
+dashboard.maps)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 
 import plotly.graph_objects as go
@@ -13,7 +13,7 @@ from dash import html
 
 from dashboard.api_client import ApiResult
 from dashboard.i18n import t
-from dashboard.pages.board import background_layers, map_style
+from dashboard.maps import point_map
 
 #: A clientside callback body: ``navigator.geolocation`` once, as a Promise Dash waits for.
 GPS_JS = """
@@ -63,42 +63,17 @@ def decode_upload(contents: str | None, filename: str | None) -> tuple[str, byte
     return name, data, m.group(1) or "application/octet-stream"
 
 
-def outline(geom) -> tuple[list, list]:
-    """Lon and lat lists of a (multi)polygon's rings, separated by None for one line trace."""
-    lons: list = []
-    lats: list = []
-    for poly in getattr(geom, "geoms", [geom]):
-        for ring in [poly.exterior, *poly.interiors]:
-            xs, ys = ring.xy
-            lons += [*xs, None]
-            lats += [*ys, None]
-    return lons, lats
-
-
-def fit_view(points: list[tuple[float, float]], max_zoom: float = 16.0) -> tuple[tuple[float, float], float]:
-    """Centre and zoom that keep every point inside a ~300 px map (MapLibre: 512 px world at zoom 0)."""
-    lons, lats = [p[0] for p in points], [p[1] for p in points]
-    span = max(max(lons) - min(lons), (max(lats) - min(lats)) * 1.5, 1e-6)
-    zoom = min(max_zoom, max(10.0, math.log2(300 * 360 / (512 * span)) - 0.2))
-    return ((min(lons) + max(lons)) / 2, (min(lats) + max(lats)) / 2), zoom
-
-
-def point_map(cfg, center: tuple[float, float], traces: list, zoom: float, revision: str) -> go.Figure:
-    fig = go.Figure(traces)
-    fig.update_layout(
-        map={
-            "style": map_style(cfg),
-            "layers": background_layers(cfg),  # the board's offline background (or intranet tiles)
-            "center": {"lon": center[0], "lat": center[1]},
-            "zoom": zoom,
-        },
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        paper_bgcolor="#0b1526",
-        showlegend=False,
-        uirevision=revision,
-        dragmode="pan",
-    )
+def phone_map(cfg, center: tuple[float, float], traces: list, zoom: float, revision: str) -> go.Figure:
+    """A phone page's map: :func:`dashboard.maps.point_map`, panned by a finger, kept as the user
+    left it until ``revision`` changes."""
+    fig = point_map(cfg, center, traces, zoom)
+    fig.update_layout(uirevision=revision, dragmode="pan")
     return fig
+
+
+def gps_failed(gps: dict, lang: str) -> html.Div:
+    """The browser's GPS error (from :data:`GPS_JS`) as a status line."""
+    return message(f"{t('ph.gps_failed', lang)}: {gps['error']}", False)
 
 
 def parse_coord(value, low: float, high: float) -> float | None:

@@ -1,0 +1,131 @@
+"""Map pieces every page shares: the grid's GeoJSON layers (built or read from the disk cache on
+first use, once per process), the map style with its background layers, and small point maps.
+
+No page depends on another having registered or drawn first: each asks here."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from cityops.config import CityOpsConfig
+from dashboard.theme import MAP_BACKGROUND, MAP_STYLE
+from gis.grid import Grid
+from gis.hierarchy import Level
+from gis.layers import DEFAULT_NDIGITS, DEFAULT_TOLERANCE_M, cached_layer, layer_path
+
+LEVELS: tuple[Level, ...] = ("cell", "community", "street")
+WORLD = {
+    "type": "Feature",
+    "properties": {},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[-180, -85], [180, -85], [180, 85], [-180, 85], [-180, -85]]],
+    },
+}
+
+_layers: dict[Path, dict] = {}  # by cache file: the path names the grid's digest, level and detail
+_lock = threading.Lock()
+
+
+def layers_dir(cfg: CityOpsConfig) -> Path:
+    return cfg.data / "grid" / "layers"
+
+
+def grid_layer(cfg: CityOpsConfig, grid: Grid, level: Level) -> dict:
+    """The simplified GeoJSON of ``grid``'s cells, communities or streets, built once per process
+    (read from the disk cache when an earlier run built it); concurrent first calls build it once."""
+    path = layer_path(layers_dir(cfg), grid, level, DEFAULT_TOLERANCE_M, DEFAULT_NDIGITS)
+    layer = _layers.get(path)
+    if layer is None:
+        with _lock:
+            layer = _layers.get(path)
+            if layer is None:
+                layer = _layers[path] = cached_layer(grid, level, layers_dir(cfg))
+    return layer
+
+
+def grid_layers(cfg: CityOpsConfig, grid: Grid) -> dict[str, dict]:
+    """Every level's layer, by level."""
+    return {level: grid_layer(cfg, grid, level) for level in LEVELS}
+
+
+def map_style(cfg: CityOpsConfig) -> str:
+    """The style for every map of the pages; pair it with :func:`background_layers`."""
+    return MAP_STYLE
+
+
+def background_layers(cfg: CityOpsConfig) -> list[dict]:
+    """The offline dark background, or the intranet tile layer when ``dashboard.tile_url`` is set."""
+    if cfg.dashboard.tile_url:
+        return [{"sourcetype": "raster", "source": [cfg.dashboard.tile_url], "below": "traces"}]
+    return [
+        {"sourcetype": "geojson", "source": WORLD, "type": "fill", "color": MAP_BACKGROUND, "below": "traces"}
+    ]
+
+
+def line_layer(source: dict, colour: str, width: float | None = None, below: str | None = None) -> dict:
+    """A GeoJSON outline layer drawn by the map itself (not a trace)."""
+    layer = {"sourcetype": "geojson", "source": source, "type": "line", "color": colour}
+    if width is not None:
+        layer["line"] = {"width": width}
+    if below is not None:
+        layer["below"] = below
+    return layer
+
+
+def fit_zoom(bounds: tuple[float, float, float, float], width_px: int = 1180, height_px: int = 460) -> float:
+    """The web-mercator zoom at which ``bounds`` fills a map of this size."""
+    w, s, e, n = bounds
+    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zoom_w = math.log2(width_px * 360 / (max(e - w, 1e-6) * 512))
+    zoom_h = math.log2(height_px * 2 * math.pi / (max(merc(n) - merc(s), 1e-9) * 512))
+    return round(min(zoom_w, zoom_h), 2)
+
+
+def fit_view(points: list[tuple[float, float]], max_zoom: float = 16.0) -> tuple[tuple[float, float], float]:
+    """Centre and zoom that keep every point inside a ~300 px map (MapLibre: 512 px world at zoom 0)."""
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    span = max(max(lons) - min(lons), (max(lats) - min(lats)) * 1.5, 1e-6)
+    zoom = min(max_zoom, max(10.0, math.log2(300 * 360 / (512 * span)) - 0.2))
+    return ((min(lons) + max(lons)) / 2, (min(lats) + max(lats)) / 2), zoom
+
+
+def outline(geom) -> tuple[list, list]:
+    """Lon and lat lists of a (multi)polygon's rings, separated by None for one line trace."""
+    lons: list = []
+    lats: list = []
+    for poly in getattr(geom, "geoms", [geom]):
+        for ring in [poly.exterior, *poly.interiors]:
+            xs, ys = ring.xy
+            lons += [*xs, None]
+            lats += [*ys, None]
+    return lons, lats
+
+
+def point_map(
+    cfg: CityOpsConfig,
+    center: tuple[float, float],
+    traces: list,
+    zoom: float,
+    *,
+    overlays: list | None = None,
+) -> go.Figure:
+    """A small map of a few traces over the pages' background (and ``overlays``, map layers above
+    it), centred on ``center``. Callers add what their page needs (``uirevision``, ``height``...)."""
+    fig = go.Figure(traces)
+    fig.update_layout(
+        map={
+            "style": map_style(cfg),
+            "layers": [*background_layers(cfg), *(overlays or [])],
+            "center": {"lon": center[0], "lat": center[1]},
+            "zoom": zoom,
+        },
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor=MAP_BACKGROUND,
+        showlegend=False,
+    )
+    return fig

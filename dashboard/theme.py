@@ -1,0 +1,43 @@
+"""The look every page shares: state and camera colours, the map style, chart fonts and colours.
+
+Pages import these from here (never from one another), so a page can change or go without the
+others noticing."""
+
+from __future__ import annotations
+
+from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE
+
+STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
+    NEW: "#ff4d4f",
+    DISPATCHED: "#faad14",
+    ACCEPTED: "#40a9ff",
+    ON_SITE: "#36cfc9",
+    ESCALATED: "#f759ab",
+}
+UNKNOWN_STATE_COLOUR = "#fff"  # a state without a colour of its own (final states)
+CAMERA_COLOURS = {
+    "online": "#52c41a",
+    "offline": "#ff4d4f",
+    "error": "#ff4d4f",
+    "starting": "#8c8c8c",
+    "stopped": "#8c8c8c",
+}
+# Plotly's built-in "white-bg" style loads nothing from the network; the dark background (or an
+# intranet tile layer) is a map layer below the traces (dashboard.maps.background_layers). (A custom
+# MapLibre style object breaks Plotly's style diffing on every update: "Map error.")
+MAP_STYLE = "white-bg"
+MAP_BACKGROUND = "#0b1526"  # the map's paper and the offline background layer
+CELL_LINE = "#3a5a7a"  # cell outlines on the board's and the console's maps
+TEXT = "#cfe3ff"  # chart text and table headers
+GRID_LINE = "#1d3b5f"  # chart grid lines
+
+CHART_LAYOUT = {
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"color": TEXT, "size": 15},
+    "margin": {"l": 10, "r": 10, "t": 6, "b": 30},
+}
+
+
+def state_colour(state: str) -> str:
+    return STATE_COLOURS.get(state, UNKNOWN_STATE_COLOUR)

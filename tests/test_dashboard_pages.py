@@ -1,0 +1,184 @@
+"""The pages' pieces on their own (issue 15 item 4): map layers and theme from shared modules (no page
+needs another to have registered), the board's traces addressed by name, and callbacks as named
+module-level functions, called here directly."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from datetime import UTC, datetime
+
+import flask
+from dash import Dash, html, no_update
+
+from dashboard import maps
+from dashboard.api_client import ApiClient
+from dashboard.context import DashContext
+from dashboard.i18n import t
+from dashboard.live import LiveState
+from dashboard.pages import board, citizen, console, inspector
+from gis.default import load_grid
+from streams.schemas import IncidentEvent, encode
+from tests.conftest import make_config
+
+
+def _ctx(tmp_path, api=None) -> DashContext:
+    cfg = make_config(tmp_path, cameras=[{"id": "gate_3", "source": "demo:", "lon": 118.19, "lat": 39.65}])
+    return DashContext(cfg, LiveState("redis://127.0.0.1:1/0"), load_grid(cfg.grid, cfg.data), api)
+
+
+def _incident(ctx, k: int, state: str = "new", version: int = 1) -> IncidentEvent:
+    cell = ctx.grid.cells[k]
+    p = cell.geometry.representative_point()
+    now = datetime.now(UTC)
+    return IncidentEvent(incident_id=k, version=version, action="created", state=state, type="exposed_rubbish",
+                         cell=cell.code, lon=p.x, lat=p.y, at=now, opened_at=now)  # fmt: skip
+
+
+def apply_patch(fig: dict, patch) -> dict:
+    """What the browser does with a Dash ``Patch`` (the operations the board sends)."""
+    fig = copy.deepcopy(fig)
+    for op in patch.to_plotly_json()["operations"]:
+        *path, last = op["location"]
+        node = fig
+        for key in path:
+            node = node[key]
+        if op["operation"] == "Assign":
+            node[last] = op["params"]["value"]
+        elif op["operation"] == "Append":
+            node[last].append(op["params"]["value"])
+        else:
+            raise AssertionError(f"unexpected patch operation {op}")
+    return fig
+
+
+# -- maps and theme: shared, not owned by a page ---------------------------------------------------
+def test_grid_layers_are_built_once_and_shared(tmp_path):
+    ctx = _ctx(tmp_path)
+    first = maps.grid_layer(ctx.cfg, ctx.grid, "cell")
+    assert maps.grid_layer(ctx.cfg, ctx.grid, "cell") is first  # the same object: built once
+    assert [f["properties"]["code"] for f in first["features"]] == [str(c) for c in ctx.grid.codes]
+    assert set(maps.grid_layers(ctx.cfg, ctx.grid)) == {"cell", "community", "street"}
+    assert not hasattr(ctx, "board_layers")
+
+
+def test_console_detail_has_the_cell_layer_without_the_board(tmp_path):
+    """The console's map drew the cell outlines only if the board had registered first."""
+    app = Dash(__name__, suppress_callback_exceptions=True)
+    ctx = _ctx(tmp_path)
+    console.register(app, ctx)  # the console alone, no board
+    inc = {"id": 1, "type": "exposed_rubbish", "state": "new", "cell": None, "assignee": None, "count": 1,
+           "lon": 118.19, "lat": 39.65, "events": [], "evidence": None}  # fmt: skip
+    graph = console.detail(ctx, inc, "en")[2].children[1]
+    layers = graph.figure.layout.map.layers
+    assert any(layer.source == maps.grid_layer(ctx.cfg, ctx.grid, "cell") for layer in layers), layers
+
+
+def test_pages_import_nothing_from_each_other():
+    for name in ("board", "console", "inspector", "citizen", "phone"):
+        mod = importlib.import_module(f"dashboard.pages.{name}")
+        src = open(mod.__file__, encoding="utf-8").read()
+        others = {"board", "console", "inspector", "citizen"} - {name}
+        assert not any(f"dashboard.pages.{o}" in src for o in others), name
+
+
+# -- the board's traces by name --------------------------------------------------------------------
+def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path):
+    ctx = _ctx(tmp_path)
+    view = board.ClientView(0, {})
+    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
+    names = [trace["name"] for trace in fig["data"]]
+    assert names == [board.CELLS, board.INCIDENTS, board.CAMERAS]
+    assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
+
+
+def test_marker_patch_lands_on_the_markers_trace_whatever_the_order(tmp_path):
+    """The board patched ``data[0|1|2]``: with another trace drawn first, a new incident's marker went
+    into the cells trace. Addressed by name, it lands on the markers."""
+    ctx = _ctx(tmp_path)
+    old = [_incident(ctx, 1)]
+    counts = ctx.live.open_by_cell(old)
+    view = board.ClientView(0, counts)
+    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), counts, old, [], "en", view)
+    extra = {"type": "scattermap", "name": "heat", "lon": [], "lat": [], "marker": {"color": []}}
+    fig["data"] = [extra, *reversed(fig["data"])]  # another layer first, and the rest reordered
+    view.traces = board.trace_index(fig)
+
+    new = _incident(ctx, 2, state="dispatched")
+    closed = _incident(ctx, 1, state="closed", version=2)
+    now_counts = ctx.live.open_by_cell([new])
+    after = apply_patch(fig, board.map_patch(ctx, view, now_counts, [new, closed], [], "en"))
+
+    by_name = {trace["name"]: trace for trace in after["data"]}
+    markers = by_name[board.INCIDENTS]
+    assert markers["customdata"] == [1, 2] and markers["lon"] == [None, new.lon]
+    assert markers["marker"]["color"][1] == board.state_colour("dispatched")
+    cells = by_name[board.CELLS]
+    z = dict(zip(cells["locations"], cells["z"], strict=True))
+    assert z[new.cell] == 1 and z[closed.cell] == 0
+    assert by_name["heat"] == extra  # untouched
+    assert view.markers == {1: 0, 2: 1}
+
+
+def test_board_refresh_callback_patches_by_name(tmp_path):
+    ctx = _ctx(tmp_path)
+    board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
+    ctx.live.apply(encode(_incident(ctx, 1)))
+    out = board.refresh(ctx, 1, "page-1", 0, "en")  # a page the server does not know: the whole map
+    fig, version = out[0], out[-1]
+    assert version == ctx.live.version and fig["data"][1]["customdata"] == [1]
+    assert board.refresh(ctx, 2, "page-1", version, "en") == (no_update,) * 8  # nothing new
+    ctx.live.apply(encode(_incident(ctx, 3, state="accepted")))
+    patch, *_, version2 = board.refresh(ctx, 3, "page-1", version, "en")
+    after = apply_patch(fig, patch)
+    assert after["data"][1]["customdata"] == [1, 3] and version2 == ctx.live.version
+
+
+# -- callbacks called directly ---------------------------------------------------------------------
+def test_console_callbacks(tmp_path, staff_api):
+    api = staff_api(users=[("olga", "operator", None), ("bob", "inspector", "insp-b")])
+    client = ApiClient("http://testserver")
+    client.http = api.client()  # the real API app in-process
+    ctx = _ctx(tmp_path, client)
+    assert console.show(None) == ({}, {"display": "none"}) and console.show("tok") == (
+        {"display": "none"},
+        {},
+    )
+    with flask.Flask(__name__).test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.9"}):
+        token, msg = console.login(ctx, 1, None, "olga", "olga-password", "en")
+        assert token and msg == ""
+        assert console.login(ctx, 1, None, "bob", "bob-password", "en") == (no_update, t("desk_only", "en"))
+    p = api.grid.cells[0].geometry.representative_point()
+    made = client.create_request({"service_code": "exposed_rubbish", "lat": p.y, "long": p.x}, None, None)
+    assert made.ok, made.error
+    title, body = console.show_detail(ctx, None, None, None, token, "en")
+    assert (title, body) == ("Select an incident", [])
+    rows = [{"id": 1}]
+    title, body = console.show_detail(ctx, [0], rows, None, token, "en")
+    assert title.startswith("#1 ") and any(getattr(c, "id", None) == "timeline" for c in body)
+    title, body = console.show_detail(ctx, [0], [{"id": 999}], None, token, "en")
+    assert title == "#999" and isinstance(body, html.Div) and "message error" in body.className
+    assert console.logout(ctx, 1, token) == (None, "")
+    assert console.show_detail(ctx, [0], rows, None, token, "en")[0] == "#1"  # the login ended at the API
+
+
+def test_inspector_pure_callbacks():
+    auth = {"token": "t", "user": "bob", "inspector": "insp-b"}
+    assert inspector.show(None, "en") == ({}, inspector.HIDDEN, "")
+    hidden, shown, who = inspector.show(auth, "en")
+    assert hidden == inspector.HIDDEN and shown == {} and who.endswith("bob (insp-b)")
+
+
+def test_citizen_position_callbacks():
+    assert citizen.from_map({"map.center": {"lon": 118.1234567, "lat": 39.7654321}}) == (
+        "118.123457",
+        "39.765432",
+    )
+    lon, lat, fig, msg = citizen.from_gps({"lon": 118.2, "lat": 39.6, "at": 1}, "en")
+    assert (lon, lat, msg) == ("118.200000", "39.600000", None)
+    assert apply_patch({"layout": {"map": {}}}, fig)["layout"]["map"] == {
+        "center": {"lon": 118.2, "lat": 39.6},
+        "zoom": 16,
+    }
+    *_, failed = citizen.from_gps({"error": "denied", "at": 1}, "en")
+    assert failed.children.endswith(": denied") and "ph-error" in failed.className
