@@ -40,6 +40,14 @@ def cell(row: dict, names: tuple[str, ...]) -> str:
     return "-"
 
 
+def notes(row: dict, width: int = 110) -> str:
+    """The test's other figures (not in a column), shortened."""
+    used = {n for names in COLUMNS.values() for n in names if n in row}
+    rest = [f"{k}={v}" for k, v in row.items() if k not in used | {"test", "run", "fault"}]
+    text = ", ".join(rest).replace("|", "/")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", type=Path, default=FIGURES)
@@ -49,12 +57,14 @@ def main() -> None:
     run = args.run or max(r.get("run", "") for r in rows)
     rows = [r for r in rows if r.get("run", "") == run and "fault" in r]
     print(f"Run {run}: {len(rows)} faults\n")
-    print("| test | fault | expected | got | lost | duplicated | time to recover (s) | others answered |")
+    print(
+        "| fault | expected | got | lost | duplicated | time to recover (s) | others answered | also measured |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         vals = [cell(r, COLUMNS[k]) for k in ("expected", "got", "lost", "duplicated", "recover", "others")]
         fault = str(r["fault"]).replace("|", "/")
-        print(f"| {r['test']} | {fault} | " + " | ".join(vals) + " |")
+        print(f"| {fault} | " + " | ".join(vals) + f" | {notes(r)} |")
 
 
 if __name__ == "__main__":

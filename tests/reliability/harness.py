@@ -201,3 +201,46 @@ def get_json(url: str, timeout: float = 5.0):
 
 def pending(r, stream: str, group: str) -> int:
     return r.xpending(stream, group)["pending"]
+
+
+class Answering:
+    """While a fault lasts (``with Answering(urls, services) as watch``), poll every HTTP ``url`` each
+    ``step`` seconds from a thread and check the other ``services`` stay alive; ``watch.answered`` is
+    True only if every poll got a 2xx answer and no watched process died."""
+
+    def __init__(self, urls: list[str], services: list | tuple = (), step: float = 0.25) -> None:
+        import threading
+
+        self.urls, self.services, self.step = urls, list(services), step
+        self.rounds, self.polls, self.failures = 0, 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.rounds += 1
+            for url in self.urls:
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as resp:
+                        ok = 200 <= resp.status < 300
+                except OSError as exc:
+                    ok, resp = False, exc
+                self.polls += 1
+                if not ok:
+                    self.failures.append(f"{url}: {resp}")
+            for svc in self.services:
+                if not svc.alive:
+                    self.failures.append(f"{svc.name} exited")
+            self._stop.wait(self.step)
+
+    def __enter__(self) -> Answering:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def answered(self) -> bool:
+        return self.rounds > 0 and not self.failures

@@ -21,6 +21,7 @@ from streams.schemas import DETECTIONS
 from tests.conftest import free_port, make_config, postgres_url
 from tests.helpers import wait_http
 from tests.reliability.harness import (
+    Answering,
     StoreCounter,
     get_json,
     incident_stream,
@@ -96,7 +97,8 @@ def test_redis_restart_mid_stream_loses_nothing(stack, tmp_path, figures, how):
     pub.start()
     assert wait_until(lambda: len(pub.acked) >= 400, 30)
     t_down = time.monotonic()
-    t_up = stack.restart_redis(3.0, None if how == "SIGTERM" else signal.SIGKILL)
+    with Answering([f"http://127.0.0.1:{port}/healthz"], [dispatch, board]) as watch:
+        t_up = stack.restart_redis(3.0, None if how == "SIGTERM" else signal.SIGKILL)
     pub.join(120)
     assert not pub.is_alive(), "the publisher did not get through after Redis came back"
     counter = StoreCounter(cfg.store_url)
@@ -118,7 +120,9 @@ def test_redis_restart_mid_stream_loses_nothing(stack, tmp_path, figures, how):
         recover_s=round(t_done - t_up, 1),
         board_recover_s=round(t_board - t_up, 1),
         board_incidents=live,
+        others_answered=watch.answered,
     )
+    assert watch.answered, watch.failures[:5]
     assert done, counter.counts()
     assert dispatch.alive and board.alive, dispatch.output()[-3000:]
     assert len(pub.acked) == len(dets)
@@ -134,17 +138,21 @@ def test_dispatch_sigkill_during_burst_of_10000(stack, tmp_path, figures):
     r = connect(stack.url)
     counter = StoreCounter(cfg.store_url)
     dispatch = stack.service("dispatch")
+    api_port = free_port()
+    api = stack.service("api", "--port", str(api_port))
+    wait_http(f"http://127.0.0.1:{api_port}/healthz", timeout=60)
     dets = spread_detections(stack.grid, n, "burst")
     t0 = time.monotonic()
     publish_chunks(r, DETECTIONS, dets)
     t_pub = time.monotonic() - t0
     killed_at = wait_until(lambda: (c := counter.counts()["processed"]) >= n // 4 and c, 120, step=0.05)
     assert killed_at, dispatch.output()[-3000:]
-    dispatch.kill(signal.SIGKILL)
-    at_kill = counter.counts()["processed"]
-    t_restart = time.monotonic()
-    dispatch.start()
-    done = wait_until(lambda: settled(counter, r, n), 300, step=0.5)
+    with Answering([f"http://127.0.0.1:{api_port}/healthz"], [api]) as watch:
+        dispatch.kill(signal.SIGKILL)
+        at_kill = counter.counts()["processed"]
+        t_restart = time.monotonic()
+        dispatch.start()
+        done = wait_until(lambda: settled(counter, r, n), 300, step=0.5)
     t_done = time.monotonic()
     figures.update(
         offered=n,
@@ -153,7 +161,9 @@ def test_dispatch_sigkill_during_burst_of_10000(stack, tmp_path, figures):
         processed_at_kill=at_kill,
         recover_s=round(t_done - t_restart, 1),
         throughput_per_s=round(n / (t_done - t0), 0),
+        others_answered=watch.answered,
     )
+    assert watch.answered, watch.failures[:5]
     assert done, (counter.counts(), dispatch.output()[-3000:])
     check_exactly_once(counter, r, {d.id for d in dets}, figures)
     assert dispatch.alive
@@ -201,6 +211,10 @@ def test_store_unavailable_intake_waits_and_retries(stack, tmp_path, figures, ba
     r = connect(stack.url)
     counter = StoreCounter(cfg.store_url)
     dispatch = stack.service("dispatch")
+    api_port = free_port()
+    api = stack.service("api", "--port", str(api_port))
+    wait_http(f"http://127.0.0.1:{api_port}/healthz", timeout=60)
+    watch = Answering([f"http://127.0.0.1:{api_port}/healthz"], [dispatch, api]).__enter__()
     dets = spread_detections(stack.grid, 600, f"store-{backend}")
     publish_chunks(r, DETECTIONS, dets[:100])
     assert wait_until(lambda: counter.counts()["processed"] >= 100, 60), dispatch.output()[-3000:]
@@ -227,6 +241,7 @@ def test_store_unavailable_intake_waits_and_retries(stack, tmp_path, figures, ba
             time.sleep(1.0)
         fault = f"PostgreSQL table locked {outage_s:.0f} s, then {cut} connections terminated"
     t_back = time.monotonic()
+    watch.__exit__(None, None, None)
     publish_chunks(r, DETECTIONS, dets[500:])
     done = wait_until(lambda: settled(counter, r, len(dets)), 180, step=0.5)
     t_done = time.monotonic()
@@ -235,7 +250,9 @@ def test_store_unavailable_intake_waits_and_retries(stack, tmp_path, figures, ba
         fault=fault,
         outage_s=round(t_back - t_fault, 1),
         recover_s=round(t_done - t_back, 1),
+        others_answered=watch.answered,
     )
+    assert watch.answered, watch.failures[:5]
     assert dispatch.alive, f"dispatch exited with {dispatch.proc.returncode}: {dispatch.output()[-3000:]}"
     assert done, (counter.counts(), dispatch.output()[-3000:])
     check_exactly_once(counter, r, {d.id for d in dets}, figures)

@@ -15,7 +15,7 @@ from streams.bus import connect
 from streams.schemas import CAMERA_HEALTH, DETECTIONS, Detection, decode
 from tests.conftest import free_port, make_config
 from tests.helpers import RtspServer, needs_rtsp, wait_http
-from tests.reliability.harness import get_json, wait_until
+from tests.reliability.harness import Answering, get_json, wait_until
 from vision.leases import lease_key
 from vision.sources import DEMO_CLIP_ZONE, demo_clip_camera, make_demo_clip
 
@@ -55,7 +55,7 @@ def test_killed_vision_worker_cameras_taken_over_within_the_lease(stack, tmp_pat
     cfg = make_config(tmp_path, cameras=[cam], vision={"lease_ttl_s": ttl})
     stack.configure(cfg)
     r = connect(stack.url)
-    stack.service("dispatch")
+    dispatch = stack.service("dispatch")
     workers = [stack.service("vision"), stack.service("vision")]
     first = wait_until(lambda: detections(r), 90)
     assert first, [w.output()[-2000:] for w in workers]
@@ -63,10 +63,12 @@ def test_killed_vision_worker_cameras_taken_over_within_the_lease(stack, tmp_pat
     pid = holder_pid(r, "demo-street")
     doomed = next(w for w in workers if w.pid == pid)
     other = next(w for w in workers if w.pid != pid)
-    doomed.kill(signal.SIGKILL)
-    t_kill = time.monotonic()
-    assert wait_until(lambda: holder_pid(r, "demo-street") == other.pid, 4 * ttl, step=0.05), other.output()
-    takeover_s = time.monotonic() - t_kill
+    with Answering([], [dispatch, other]) as watch:
+        doomed.kill(signal.SIGKILL)
+        t_kill = time.monotonic()
+        took = wait_until(lambda: holder_pid(r, "demo-street") == other.pid, 4 * ttl, step=0.05)
+        takeover_s = time.monotonic() - t_kill
+    assert took, other.output()
     assert wait_until(lambda: (h := latest_health(r, "demo-street")) and h.state == "online", 20)
     online_s = time.monotonic() - t_kill
     # the new worker reads the camera afresh: the car still parked is raised again after its dwell
@@ -84,7 +86,9 @@ def test_killed_vision_worker_cameras_taken_over_within_the_lease(stack, tmp_pat
         incidents=len(rows),
         duplicated=len(rows) - 1,
         merged_into_first=rows[0].count - 1,
+        others_answered=watch.answered,
     )
+    assert watch.answered, watch.failures[:5]
     # the bound: the lease expires at most ttl after the kill, a worker looks every ttl/3
     assert takeover_s <= ttl * 4 / 3 + 1.0
     assert len(rows) == 1, "a re-raised event became a second incident"
@@ -99,8 +103,8 @@ def test_rtsp_source_down_30s_shows_offline_and_recovers(stack, tmp_path, figure
         cfg = make_config(tmp_path, cameras=[cam])
         stack.configure(cfg)
         port = free_port()
-        stack.service("vision")
-        stack.service("dashboard", "--port", str(port))
+        vision = stack.service("vision")
+        board = stack.service("dashboard", "--port", str(port))
         live = f"http://127.0.0.1:{port}/api/live"
         wait_http(live, timeout=60)
 
@@ -110,13 +114,14 @@ def test_rtsp_source_down_30s_shows_offline_and_recovers(stack, tmp_path, figure
 
         assert wait_until(lambda: state() == "online", 60), stack.services[0].output()[-3000:]
         t_stop = time.monotonic()
-        rtsp.stop()
-        assert wait_until(lambda: state() == "offline", 15, step=0.1)
-        offline_s = time.monotonic() - t_stop
-        seen = set()
-        while time.monotonic() - t_stop < 30:
-            seen.add(state())
-            time.sleep(1)
+        with Answering([f"http://127.0.0.1:{port}/healthz"], [vision, board]) as watch:
+            rtsp.stop()
+            assert wait_until(lambda: state() == "offline", 15, step=0.1)
+            offline_s = time.monotonic() - t_stop
+            seen = set()
+            while time.monotonic() - t_stop < 30:
+                seen.add(state())
+                time.sleep(1)
         rtsp.start()
         t_start = time.monotonic()
         back = wait_until(lambda: state() == "online", 90, step=0.2)
@@ -126,7 +131,9 @@ def test_rtsp_source_down_30s_shows_offline_and_recovers(stack, tmp_path, figure
             offline_on_board_s=round(offline_s, 2),
             states_while_down=sorted(s or "-" for s in seen),
             recover_s=round(recover_s, 1),
+            others_answered=watch.answered,
         )
+        assert watch.answered, watch.failures[:5]
         assert offline_s <= 10.0
         assert seen == {"offline"}
         assert back, stack.services[0].output()[-3000:]
