@@ -25,8 +25,7 @@ def _origin(url: str | None) -> str:
 def csp(app: Dash, cfg: CityOpsConfig) -> str:
     """The policy: scripts from the board itself (and the hashes of Dash's inline ones), images and
     fetches from the board, the tile server and the dispatch API (citizen photos)."""
-    api = cfg.dashboard.api_url or f"http://{cfg.dispatch.host}:{cfg.dispatch.port}"
-    others = " ".join(sorted({o for o in (_origin(cfg.dashboard.tile_url), _origin(api)) if o}))
+    others = " ".join(sorted({o for o in (_origin(cfg.dashboard.tile_url), _origin(cfg.api_url)) if o}))
     return "; ".join(
         [
             "default-src 'self'",

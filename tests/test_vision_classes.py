@@ -30,6 +30,18 @@ DARKNET = {
 ZONE = {"id": "z", "polygon": [[0, 0], [700, 0], [700, 500], [0, 500]], "rules": ["illegal_parking"]}
 
 
+def vending_zone(**zone) -> Zone:
+    """A street-vending zone of one camera, with ``zone`` overrides (e.g. ``classes``)."""
+    cam = {
+        "id": "c",
+        "source": "x.mp4",
+        "lon": 0,
+        "lat": 0,
+        "zones": [{**ZONE, "rules": ["street_vending"], **zone}],
+    }
+    return Zone.from_config(CameraConfig.model_validate(cam).zones[0])
+
+
 def test_darknet_spellings_map_to_one_vocabulary():
     assert [canonical(n) for n in ("motorbike", "pottedplant", "diningtable", "sofa", "tvmonitor")] == [
         "motorcycle",
@@ -53,17 +65,7 @@ def test_yolo_fastest_produces_the_canonical_coco_names(tmp_path):
 
 
 def test_a_zone_in_darknet_spelling_counts_the_canonical_class():
-    zone = Zone.from_config(
-        CameraConfig.model_validate(
-            {
-                "id": "c",
-                "source": "x.mp4",
-                "lon": 0,
-                "lat": 0,
-                "zones": [{**ZONE, "rules": ["street_vending"], "classes": ["person", "diningtable"]}],
-            }
-        ).zones[0]
-    )
+    zone = vending_zone(classes=["person", "diningtable"])
     rule = StreetVending(zone)
     assert "dining table" in rule.classes and "diningtable" not in rule.classes
 
@@ -133,17 +135,7 @@ def test_tracks_of_canonical_names_reach_the_vending_rule():
     """A Darknet 'diningtable' box, mapped at the edge, is a stall item for the default classes."""
     from vision.detectors.base import Box
 
-    zone = Zone.from_config(
-        CameraConfig.model_validate(
-            {
-                "id": "c",
-                "source": "x.mp4",
-                "lon": 0,
-                "lat": 0,
-                "zones": [{**ZONE, "rules": ["street_vending"]}],
-            }
-        ).zones[0]
-    )
+    zone = vending_zone()
     rule = StreetVending(zone)
     table = Box(100, 100, 200, 200, canonical("diningtable"), 0.9)
     assert rule.in_zone([Track(1, table, 0.0)], rule.classes)
