@@ -133,6 +133,43 @@ class ProcessedDetection(Base):
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CitizenReport(Base):
+    """One citizen's report, linked to the incident it opened or was merged into: each keeps its own
+    description, photo, position and tracking number (``id``, the Open311 ``service_request_id``).
+
+    ``token`` is the spec's token (answers ``GET tokens/{token}``); the rating secret is kept only as
+    a hash (``secret_hash``). ``email``, ``first_name``, ``last_name`` and ``phone`` are private:
+    no citizen-facing answer carries them.
+    """
+
+    __tablename__ = "citizen_reports"
+    __table_args__ = (Index("ix_citizen_reports_type_at", "service_code", "at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    service_code: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(256), default="")
+    photo: Mapped[str | None] = mapped_column(String(512))  # stored upload (photos/...)
+    media_link: Mapped[str | None] = mapped_column(String(1024))  # a link the client gave: never fetched
+    photo_public: Mapped[bool] = mapped_column(Boolean, default=False)  # the reporter agreed to show it
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    email: Mapped[str] = mapped_column(String(256), default="")
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    merged: Mapped[bool] = mapped_column(Boolean, default=False)  # joined an earlier report's incident
+    supports: Mapped[int] = mapped_column(Integer, default=0)  # "add my support" from later citizens
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
