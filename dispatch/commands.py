@@ -226,8 +226,9 @@ class Commands:
             report.supports += 1
             inc.count += 1
             now = self.clock()
-            record_event(s, inc, "supported", inc.state, Actor("citizen", "citizen"), now,
-                         extra={"request": request_id})  # fmt: skip
+            # the stream's vocabulary has no "supported": one more citizen joined it, as a merge does
+            record_event(s, inc, "merged", inc.state, Actor("citizen", "citizen"), now,
+                         note="a citizen added their support", extra={"request": request_id, "support": True})  # fmt: skip
             return inc
 
     def sweep_sla(self) -> list[tuple[int, str]]:
