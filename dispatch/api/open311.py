@@ -321,6 +321,13 @@ def service_definition(service_code: str, fmt: Fmt):
         raise HTTPException(404, f"no service {service_code!r}; see GET services.{fmt}") from None
 
 
+@router.get("/service/{service_code}.{fmt}", include_in_schema=False, dependencies=[Depends(jurisdiction)])
+def service_definition_singular(service_code: str, fmt: Fmt):
+    """``service/{code}``: the path the ``open311`` client library (1.1, PyPI) asks for its service
+    definitions instead of the spec's ``services/{code}``; the same answer."""
+    return service_definition(service_code, fmt)
+
+
 @router.post(
     "/requests.{fmt}",
     response_model=list[RequestCreated],
