@@ -4,6 +4,7 @@
 - ``/console``     the operator's dispatch console (dashboard.pages.console)
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
+- ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -32,7 +33,14 @@ from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
 
-PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
+PAGES = {
+    "/": "board",
+    "/console": "console",
+    "/inspector": "inspector",
+    "/citizen": "citizen",
+    "/reports": "reports",
+}
+CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 
 
 def nav(lang: str, current: str) -> html.Nav:
@@ -42,6 +50,7 @@ def nav(lang: str, current: str) -> html.Nav:
             t(f"nav.{name}", lang), href=f"{path}?lang={lang}", className="active" if path == current else ""
         )
         for path, name in PAGES.items()
+        if current not in CITIZEN_PAGES or path in CITIZEN_PAGES
     ]
     links.append(
         dcc.Link(
