@@ -292,3 +292,49 @@ def test_merged_reports_keep_their_own_report(api):
         f"{V2}/nearby.json", params={"service_code": "muck_spill", "lat": lat, "long": lon}
     ).json()
     assert far == []
+
+
+def test_xml_answers_stay_well_formed_with_control_characters(api):
+    client, grid, *_ = api
+    lon, lat = point(grid, "130203001")
+    res = post(client, service_code="illegal_advert", lat=lat, long=lon, description="bell\x07 <b>&amp;")
+    rid = res.json()[0]["service_request_id"]
+    req = xml(client.get(f"{V2}/requests/{rid}.xml"))["service_requests"]["request"]
+    assert req["description"] == "bell\ufffd <b>&amp;"
+
+
+def test_migration_keeps_older_citizen_reports_and_their_rating_secret(tmp_path, store_url):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from dispatch.commands import Commands, token_hash
+    from dispatch.lifecycle import State
+    from dispatch.migrate import upgrade
+    from dispatch.store import CitizenReport, make_engine
+    from tests.conftest import make_config
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0003")
+    at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO incidents (id, type, state, source, lon, lat, count, description, version, opened_at,"
+            " updated_at, resolved_at, breaches) VALUES (7, 'exposed_rubbish', :st, 'citizen', 118.2, 39.65, 1,"
+            " 'old pile', 3, :at, :at, :at, '[]')"), {"st": str(State.RESOLVED), "at": at})  # fmt: skip
+        conn.execute(text("INSERT INTO processed_detections (detection_id, incident_id, at, token_hash, rating_comment)"
+                          " VALUES ('Rold', 7, :at, :h, ''), ('cam-1', 7, :at, NULL, '')"), {"at": at, "h": token_hash("old-secret")})  # fmt: skip
+    upgrade(engine)
+    from sqlalchemy.orm import sessionmaker
+
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as s:
+        rows = s.query(CitizenReport).all()
+        assert [(r.id, r.incident_id, r.description, r.service_code, r.at) for r in rows] == [
+            ("Rold", 7, "old pile", "exposed_rubbish", at)
+        ]
+        assert rows[0].token and rows[0].secret_hash == token_hash("old-secret")
+    Commands(make_config(tmp_path, store_url), sessions).rate("Rold", "old-secret", 4)
+    with sessions() as s:
+        assert s.get(CitizenReport, "Rold").rating == 4
+    engine.dispose()

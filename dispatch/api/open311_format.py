@@ -4,6 +4,7 @@ names (``services/service``, ``service_requests/request``, ``service_definition`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
@@ -17,12 +18,15 @@ ITEM_OF = {"attributes": "attribute", "values": "value", "candidates": "candidat
            "photos": "photo"}  # fmt: skip
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
+
+
 def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def _fill(el: ET.Element, value) -> None:
