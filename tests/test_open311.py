@@ -74,6 +74,8 @@ def test_errors_come_in_the_specs_shape_in_both_formats(api):
     assert res.status_code == 400 and "status" in res.json()[0]["description"]
     assert client.get(f"{V2}/services/ufo.json").json()[0]["code"] == 404
     assert "detail" not in client.get(f"{V2}/tokens/none.json").text
+    res = client.post(f"{V2}/requests.xml", content=b"x" * 10, headers={"Content-Length": "999999999"})
+    assert res.status_code == 413 and xml(res)["errors"]["error"]["code"] == "413"
 
 
 def test_attributes_are_validated_against_the_definition(api):

@@ -1,6 +1,9 @@
 """The citizen's phone page (no account): report a problem with a photo, a position (the map's
-centre under a fixed pin, the browser's GPS, or typed), a category and a description; get a
-tracking number and a rating code; follow the report; rate the handling once it is done.
+centre under a fixed pin, the browser's GPS, or typed), a category and a description; see open
+reports of the same category nearby first ("add my support"); get a tracking number and a rating
+link (also as a QR code) with the rating secret in it; follow the report (merged or not, its own
+description and photo, the time line, the inspector's public note and after-photo); rate the
+handling once it is done, from any device with the link.
 
 Everything goes through the Open311 API; the browser's address is forwarded as the client address
 for the API's per-address rate limit. All user text is rendered as text."""

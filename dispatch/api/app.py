@@ -46,6 +46,9 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             exc = self._too_large()
+            path = scope.get("path", "")
+            if is_open311(path):
+                return await error_response(path, 413, exc.detail)(scope, receive, send)
             return await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
         seen = 0
 
