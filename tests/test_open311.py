@@ -340,3 +340,20 @@ def test_migration_keeps_older_citizen_reports_and_their_rating_secret(tmp_path,
     with sessions() as s:
         assert s.get(CitizenReport, "Rold").rating == 4
     engine.dispose()
+
+
+def test_a_report_the_desk_merged_follows_the_incident_it_went_into(api):
+    client, grid, *_ = api
+    a_lon, a_lat = point(grid, "130203002", 0)
+    b_lon, b_lat = point(grid, "130203002", 3)  # far apart: two incidents
+    a = post(client, service_code="illegal_advert", lat=a_lat, long=a_lon).json()[0]["service_request_id"]
+    b = post(client, service_code="illegal_advert", lat=b_lat, long=b_lon).json()[0]["service_request_id"]
+    ops, bob = login(client, "olga"), login(client, "bob")
+    first, second = sorted(i["id"] for i in client.get("/api/v1/incidents", headers=ops).json())
+    assert (
+        client.post(f"/api/v1/incidents/{second}/merge", headers=ops, json={"into": first}).status_code == 200
+    )
+    assert client.post(f"/api/v1/incidents/{first}/accept", headers=bob).status_code == 200
+    req = client.get(f"{V2}/requests/{b}.json").json()[0]
+    assert req["state"] == "accepted" and req["merged"] is True and req["status"] == "open"
+    assert client.get(f"{V2}/requests/{a}.json").json()[0]["merged"] is False

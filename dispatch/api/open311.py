@@ -210,9 +210,23 @@ def timeline(at: datetime, inc: Incident, events: list[IncidentEventRow]) -> lis
     return steps
 
 
+def _followed(s: Session, inc: Incident) -> Incident:
+    """The incident the desk merged ``inc`` into (and so on): its progress is this report's."""
+    seen = {inc.id}
+    while inc.merged_into and inc.merged_into not in seen:
+        nxt = s.get(Incident, inc.merged_into)
+        if nxt is None:
+            break
+        seen.add(nxt.id)
+        inc = nxt
+    return inc
+
+
 def _to_request(
     c: ApiContext, s: Session, rep: CitizenReport | None, inc: Incident, *, detail: bool = False
 ) -> ServiceRequest:
+    own_incident = inc.id
+    inc = _followed(s, inc)
     events = _events(s, inc.id)
     due = deadlines(inc, targets_for(inc.type, c.cfg.sla))["resolve"]
     resolved = _reached(events, SlaStage.RESOLVE.state)
@@ -233,7 +247,7 @@ def _to_request(
         media_url=(_absolute(c, rep.photo) if rep.photo_public else None) or rep.media_link if rep else None,
         state=str(inc.state),
         rating=rep.rating if rep else None,
-        merged=bool(rep and rep.merged),
+        merged=bool(rep and (rep.merged or inc.id != own_incident)),
         supports=rep.supports if rep else 0,
         public_note=resolved.note or None if resolved and inc.resolved_at else None,
         after_photos=[u for u in (_absolute(c, p) for p in ((resolved.extra or {}).get("photos") or [])) if u]
@@ -245,7 +259,7 @@ def _to_request(
         if rep:
             others = s.scalars(
                 select(CitizenReport)
-                .where(CitizenReport.incident_id == inc.id, CitizenReport.id != rep.id)
+                .where(CitizenReport.incident_id.in_({inc.id, own_incident}), CitizenReport.id != rep.id)
                 .order_by(CitizenReport.at)
             ).all()
             out.photos = [u for o in others if o.photo_public and (u := _absolute(c, o.photo))]
