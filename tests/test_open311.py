@@ -357,3 +357,18 @@ def test_a_report_the_desk_merged_follows_the_incident_it_went_into(api):
     req = client.get(f"{V2}/requests/{b}.json").json()[0]
     assert req["state"] == "accepted" and req["merged"] is True and req["status"] == "open"
     assert client.get(f"{V2}/requests/{a}.json").json()[0]["merged"] is False
+
+
+def test_open311_settings_are_validated():
+    import pytest
+    from pydantic import ValidationError
+
+    from cityops.config import CityOpsConfig
+
+    for bad in ({"public_base_url": "311.example.cn/api"}, {"api_keys": ["short"]}, {"max_requests": 0},
+                {"list_camera_incidents": "sometimes"}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            CityOpsConfig.model_validate({"open311": bad})
+    cfg = CityOpsConfig.model_validate({"open311": {"public_base_url": "https://311.example.cn/"}})
+    assert cfg.public_api_url == "https://311.example.cn"
+    assert CityOpsConfig().public_api_url == CityOpsConfig().api_url
