@@ -88,3 +88,26 @@ def test_bad_cursors_are_refused_with_a_reason(api):
         resp = client.get(f"/api/v1/incidents?cursor={bad}", headers=headers)
         assert resp.status_code == 422, (bad, resp.text)
         assert "cursor" in resp.text
+
+
+def test_a_street_or_community_prefix_lists_exactly_its_cells(api):
+    client, grid, _clock, _r, sessions, _cfg = api
+    seed(sessions, grid, 2)
+    other = next(c for c in grid.cells if c.street != grid.cells[0].street)
+    p = other.geometry.representative_point()
+    with sessions.begin() as s:
+        s.add(Incident(type="illegal_parking", state="new", source="camera", cell=other.code, lon=p.x, lat=p.y,
+                       count=1, description="", version=1, opened_at=datetime.now(UTC),
+                       updated_at=datetime.now(UTC), breaches=[]))  # fmt: skip
+    headers = login(client, "olga")
+    for prefix, want in (
+        (grid.cells[0].street, 2),
+        (other.street, 1),
+        (other.code, 1),
+        ("9", 0),
+        ("%", 0),
+        ("_", 0),
+    ):
+        got = client.get("/api/v1/incidents", params={"cell": prefix}, headers=headers).json()
+        assert len(got) == want, (prefix, got)
+        assert all(i["cell"].startswith(prefix) for i in got)

@@ -50,3 +50,10 @@ def link_next(request: Request, response: Response, rows: list, limit: int, key_
     url = request.url.remove_query_params(["cursor", "offset"]).include_query_params(cursor=cursor)
     response.headers["X-Next-Cursor"] = cursor
     response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string greater than every string starting with ``prefix`` (for a range scan)."""
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return "\U0010ffff" * 2
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
