@@ -55,7 +55,7 @@ class Incident(Base):
     # intake's merge query: same type, open, within a lat band (then lon and distance)
     __table_args__ = (
         Index("ix_incidents_merge", "type", "state", "lat"),
-        # the lists (migration 0004): newest-changed first, open per inspector in clock order
+        # the lists (migration 0005): newest-changed first, open per inspector in clock order
         Index("ix_incidents_updated", "updated_at", "id"),
         Index("ix_incidents_state_updated", "state", "updated_at", "id"),
         Index("ix_incidents_assignee_state", "assignee", "state", "dispatched_at"),
@@ -129,7 +129,7 @@ class ProcessedDetection(Base):
     """
 
     __tablename__ = "processed_detections"
-    __table_args__ = (Index("ix_processed_detections_at", "at"),)  # Open311 lists by time (0004)
+    __table_args__ = (Index("ix_processed_detections_at", "at"),)  # Open311 lists by time (0005)
 
     detection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)

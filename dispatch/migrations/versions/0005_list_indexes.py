@@ -1,14 +1,14 @@
 """Indexes for the lists at district scale (370,000 cases): newest-changed first, open per
 inspector in clock order, Open311 requests by time.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: c311_reports
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "c311_reports"
 branch_labels = None
 depends_on = None
 
