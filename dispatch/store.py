@@ -53,7 +53,13 @@ class Base(DeclarativeBase):
 class Incident(Base):
     __tablename__ = "incidents"
     # intake's merge query: same type, open, within a lat band (then lon and distance)
-    __table_args__ = (Index("ix_incidents_merge", "type", "state", "lat"),)
+    __table_args__ = (
+        Index("ix_incidents_merge", "type", "state", "lat"),
+        # the lists (migration 0005): newest-changed first, open per inspector in clock order
+        Index("ix_incidents_updated", "updated_at", "id"),
+        Index("ix_incidents_state_updated", "state", "updated_at", "id"),
+        Index("ix_incidents_assignee_state", "assignee", "state", "dispatched_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
@@ -123,6 +129,7 @@ class ProcessedDetection(Base):
     """
 
     __tablename__ = "processed_detections"
+    __table_args__ = (Index("ix_processed_detections_at", "at"),)  # Open311 lists by time (0005)
 
     detection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
