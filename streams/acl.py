@@ -14,6 +14,8 @@ Roles:
   dead-letter streams;
 * ``api`` appends incident events (its outbox) and keeps counters (rate limits, login throttles)
   under ``cityops:ratelimit:*``, ``cityops:login:*`` and ``cityops:api:*``;
+* ``iot`` (the device bridge) appends alarms to the detections and dead-letter streams and keeps
+  device last-contact times under ``cityops:iot:*``; the API may append webhook alarms too;
 * ``dashboard`` only reads the incidents and camera-health streams;
 * ``admin`` may do anything (tests, maintenance); no service runs as admin.
 """
@@ -59,14 +61,20 @@ ROLES: dict[str, str] = {
         f"(~{INCIDENTS} ~{DEAD_LETTERS} +xadd +xlen +xinfo|stream) (%R~{INCIDENTS} +xrevrange)"
     ),
     "api": (
-        f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} +xadd) "
+        f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} ~{DETECTIONS} ~{DEAD_LETTERS} +xadd) "
         f"(~cityops:ratelimit:* ~cityops:login:* ~cityops:api:* {_COUNTERS})"
+    ),
+    "iot": (
+        f"{_BASE} {_DURABLE} (~{DETECTIONS} ~{DEAD_LETTERS} +xadd) "
+        "(~cityops:iot:* +hset +hsetnx +hget +hgetall +hdel)"
     ),
     "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS})",
     ADMIN: "~* &* +@all",
 }
 #: The role each ``cityops`` service process runs as.
-SERVICE_ROLES = {"vision": "vision", "dispatch": "dispatch", "api": "api", "dashboard": "dashboard"}
+SERVICE_ROLES = {
+    "vision": "vision", "dispatch": "dispatch", "api": "api", "dashboard": "dashboard", "iot": "iot",
+}  # fmt: skip
 #: Commands older servers do not know (an ACL file naming them would not load there).
 _NEWER = {"+waitaof": (7, 2), "+client|setinfo": (7, 2)}
 
