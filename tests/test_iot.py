@@ -366,3 +366,67 @@ def test_heartbeat_topic_counts_as_contact(bridge_setup, r, mqtt_broker):
         assert b.stats.heartbeats == 1
     finally:
         pub.close()
+
+
+# -- the whole stack ----------------------------------------------------------------------------------
+def test_up_starts_broker_and_bridge_sos_reaches_the_board(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from cityops.cli import main
+    from iot.broker import BrokerError, find_mosquitto
+    from tests.conftest import ROOT, SMALL_GRID, free_port
+    from tests.helpers import wait_http
+
+    try:
+        find_mosquitto()
+    except BrokerError as exc:
+        pytest.skip(f"mosquitto cannot run here: {exc}")
+    port, token = free_port(), "iot-stack-test-wall-token-0123456789"
+    raw = {
+        "data_dir": str(tmp_path / "data"),
+        "grid": SMALL_GRID,
+        "roster": [{"id": "comm-duty", "name": "Duty", "cells": ["130203"], "role": "supervisor"}],
+        "dashboard": {"port": port, "live_token": token},
+        "dispatch": {"port": free_port()},
+    }
+    path = tmp_path / "cityops.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    grid = load_grid(make_config(tmp_path, grid=SMALL_GRID).grid, tmp_path / "data")
+    dev = iot_devices(grid, 1, kind="sos_wristband")[0]
+    args = ["iot", "devices", "add", "sos-7", "--kind", "sos_wristband", "--lon", str(dev["lon"]),
+            "--lat", str(dev["lat"]), "--protects", "Mrs Li", "--config", str(path)]  # fmt: skip
+    assert main(args) == 0
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CITYOPS_DATA_DIR", "CITYOPS_MQTT_URL")
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "cityops", "up", "--config", str(path)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    mqtt_dir = tmp_path / "data" / "mqtt"
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/live", timeout=90)
+        conf = (mqtt_dir / "mosquitto.conf").read_text()
+        mqtt_port = int(next(ln.split()[1] for ln in conf.splitlines() if ln.startswith("listener")))
+        url = f"mqtt://cityops:{(mqtt_dir / 'password.txt').read_text().strip()}@127.0.0.1:{mqtt_port}"
+        assert wait_for(lambda: "subscribed to" in (tmp_path / "data" / "logs" / "iot.log").read_text(), 60)
+        pub = MqttPublisher(url)
+        try:
+            pub.publish(alarm_topic("sos-7"), alarm_json("sos-7", kind="sos_wristband", n=1))
+            live_url = f"http://127.0.0.1:{port}/api/live?token={token}"
+            found = wait_for(
+                lambda: [i for i in wait_http(live_url)["incidents"] if i["type"] == "sos_call"], timeout=60
+            )
+        finally:
+            pub.close()
+        assert found, "the SOS alarm did not reach the board within 60 s"
+        assert found[0]["assignee"] == "comm-duty" and found[0]["state"] == "dispatched"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert "started embedded Mosquitto" in out and proc.returncode == 0, out[-3000:]
+    res = subprocess.run(["pgrep", "-f", str(mqtt_dir)], capture_output=True)
+    assert res.returncode == 1, "the embedded Mosquitto still runs after the stack stopped"
