@@ -31,9 +31,10 @@ from iot.alarms import AlarmRefused, DeviceInfo, check_device, offline_detection
 from iot.kinds import ALARM_TOPIC, HEARTBEAT_TOPIC, TOPIC_PREFIX
 from streams.bus import connect
 from streams.errors import Outage, is_transient
-from streams.schemas import DEAD_LETTERS, DETECTIONS, Detection, encode
+from streams.schemas import DEAD_LETTERS, DETECTIONS, DEVICE_HEALTH, Detection, DeviceHealth, encode
 
 log = logging.getLogger(__name__)
+STATES = "cityops:iot:state"  # hash: device id -> ok | alarm | offline (what the board's layer shows)
 SEEN = "cityops:iot:seen"  # hash: device id -> last contact (ISO), or registration as the bridge saw it
 OFFLINE = "cityops:iot:offline"  # hash: device id -> the last contact its offline finding was for
 DEAD_PAYLOAD_BYTES = 2048
@@ -105,6 +106,7 @@ class Bridge:
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.stats = Stats()
         self.devices: dict[str, DeviceInfo] = {}
+        self.states: dict[str, str] = {}  # device id -> ok | alarm | offline (kept in Redis: STATES)
         self._loaded_at = 0.0
         self.waitaof = True
         self.outage = Outage(log, f"iot bridge: sending to {DETECTIONS}")
@@ -158,8 +160,11 @@ class Bridge:
         return dev
 
     # -- turning messages into detections ---------------------------------------------------------------
-    def translate(self, items: list[Inbound]) -> tuple[list[Detection], list[dict], dict[str, str]]:
-        dets, dead, seen = [], [], {}
+    def translate(
+        self, items: list[Inbound]
+    ) -> tuple[list[Detection], list[dict], dict[str, str], dict[str, str]]:
+        """Detections, dead letters, last contact per device and device state changes."""
+        dets, dead, seen, changes = [], [], {}, {}
         for it in items:
             parts = it.topic.split("/")
             prefix, leaf = "/".join(parts[:-2]), parts[-1]
@@ -170,6 +175,8 @@ class Bridge:
                 self.stats.heartbeats += 1
                 if self.device(topic_device):
                     seen[topic_device] = it.at.isoformat()
+                    if self.states.get(topic_device) == "offline":
+                        changes[topic_device] = "ok"
                 continue
             self.stats.received += 1
             try:
@@ -179,6 +186,7 @@ class Bridge:
                 dev = check_device(alarm, self.device(alarm.device_id))
                 dets.append(to_detection(alarm, dev))
                 seen[dev.id] = it.at.isoformat()
+                changes[dev.id] = "alarm" if alarm.state == "alarm" else "ok"
             except AlarmRefused as exc:
                 reason = str(exc)
                 self.stats.refused += 1
@@ -196,12 +204,27 @@ class Bridge:
                         else f"<{len(it.payload)} bytes>",
                     }
                 )
-        return dets, dead, seen
+        return dets, dead, seen, {d: st for d, st in changes.items() if self.states.get(d) != st}
 
-    def send(self, dets: list[Detection], dead: list[dict] = (), seen: dict[str, str] | None = None) -> None:
+    def health(self, device_ids, states: dict[str, str]) -> list[DeviceHealth]:
+        out = []
+        for d in device_ids:
+            dev = self.devices.get(d)
+            if dev is not None:
+                out.append(DeviceHealth(device_id=d, device_kind=dev.kind, lon=dev.lon, lat=dev.lat,
+                                        state=states.get(d, "ok")))  # fmt: skip
+        return out
+
+    def send(
+        self,
+        dets: list[Detection],
+        dead: list[dict] = (),
+        seen: dict[str, str] | None = None,
+        changes: dict[str, str] | None = None,
+    ) -> None:
         """XADD everything in one round trip and wait until Redis has it on disk (WAITAOF, where the
         server can say so); raises on failure (the caller keeps the MQTT messages unacknowledged)."""
-        if not (dets or dead or seen):
+        if not (dets or dead or seen or changes):
             return
         maxlen = self.cfg.redis.stream_maxlen
         pipe = self.r.pipeline(transaction=False)
@@ -211,10 +234,15 @@ class Bridge:
             pipe.xadd(DEAD_LETTERS, f, maxlen=self.cfg.redis.dead_letter_maxlen, approximate=True)
         if seen:
             pipe.hset(SEEN, mapping=seen)
+        news = self.health(changes or {}, changes or {})
+        for h in news:
+            pipe.xadd(DEVICE_HEALTH, encode(h), maxlen=self.cfg.redis.health_maxlen, approximate=True)
+        if news:
+            pipe.hset(STATES, mapping={h.device_id: h.state for h in news})
         if self.waitaof:
             pipe.execute_command("WAITAOF", 1, 0, self.cfg.vision.confirm_timeout_ms)
         res = pipe.execute(raise_on_error=False)
-        n = len(dets) + len(dead) + (1 if seen else 0)
+        n = len(dets) + len(dead) + (1 if seen else 0) + (len(news) + 1 if news else 0)
         errors = [e for e in res[:n] if isinstance(e, Exception)]
         if errors:
             raise errors[0]
@@ -232,12 +260,13 @@ class Bridge:
             elif int(ack[0]) < 1:
                 raise redis.ResponseError("NOTREADY the append-only file was not fsync'd in time")
         self.stats.published += len(dets)
+        self.states.update({h.device_id: h.state for h in news})
 
-    def _send_until_done(self, stop: threading.Event, dets, dead, seen) -> bool:
+    def _send_until_done(self, stop: threading.Event, dets, dead, seen, changes) -> bool:
         delay = 0.2
         while True:
             try:
-                self.send(dets, dead, seen)
+                self.send(dets, dead, seen, changes)
                 self.outage.ok()
                 return True
             except redis.RedisError as exc:
@@ -260,8 +289,8 @@ class Bridge:
                 items.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
-        dets, dead, seen = self.translate(items)
-        if not self._send_until_done(stop, dets, dead, seen):
+        dets, dead, seen, changes = self.translate(items)
+        if not self._send_until_done(stop, dets, dead, seen, changes):
             return 0  # stopping: not acknowledged, the broker sends them again to the next bridge
         for it in items:
             if it.qos > 0:
@@ -295,19 +324,38 @@ class Bridge:
                 "device %s silent since %s (heartbeat %d s): offline", d.id, last.isoformat(), d.heartbeat_s
             )
         if out:
-            self.send(out)
+            self.send(out, changes={det.device_id: "offline" for det in out})
             self.r.hset(OFFLINE, mapping={det.device_id: det.id.rsplit(":", 1)[1] for det in out})
             self.stats.offline += len(out)
         return out
 
+    def publish_snapshot(self) -> int:
+        """Every registered device's state on the device-health stream (a board that starts later,
+        or after the stream was trimmed, learns them all)."""
+        self.reload_devices(min_age_s=0)
+        self.states = {**{d: "ok" for d in self.devices}, **self.r.hgetall(STATES)}
+        news = self.health(sorted(self.devices), self.states)
+        for k in range(0, len(news), 1000):
+            pipe = self.r.pipeline(transaction=False)
+            for h in news[k : k + 1000]:
+                pipe.xadd(DEVICE_HEALTH, encode(h), maxlen=self.cfg.redis.health_maxlen, approximate=True)
+            pipe.execute()
+        return len(news)
+
     def _watch(self, stop: threading.Event) -> None:
-        while not stop.wait(self.cfg.iot.offline_check_s):
+        snapshot = 0.0
+        while True:
             try:
+                if time.monotonic() - snapshot > 300:
+                    snapshot = time.monotonic()
+                    self.publish_snapshot()
                 self.check_offline()
             except Exception as exc:  # a Redis or store outage: try again at the next check
                 log.warning(
                     "heartbeat check failed (%s); trying again in %.0f s", exc, self.cfg.iot.offline_check_s
                 )
+            if stop.wait(self.cfg.iot.offline_check_s):
+                return
 
     # -- run -------------------------------------------------------------------------------------------
     def start(self) -> Bridge:

@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from streams.schemas import CAMERA_HEALTH, DEAD_LETTERS, DETECTIONS, INCIDENTS
+from streams.schemas import CAMERA_HEALTH, DEAD_LETTERS, DETECTIONS, DEVICE_HEALTH, INCIDENTS
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ ROLES: dict[str, str] = {
         f"(~cityops:ratelimit:* ~cityops:login:* ~cityops:api:* {_COUNTERS})"
     ),
     "iot": (
-        f"{_BASE} {_DURABLE} (~{DETECTIONS} ~{DEAD_LETTERS} +xadd) "
+        f"{_BASE} {_DURABLE} (~{DETECTIONS} ~{DEAD_LETTERS} ~{DEVICE_HEALTH} +xadd) "
         "(~cityops:iot:* +hset +hsetnx +hget +hgetall +hdel)"
     ),
-    "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS})",
+    "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} %R~{DEVICE_HEALTH} {_READ_STREAMS})",
     ADMIN: "~* &* +@all",
 }
 #: The role each ``cityops`` service process runs as.

@@ -17,13 +17,14 @@ from cityops.clock import utcnow
 
 #: Schema version per message kind. A reader accepts every version from 1 to the current one of a
 #: kind (newer versions only add optional fields), so entries written before an upgrade still read.
-SCHEMA_VERSIONS: dict[str, int] = {"detection": 2, "incident": 3, "camera_health": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"detection": 2, "incident": 3, "camera_health": 1, "device_health": 1}
 
 #: Stream names (one place, so producers and consumers cannot drift apart).
 DETECTIONS = "cityops:detections"
 INCIDENTS = "cityops:incidents"
 CAMERA_HEALTH = "cityops:camera-health"
 DEAD_LETTERS = "cityops:dead-letters"
+DEVICE_HEALTH = "cityops:device-health"
 
 
 class _Message(BaseModel):
@@ -106,11 +107,25 @@ class CameraHealth(_Message):
     at: datetime = Field(default_factory=utcnow)
 
 
-Message = Detection | IncidentEvent | CameraHealth
+class DeviceHealth(_Message):
+    """An IoT device's state as the iot bridge sees it (the board's device layer): ``alarm`` from an
+    alarm until the device reports clear, ``offline`` when silent past its heartbeat."""
+
+    kind: Literal["device_health"] = "device_health"
+    device_id: str = Field(min_length=1, max_length=64)
+    device_kind: str = Field(max_length=32)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    state: Literal["ok", "alarm", "offline"]
+    at: datetime = Field(default_factory=utcnow)
+
+
+Message = Detection | IncidentEvent | CameraHealth | DeviceHealth
 _BY_KIND: dict[str, type[_Message]] = {
     "detection": Detection,
     "incident": IncidentEvent,
     "camera_health": CameraHealth,
+    "device_health": DeviceHealth,
 }
 
 

@@ -241,6 +241,7 @@ def list_incidents(
     type: str | None = Query(None, max_length=64),
     cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
     assignee: str | None = Query(None, max_length=64),
+    source: str | None = Query(None, pattern="^(camera|citizen|device)$", description="who raised it"),
     open_only: bool = False,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
@@ -256,6 +257,8 @@ def list_incidents(
         q = q.where(Incident.cell.startswith(cell, autoescape=True))
     if assignee:
         q = q.where(Incident.assignee == assignee)
+    if source:
+        q = q.where(Incident.source == source)
     if open_only:
         q = q.where(Incident.state.in_(OPEN_STATES))
     with c.readers() as s:
