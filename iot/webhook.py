@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -20,7 +21,16 @@ from pydantic import BaseModel
 
 from dispatch.api.deps import ApiContext, ctx
 from iot import devices as registry
-from iot.alarms import SIGNATURE_HEADER, AlarmRefused, check_device, parse_alarm, signature_ok, to_detection
+from iot.alarms import (
+    DEVICE_ID,
+    SIGNATURE_HEADER,
+    AlarmRefused,
+    check_device,
+    parse_alarm,
+    signature_ok,
+    to_detection,
+)
+from iot.kinds import DeviceKind
 from streams.schemas import DEAD_LETTERS, DETECTIONS, encode
 
 log = logging.getLogger(__name__)
@@ -56,9 +66,8 @@ def _take(c: ApiContext, body: bytes, signature: str | None) -> AlarmAccepted:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _refuse(c, 422, "payload is not JSON", "", body) from None
     device_id = doc.get("device_id") if isinstance(doc, dict) else None
-    device = (
-        registry.get(c.readers, device_id) if isinstance(device_id, str) and len(device_id) <= 64 else None
-    )
+    known_shape = isinstance(device_id, str) and re.fullmatch(DEVICE_ID, device_id) is not None
+    device = registry.get(c.readers, device_id) if known_shape else None  # (a NUL never reaches SQL)
     if device is None or not signature_ok(device.secret, body, signature):
         reason = "unknown device" if device is None else "wrong signature"
         _refuse(c, 401, reason, str(device_id or ""), body)
@@ -76,8 +85,41 @@ def _take(c: ApiContext, body: bytes, signature: str | None) -> AlarmAccepted:
     return AlarmAccepted(detection_id=det.id, incident_type=det.type, state=alarm.state)
 
 
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["device_id", "kind", "time"],
+                "properties": {
+                    "device_id": {"type": "string", "pattern": DEVICE_ID},
+                    "kind": {"type": "string", "enum": [k.value for k in DeviceKind]},
+                    "value": {"type": "number"},
+                    "time": {"type": "string", "format": "date-time", "description": "with its UTC offset"},
+                    "id": {"type": "string", "description": "the device's message id (idempotency key)"},
+                    "state": {"type": "string", "enum": ["alarm", "clear"], "default": "alarm"},
+                },
+            }
+        }
+    },
+}
+
+
 @router.post(
     "/alarms",
+    openapi_extra={
+        "requestBody": _BODY,
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "sha256=<hex HMAC-SHA256 of the body with the device's secret>",
+            }
+        ],
+    },  # fmt: skip
     status_code=202,
     response_model=AlarmAccepted,
     responses={401: {"description": "unknown device or wrong signature"}, 413: {}, 422: {}, 503: {}},

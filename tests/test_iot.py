@@ -184,6 +184,7 @@ def test_webhook_signed_alarms(staff_api, r):
         (c.post(url, content=body, headers={**hdr, "X-CityOps-Signature": sign("wrong" * 8, body)}), 401),
         (c.post(url, content=body, headers={"Content-Type": "application/json"}), 401),
         (c.post(url, content=alarm_json("nobody"), headers=hdr), 401),
+        (c.post(url, content=alarm_json("nul\x00id"), headers=hdr), 401),
         (c.post(url, content=b"not json", headers=hdr), 422),
         (c.post(url, content=smoke, headers={**hdr, "X-CityOps-Signature": sign(secret, smoke)}), 422),
         (c.post(url, content=b"x" * 1_000_000, headers=hdr), 413),
