@@ -86,3 +86,62 @@ def test_sos_alarm_on_the_board(tmp_path, redis_url, mqtt_broker):
         pub.close()
         ctx.close()
     assert not errors, errors
+
+
+# -- the parts, without a browser -------------------------------------------------------------------
+def _ctx(tmp_path):
+    from dashboard.context import DashContext
+    from dashboard.live import LiveState
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    return DashContext(cfg, LiveState("redis://127.0.0.1:1/0"), load_grid(cfg.grid, cfg.data), None)
+
+
+def _health(ctx, k: int, state: str):
+    from streams.schemas import DeviceHealth, encode
+
+    p = ctx.grid.cells[k].geometry.representative_point()
+    msg = DeviceHealth(device_id=f"d{k}", device_kind="gas", lon=p.x, lat=p.y, state=state)
+    return ctx.live.apply(encode(msg))
+
+
+def test_device_layer_is_patched_only_when_a_device_changes(tmp_path):
+    from dashboard import maps
+    from dashboard.pages import board
+
+    ctx = _ctx(tmp_path)
+    assert _health(ctx, 0, "ok") and _health(ctx, 1, "ok")
+    view = board.ClientView(0, {})
+    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
+    k = view.traces["devices"]
+    assert fig["data"][k]["marker"]["color"] == ["#52c41a", "#52c41a"]
+    assert not _health(ctx, 1, "ok")  # a snapshot repeating a state changes nothing
+    quiet = board.map_patch(ctx, view, {}, [], [], "en").to_plotly_json()
+    assert not any(str(op.get("location", [None, k])[1]) == str(k) for op in quiet["operations"])
+    assert _health(ctx, 1, "alarm") and _health(ctx, 2, "offline")  # a change, and a new device
+    ops = board.map_patch(ctx, view, {}, [], [], "en").to_plotly_json()["operations"]
+    colours = next(op["params"]["value"] for op in ops if op["location"] == ["data", k, "marker", "color"])
+    assert colours == ["#52c41a", "#ff3b30", "#8c8c8c"]
+    text = next(op["params"]["value"] for op in ops if op["location"] == ["data", k, "text"])
+    assert text[1] == "Gas detector d1 · alarm"
+
+
+def test_alarm_cards_most_urgent_first_and_console_source_column(tmp_path):
+    from dashboard.iot_board import active_alarms
+    from dashboard.pages import console
+    from streams.schemas import IncidentEvent
+
+    ctx = _ctx(tmp_path)
+    now = datetime.now(UTC)
+
+    def ev(i, type_, state="dispatched"):
+        return IncidentEvent(incident_id=i, version=1, action="created", state=state, type=type_, lon=118.19,
+                             lat=39.65, at=now, opened_at=now, source="device")  # fmt: skip
+
+    incs = [ev(1, "water_leak"), ev(2, "sos_call"), ev(3, "gas_leak", "resolved"), ev(4, "illegal_parking"),
+            ev(5, "device_offline"), ev(6, "gas_leak")]  # fmt: skip
+    assert [i.incident_id for i in active_alarms(incs)] == [2, 6, 1]  # resolved, camera, offline: no card
+    row = {"id": 1, "type": "sos_call", "source": "device", "state": "new", "cell": None, "assignee": None,
+           "count": 1, "opened_at": now.isoformat(), "breaches": []}  # fmt: skip
+    assert console.rows(ctx, [row], "zh-CN")[0]["source"] == "物联设备"
