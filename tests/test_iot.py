@@ -431,3 +431,46 @@ def test_up_starts_broker_and_bridge_sos_reaches_the_board(tmp_path):
     assert "started embedded Mosquitto" in out and proc.returncode == 0, out[-3000:]
     res = subprocess.run(["pgrep", "-f", str(mqtt_dir)], capture_output=True)
     assert res.returncode == 1, "the embedded Mosquitto still runs after the stack stopped"
+
+
+def test_sos_escalates_after_30_seconds_a_leak_after_a_minute(tmp_path, store_url):
+    from dispatch.wiring import build_dispatch
+    from tests.conftest import Clock
+
+    roster = [{"id": "insp", "name": "I", "cells": ["130203"]},
+              {"id": "sup", "name": "S", "cells": ["130203"], "role": "supervisor"}]  # fmt: skip
+    cfg = make_config(tmp_path, store_url, roster=roster)
+    grid = load_grid(cfg.grid, cfg.data)
+    clock = Clock(T)
+    parts = build_dispatch(cfg, grid, clock=clock)
+    try:
+        devs = [
+            DeviceInfo(f"d{k}", kind, *_point(grid, k))
+            for k, kind in enumerate(["sos_wristband", "water_leak"])
+        ]
+        sos, leak = (
+            parts.intake.handle(
+                to_detection(parse_alarm(alarm_json(d.id, kind=d.kind, when=T), max_bytes=4096), d)
+            )
+            for d in devs
+        )
+        clock.now = T + timedelta(seconds=29)
+        assert parts.commands.sweep_sla() == []
+        clock.now = T + timedelta(seconds=31)
+        assert parts.commands.sweep_sla() == [(sos.incident_id, "accept")]
+        clock.now = T + timedelta(seconds=61)
+        assert parts.commands.sweep_sla() == [(leak.incident_id, "accept")]
+        clock.now = T + timedelta(seconds=121)
+        assert parts.commands.sweep_sla() == [(sos.incident_id, "arrive")]  # on site within 2 min
+        with parts.sessions() as s:
+            inc = s.get(Incident, sos.incident_id)
+            assert (
+                inc.escalated_to == "sup" and inc.breaches == ["accept", "arrive"] and inc.assignee == "insp"
+            )
+    finally:
+        parts.close()
+
+
+def _point(grid, k):
+    p = grid.cells[k].geometry.representative_point()
+    return p.x, p.y
