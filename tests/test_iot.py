@@ -425,6 +425,30 @@ def test_up_starts_broker_and_bridge_sos_reaches_the_board(tmp_path):
             pub.close()
         assert found, "the SOS alarm did not reach the board within 60 s"
         assert found[0]["assignee"] == "comm-duty" and found[0]["state"] == "dispatched"
+        # the broker dies: the supervisor starts it again on the same port, the bridge reconnects
+        from cityops.service_state import read_state, state_path
+
+        broker_pid = int(subprocess.run(["pgrep", "-f", str(mqtt_dir / "mosquitto.conf")],
+                                        capture_output=True, text=True).stdout.split()[0])  # fmt: skip
+        os.kill(broker_pid, signal.SIGKILL)
+        restarted = lambda: (
+            (read_state(state_path(tmp_path / "data")) or {}).get("services", {}).get("mqtt", {})
+        )  # noqa: E731
+        assert wait_for(
+            lambda: restarted().get("restarts", 0) >= 1 and restarted().get("state") == "running", 60
+        )
+        pub = MqttPublisher(url, client_id="after-restart")
+        try:
+            pub.publish(alarm_topic("sos-7"), alarm_json("sos-7", kind="sos_wristband", n=2))
+            again = wait_for(
+                lambda: [
+                    i for i in wait_http(live_url)["incidents"] if i["type"] == "sos_call" and i["count"] == 2
+                ],
+                timeout=60,
+            )
+        finally:
+            pub.close()
+        assert again, "no alarm reached the board after the broker was restarted"
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
