@@ -54,19 +54,32 @@ def _password(path: Path) -> str:
 class EmbeddedMosquitto:
     """``with EmbeddedMosquitto(data_dir) as b: b.url`` (``mqtt://cityops:<password>@127.0.0.1:<port>``)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``tls``: (certificate chain, key) files: the listener speaks MQTT over TLS (mqtts://)."""
         self.data_dir = Path(data_dir)
         self.host, self.port = host, port or free_port(host)
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
         self.password = ""
 
     @property
+    def scheme(self) -> str:
+        return "mqtts" if self.tls else "mqtt"
+
+    @property
     def address(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"mqtt://{USER}:{quote(self.password, safe='')}@{self.host}:{self.port}"
+        return f"{self.scheme}://{USER}:{quote(self.password, safe='')}@{self.host}:{self.port}"
 
     def _write_config(self) -> Path:
         d = self.data_dir.resolve()
@@ -85,6 +98,7 @@ class EmbeddedMosquitto:
                     "# written by CityOps (iot/broker.py) at every start",
                     f"user {pwd.getpwuid(os.getuid()).pw_name}",
                     f"listener {self.port} {self.host}",
+                    *([f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}"] if self.tls else []),
                     "allow_anonymous false",
                     f"password_file {passwd}",
                     "persistence true",

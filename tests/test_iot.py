@@ -431,9 +431,10 @@ def test_up_starts_broker_and_bridge_sos_reaches_the_board(tmp_path):
         broker_pid = int(subprocess.run(["pgrep", "-f", str(mqtt_dir / "mosquitto.conf")],
                                         capture_output=True, text=True).stdout.split()[0])  # fmt: skip
         os.kill(broker_pid, signal.SIGKILL)
-        restarted = lambda: (
-            (read_state(state_path(tmp_path / "data")) or {}).get("services", {}).get("mqtt", {})
-        )  # noqa: E731
+
+        def restarted() -> dict:
+            return (read_state(state_path(tmp_path / "data")) or {}).get("services", {}).get("mqtt", {})
+
         assert wait_for(
             lambda: restarted().get("restarts", 0) >= 1 and restarted().get("state") == "running", 60
         )
@@ -498,3 +499,66 @@ def test_sos_escalates_after_30_seconds_a_leak_after_a_minute(tmp_path, store_ur
 def _point(grid, k):
     p = grid.cells[k].geometry.representative_point()
     return p.x, p.y
+
+
+def test_bridge_over_tls_with_a_login(tmp_path, redis_url, r):
+    """An external broker by mqtts:// URL: the bridge verifies it against iot.ca_file and logs in."""
+    import subprocess
+
+    from iot.bridge import Bridge
+    from iot.broker import BrokerError, EmbeddedMosquitto, find_mosquitto
+
+    try:
+        find_mosquitto()
+    except BrokerError as exc:
+        pytest.skip(f"mosquitto cannot run here: {exc}")
+    d = tmp_path / "pki"
+    d.mkdir()
+    ssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    subprocess.run(
+        [*ssl, "-keyout", d / "ca.key", "-out", d / "ca.pem", "-subj", "/CN=test-ca"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", d / "srv.key", "-out", d / "srv.csr",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", d / "srv.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+                    "-CAcreateserial", "-out", d / "srv.pem", "-days", "2", "-extfile", d / "ext.cnf"],
+                   check=True, capture_output=True)  # fmt: skip
+    with EmbeddedMosquitto(tmp_path / "mqtt", tls=(d / "srv.pem", d / "srv.key")) as broker:
+        assert broker.url.startswith("mqtts://")
+        user_url = f"mqtts://127.0.0.1:{broker.port}"
+        cfg = make_config(tmp_path, iot={"mqtt_url": user_url, "username": "cityops", "password": broker.password,
+                                         "ca_file": str(d / "ca.pem"), "offline_check_s": 3600})  # fmt: skip
+        engine, sessions = open_store(cfg.store_url)
+        grid = load_grid(cfg.grid, cfg.data)
+        registry.register(sessions, grid, iot_devices(grid, 1, kind="gas"), T)
+        stop = threading.Event()
+        bridge = Bridge(cfg, redis_url, cfg.mqtt_url)
+        t = threading.Thread(target=bridge.run, args=(stop,), daemon=True)
+        t.start()
+        try:
+            assert bridge.connected.wait(20), "the bridge did not connect over TLS"
+            from iot.bridge import make_client, mqtt_params
+
+            pub = make_client("tls-device", mqtt_params(user_url, cfg), str(d / "ca.pem"))
+            pub.connect("127.0.0.1", broker.port)
+            pub.loop_start()
+            pub.publish(alarm_topic("dev-0000"), alarm_json("dev-0000", kind="gas", n=5), qos=1)
+            assert wait_for(lambda: [decode(f).id for _, f in r.xrange(DETECTIONS)] == ["iot:dev-0000:m5"])
+            pub.loop_stop()
+            pub.disconnect()
+            # a client that does not trust the broker's certificate gets nowhere
+            wrong = Bridge(
+                cfg.model_copy(update={"iot": cfg.iot.model_copy(update={"ca_file": None})}),
+                redis_url,
+                user_url,
+            )
+            wrong.start()
+            assert not wrong.connected.wait(3)
+            wrong.close()
+        finally:
+            stop.set()
+            t.join(10)
+            engine.dispose()
