@@ -357,14 +357,24 @@ def test_silent_device_raises_one_offline_finding(bridge_setup, r, mqtt_broker, 
 
 def test_heartbeat_topic_counts_as_contact(bridge_setup, r, mqtt_broker):
     cfg, sessions, grid, start, *_ = bridge_setup
-    rows = iot_devices(grid, 1, kind="gas", heartbeat_s=60)
+    rows = iot_devices(grid, 1, kind="gas", heartbeat_s=0)  # not watched: only a contact writes its time
     registry.register(sessions, grid, rows, T)
     b = start()
     pub = MqttPublisher(mqtt_broker.url)
+    t0 = datetime.now(UTC)
+    assert r.hget("cityops:iot:seen", rows[0]["id"]) is None
+
+    def contact() -> datetime | None:
+        raw = r.hget("cityops:iot:seen", rows[0]["id"])
+        return datetime.fromisoformat(raw) if raw else None
+
     try:
         pub.publish(heartbeat_topic(rows[0]["id"]), b"{}")
-        assert wait_for(lambda: r.hget("cityops:iot:seen", rows[0]["id"]))
-        assert b.stats.heartbeats == 1
+        assert wait_for(lambda: b.stats.heartbeats == 1)
+        assert wait_for(lambda: (contact() or t0 - timedelta(days=1)) >= t0)
+        pub.publish(heartbeat_topic("not-registered"), b"{}")  # counted, but no contact is kept
+        assert wait_for(lambda: b.stats.heartbeats == 2)
+        assert r.hget("cityops:iot:seen", "not-registered") is None
     finally:
         pub.close()
 
