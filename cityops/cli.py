@@ -301,6 +301,27 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_iot(args: argparse.Namespace) -> int:
+    """``cityops iot [run]``: the MQTT alarm bridge; ``cityops iot devices ...``: the registry."""
+    cfg = _load(args.config)
+    if args.iot_command == "devices":
+        from iot.commands import devices
+
+        return devices(args, cfg)
+    from iot.bridge import Bridge
+
+    _setup_logging("iot", args.verbose)
+    if not cfg.mqtt_url:
+        print(
+            "cityops: no MQTT broker configured for the iot bridge: set iot.mqtt_url (or CITYOPS_MQTT_URL), "
+            "or run 'cityops up', which starts an embedded Mosquitto",
+            file=sys.stderr,
+        )
+        return 2
+    Bridge(cfg, _require_redis(cfg), cfg.mqtt_url).run(_stop_on_signals())
+    return 0
+
+
 def cmd_gis(args: argparse.Namespace) -> int:
     """``cityops gis ACTION``: the action's function in :mod:`gis.commands` (set by the parser)."""
     from gis import commands
@@ -405,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     dash = with_config(sub.add_parser("dashboard", help="serve the live command board"))
     dash.add_argument("--port", type=int)
     dash.set_defaults(func=cmd_dashboard)
+
+    from iot.commands import add_parser as add_iot_parser
+
+    add_iot_parser(sub, with_config, cmd_iot)
 
     from gis.commands import add_import_options
 

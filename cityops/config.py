@@ -466,6 +466,42 @@ class DashboardConfig(_Model):
     )
 
 
+class IoTConfig(_Model):
+    """IoT alarms (docs/iot.md): the MQTT broker the ``cityops iot`` bridge subscribes to."""
+
+    enabled: bool = Field(True, description="Run the iot bridge under 'cityops up'.")
+    mqtt_url: str | None = Field(
+        None,
+        description="mqtt://host:1883 or mqtts://host:8883 (TLS); empty: 'cityops up' starts an embedded "
+        "Mosquitto. CITYOPS_MQTT_URL in the environment wins.",
+    )
+    username: str | None = Field(None, description="Broker login (or give it in the URL).")
+    password: str | None = Field(
+        None, description="Broker password (or CITYOPS_MQTT_PASSWORD, or in the URL)."
+    )
+    ca_file: str | None = Field(
+        None, description="mqtts://: CA bundle to verify the broker (default: system)."
+    )
+    client_id: str = Field(
+        "cityops-iot-bridge",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The bridge's MQTT client id: its persistent session (queued alarms) is kept under it.",
+    )
+    max_payload_bytes: int = Field(
+        65_536, ge=256, le=1_048_576, description="Larger alarms are refused (dead-lettered) unread."
+    )
+    offline_check_s: float = Field(
+        30.0, gt=0, description="How often device heartbeats are checked for silence."
+    )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^mqtts?://[^/]+", v):
+            raise ValueError("must be mqtt://host[:port] or mqtts://host[:port]")
+        return v or None
+
+
 class SupervisorConfig(_Model):
     """How ``cityops up`` restarts a service that exited (README: Keeping the stack up)."""
 
@@ -500,6 +536,7 @@ class CityOpsConfig(_Model):
     dashboard: DashboardConfig = DashboardConfig()
     open311: Open311Config = Open311Config()
     supervisor: SupervisorConfig = SupervisorConfig()
+    iot: IoTConfig = IoTConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -528,6 +565,11 @@ class CityOpsConfig(_Model):
     def redis_url(self) -> str | None:
         """``REDIS_URL`` in the environment wins over the file; ``None`` means 'start embedded'."""
         return os.environ.get("REDIS_URL") or self.redis.url
+
+    @property
+    def mqtt_url(self) -> str | None:
+        """``CITYOPS_MQTT_URL`` in the environment wins over ``iot.mqtt_url``; ``None``: embedded."""
+        return os.environ.get("CITYOPS_MQTT_URL") or self.iot.mqtt_url
 
     @property
     def api_url(self) -> str:

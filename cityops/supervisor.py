@@ -31,7 +31,7 @@ from cityops.config import CameraConfig, CityOpsConfig, SupervisorConfig
 from cityops.service_state import state_path, write_state
 from gis.default import load_grid
 from streams.acl import SERVICE_ROLES, redact
-from streams.embedded import EmbeddedRedis, EmbeddedRedisError, die_with_parent
+from streams.embedded import EmbeddedRedis, die_with_parent
 from vision.sources import demo_clip_camera, is_live, make_demo_clip
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class Child:
         self.started = time.monotonic()
         try:
             self.proc = self.spawn()
-        except (OSError, EmbeddedRedisError) as exc:
+        except (OSError, RuntimeError) as exc:  # EmbeddedRedisError, BrokerError
             log.error("%s could not start: %s", self.name, exc)
             self.proc = None
         self.next_start = self.next_start_wall = None
@@ -251,6 +251,7 @@ def run_stack(
     logs.mkdir(parents=True, exist_ok=True)
     children: list[Child] = []
     redis_child: Child | None = None
+    broker: list = []  # the embedded Mosquitto, when iot.mqtt_url is empty
 
     def save() -> None:
         doc = {
@@ -298,6 +299,9 @@ def run_stack(
         log.info("grid: %d unit cells", len(grid))
         eff = write_effective(cfg, data / "effective-config.yaml")
         env = {**os.environ, "REDIS_URL": url, "CITYOPS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+        mqtt_url = _start_broker(cfg, children, broker) if cfg.iot.enabled else None
+        if mqtt_url:
+            env["CITYOPS_MQTT_URL"] = mqtt_url
 
         def spawner(name: str) -> Callable[[], subprocess.Popen]:
             def spawn() -> subprocess.Popen:
@@ -316,7 +320,7 @@ def run_stack(
 
             return spawn
 
-        for name in SERVICES:
+        for name in SERVICES + (("iot",) if mqtt_url else ()):
             child = Child(name, spawner(name), RestartPolicy.from_config(cfg.supervisor))
             child.start()
             children.append(child)
@@ -332,7 +336,7 @@ def run_stack(
                 rc = c.exited()
                 if rc is not False:
                     changed = True
-                    if c.proc is not None and c is not redis_child:
+                    if c.proc is not None and c is not redis_child and c.name != "mqtt":
                         _kill_group(c.proc)
                     code = _on_exit(c, rc, now, logs)
                     if code:
@@ -351,7 +355,7 @@ def run_stack(
                 break
             stop.wait(0.2)
     finally:
-        services = [c for c in children if c is not redis_child]
+        services = [c for c in children if c is not redis_child and c.name != "mqtt"]
         for c in services:
             if c.proc and c.proc.poll() is None:
                 c.proc.terminate()
@@ -364,6 +368,8 @@ def run_stack(
                 log.warning("service %s did not stop in time; killing it", c.name)
             _kill_group(c.proc)
             c.proc.wait()
+        if broker:
+            broker[0].stop()
         if redis_srv:
             redis_srv[0].stop()
         for c in children:
@@ -376,6 +382,32 @@ def run_stack(
     return code
 
 
+def _start_broker(cfg: CityOpsConfig, children: list[Child], broker: list) -> str | None:
+    """The MQTT URL for the iot bridge: ``iot.mqtt_url``, or an embedded Mosquitto (supervised, like
+    the embedded Redis). Without a mosquitto binary the bridge is left out, with a warning."""
+    from iot.broker import BrokerError, EmbeddedMosquitto
+
+    if cfg.mqtt_url:
+        log.info("iot: using the MQTT broker at %s", redact(cfg.mqtt_url))
+        return cfg.mqtt_url
+    try:
+        broker.append(EmbeddedMosquitto(cfg.data / "mqtt").start())
+    except BrokerError as exc:
+        log.warning("iot: %s; the iot bridge is not started", exc)
+        return None
+    log.info("iot: started embedded Mosquitto on %s (data in %s)", broker[0].address, cfg.data / "mqtt")
+
+    def spawn_broker() -> subprocess.Popen:
+        broker[0] = EmbeddedMosquitto(cfg.data / "mqtt", port=broker[0].port)
+        return broker[0].start().proc
+
+    child = Child("mqtt", spawn_broker, RestartPolicy.from_config(cfg.supervisor))
+    child.proc, child.started = broker[0].proc, time.monotonic()
+    child._set("running")
+    children.append(child)
+    return broker[0].url
+
+
 def _on_exit(c: Child, rc: int | None, now: float, logs: Path) -> int:
     """Record an exit and schedule the restart; returns 1 when the service keeps crashing at start-up."""
     ran = now - c.started
@@ -383,7 +415,10 @@ def _on_exit(c: Child, rc: int | None, now: float, logs: Path) -> int:
     delay = c.policy.on_exit(ran)
     if delay is None:
         c._set("failed")
-        log_file = logs / f"{c.name}.log" if c.name != "redis" else logs.parent / "redis" / "redis.log"
+        log_file = {
+            "redis": logs.parent / "redis" / "redis.log",
+            "mqtt": logs.parent / "mqtt" / "mosquitto.log",
+        }.get(c.name, logs / f"{c.name}.log")
         log.error(
             "service %s keeps crashing at start-up: %d exits in a row, each within %.0f s of starting "
             "(last: %s). Stopping the stack. This is most often a configuration error (a port already "

@@ -224,6 +224,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "rep.closed": {"zh-CN": "已办结", "en": "Closed"},
     "rep.none": {"zh-CN": "没有符合条件的上报", "en": "No reports match"},
     "rep.count": {"zh-CN": "条上报", "en": "reports"},
+    # IoT devices and alarms (issue 14)
+    "active_alarms": {"zh-CN": "物联告警", "en": "Active alarms"},
+    "alarm": {"zh-CN": "告警", "en": "ALARM"},
+    "alarm_cleared": {"zh-CN": "设备已复位", "en": "device reports clear"},
+    "dev.ok": {"zh-CN": "正常", "en": "normal"},
+    "dev.alarm": {"zh-CN": "告警", "en": "alarm"},
+    "dev.offline": {"zh-CN": "离线", "en": "offline"},
+    "devkind.water_leak": {"zh-CN": "漏水探测器", "en": "Water leak sensor"},
+    "devkind.gas": {"zh-CN": "燃气探测器", "en": "Gas detector"},
+    "devkind.smoke": {"zh-CN": "烟感探测器", "en": "Smoke detector"},
+    "devkind.sos_wristband": {"zh-CN": "SOS手环", "en": "SOS wristband"},
+    "devkind.manhole_cover": {"zh-CN": "智能井盖", "en": "Smart manhole cover"},
+    "col.source": {"zh-CN": "来源", "en": "Source"},
+    "source.all": {"zh-CN": "全部来源", "en": "All sources"},
+    "source.camera": {"zh-CN": "视频识别", "en": "Camera"},
+    "source.citizen": {"zh-CN": "市民上报", "en": "Citizen"},
+    "source.device": {"zh-CN": "物联设备", "en": "IoT device"},
 }
 
 

@@ -23,7 +23,16 @@ from dispatch.lifecycle import FINAL_STATES, OPEN_STATES
 from streams.bus import connect
 from streams.camera_state import latest as latest_camera_states
 from streams.errors import Outage, is_transient
-from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent, MalformedMessage, decode
+from streams.schemas import (
+    CAMERA_HEALTH,
+    DEVICE_HEALTH,
+    INCIDENTS,
+    CameraHealth,
+    DeviceHealth,
+    IncidentEvent,
+    MalformedMessage,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 CAMERA_SWEEP_S = 5.0
@@ -35,12 +44,14 @@ class LiveState:
         self.retention_s = retention_s  # finished incidents leave the live state after this long
         self.incidents: OrderedDict[int, IncidentEvent] = OrderedDict()
         self.cameras: dict[str, CameraHealth] = {}
+        self.devices: dict[str, DeviceHealth] = {}  # IoT devices (the board's device layer)
+        self.devices_version = 0  # bumped when a device's state or position changes
         self.changed: dict[int, int] = {}  # incident id -> self.version when it last changed
         self.stamps: dict[int, dict[str, datetime]] = {}  # incident id -> first time in each state
         self.version = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
-        self._cursor = {INCIDENTS: "0-0", CAMERA_HEALTH: "0-0"}
+        self._cursor = {INCIDENTS: "0-0", CAMERA_HEALTH: "0-0", DEVICE_HEALTH: "0-0"}
         self._thread: threading.Thread | None = None
 
     def apply(self, fields: dict) -> bool:
@@ -63,6 +74,12 @@ class LiveState:
                 if old_cam is not None and old_cam.at > msg.at:
                     return False  # the hash already gave a newer report
                 self.cameras[msg.camera_id] = msg
+            elif isinstance(msg, DeviceHealth):
+                old = self.devices.get(msg.device_id)
+                self.devices[msg.device_id] = msg
+                if old is not None and (old.state, old.lon, old.lat) == (msg.state, msg.lon, msg.lat):
+                    return False  # a snapshot repeating what the board shows
+                self.devices_version += 1
             else:
                 return False
             self.version += 1
@@ -158,6 +175,10 @@ class LiveState:
         with self.lock:
             changed = [self.incidents[i] for i, v in self.changed.items() if v > version]
             return self.version, changed, list(self.cameras.values())
+
+    def device_list(self) -> tuple[int, list[DeviceHealth]]:
+        with self.lock:
+            return self.devices_version, sorted(self.devices.values(), key=lambda d: d.device_id)
 
     def all_stamps(self) -> dict[int, dict[str, datetime]]:
         with self.lock:

@@ -105,6 +105,22 @@ class Intake:
                         out.append(IntakeResult(seen[det.id], created=False, duplicate_message=True))
                         continue
                     target = self._mergeable(s, det)
+                    if det.device_state == "clear":  # recorded on the open alarm; never opens one
+                        if target is None:
+                            log.info(
+                                "device %s reported clear; no open %s to record it on",
+                                det.device_id,
+                                det.type,
+                            )
+                            out.append(IntakeResult(0, created=False, duplicate_message=False))
+                            continue
+                        self._record_clear(s, target, det)
+                        s.add(
+                            ProcessedDetection(detection_id=det.id, incident_id=target.id, at=det.observed_at)
+                        )
+                        seen[det.id] = target.id
+                        out.append(IntakeResult(target.id, created=False, duplicate_message=False))
+                        continue
                     created = target is None
                     if created:
                         target = self._create(s, det, load)
@@ -183,6 +199,16 @@ class Intake:
         self.commands.auto_assign(s, inc, det.observed_at, load)
         s.flush()  # later detections of the batch may merge into it
         return inc
+
+    def _record_clear(self, s: Session, inc: Incident, det: Detection) -> None:
+        """A device said its alarm is over: an event on the incident (it stays open: staff close it)."""
+        note = f"device {det.device_id} reported clear" + (
+            f" (value {det.value:g})" if det.value is not None else ""
+        )
+        record_event(
+            s, inc, "device_clear", inc.state, SYSTEM_ACTOR, det.observed_at, note=note, detection_id=det.id
+        )
+        s.flush()
 
     def _merge(self, s: Session, inc: Incident, det: Detection) -> None:
         inc.count += 1

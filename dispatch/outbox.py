@@ -84,6 +84,7 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
         evidence=ev.extra.get("evidence", inc.evidence),
         camera_id=inc.camera_id,
         zone_id=inc.zone_id,
+        source=inc.source,
         breaches=ev.extra.get("breaches", []),
         escalated_to=inc.escalated_to,
         actor=ev.actor,

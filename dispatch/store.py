@@ -177,6 +177,27 @@ class CitizenReport(Base):
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+class Device(Base):
+    """An IoT device (see :mod:`iot.devices`): where it is, whom it protects, whom to phone, and the
+    secret its webhook alarms are signed with (HMAC: kept as given, it must be known to verify)."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    address: Mapped[str] = mapped_column(String(256), default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    cell: Mapped[str | None] = mapped_column(String(32), index=True)
+    protects: Mapped[str] = mapped_column(String(256), default="")  # the resident or site
+    contact_name: Mapped[str] = mapped_column(String(128), default="")
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    heartbeat_s: Mapped[int] = mapped_column(Integer, default=0)  # 0: not watched for silence
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -14,7 +14,9 @@ Roles:
   dead-letter streams;
 * ``api`` appends incident events (its outbox) and keeps counters (rate limits, login throttles)
   under ``cityops:ratelimit:*``, ``cityops:login:*`` and ``cityops:api:*``;
-* ``dashboard`` only reads the incidents and camera-health streams and the camera-state hash;
+* ``iot`` (the device bridge) appends alarms to the detections and dead-letter streams and keeps
+  device last-contact times under ``cityops:iot:*``; the API may append webhook alarms too;
+* ``dashboard`` only reads the incidents, camera-health and device-health streams and the camera-state hash;
 * ``admin`` may do anything (tests, maintenance); no service runs as admin.
 """
 
@@ -29,7 +31,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from streams.schemas import CAMERA_HEALTH, CAMERA_STATE, DEAD_LETTERS, DETECTIONS, INCIDENTS
+from streams.schemas import CAMERA_HEALTH, CAMERA_STATE, DEAD_LETTERS, DETECTIONS, DEVICE_HEALTH, INCIDENTS
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,23 @@ ROLES: dict[str, str] = {
         f"(~{INCIDENTS} ~{DEAD_LETTERS} +xadd +xlen +xinfo|stream) (%R~{INCIDENTS} +xrevrange)"
     ),
     "api": (
-        f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} +xadd) "
+        f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} ~{DETECTIONS} ~{DEAD_LETTERS} +xadd) "
         f"(~cityops:ratelimit:* ~cityops:login:* ~cityops:api:* {_COUNTERS})"
     ),
-    "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS}) (%R~{CAMERA_STATE} +hscan +hgetall +hlen)",
+    "iot": (
+        f"{_BASE} {_DURABLE} (~{DETECTIONS} ~{DEAD_LETTERS} ~{DEVICE_HEALTH} +xadd) "
+        "(~cityops:iot:* +hset +hsetnx +hget +hgetall +hdel)"
+    ),
+    "dashboard": (
+        f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} %R~{DEVICE_HEALTH} {_READ_STREAMS}) "
+        f"(%R~{CAMERA_STATE} +hscan +hgetall +hlen)"
+    ),
     ADMIN: "~* &* +@all",
 }
 #: The role each ``cityops`` service process runs as.
-SERVICE_ROLES = {"vision": "vision", "dispatch": "dispatch", "api": "api", "dashboard": "dashboard"}
+SERVICE_ROLES = {
+    "vision": "vision", "dispatch": "dispatch", "api": "api", "dashboard": "dashboard", "iot": "iot",
+}  # fmt: skip
 #: Commands older servers do not know (an ACL file naming them would not load there).
 _NEWER = {"+waitaof": (7, 2), "+client|setinfo": (7, 2)}
 

@@ -17,7 +17,7 @@ from cityops.clock import utcnow
 
 #: Schema version per message kind. A reader accepts every version from 1 to the current one of a
 #: kind (newer versions only add optional fields), so entries written before an upgrade still read.
-SCHEMA_VERSIONS: dict[str, int] = {"detection": 1, "incident": 2, "camera_health": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"detection": 2, "incident": 3, "camera_health": 1, "device_health": 1}
 
 #: Stream names (one place, so producers and consumers cannot drift apart).
 DETECTIONS = "cityops:detections"
@@ -26,6 +26,7 @@ CAMERA_HEALTH = "cityops:camera-health"
 #: Hash: camera id -> its latest health report (JSON body); the stream above carries only changes.
 CAMERA_STATE = "cityops:camera-state"
 DEAD_LETTERS = "cityops:dead-letters"
+DEVICE_HEALTH = "cityops:device-health"
 
 
 class _Message(BaseModel):
@@ -37,11 +38,14 @@ BBox = Annotated[tuple[float, float, float, float], Field(description="x1, y1, x
 
 
 class Detection(_Message):
-    """A vision finding (or a citizen report) that may become an incident."""
+    """A vision finding, a citizen report or a device alarm that may become an incident.
+
+    Schema v2 adds ``source="device"`` with ``device_id``, ``device_state`` (an alarm raised, or the
+    device saying it is clear again) and the reading ``value`` (see :mod:`iot`)."""
 
     kind: Literal["detection"] = "detection"
     id: Annotated[str, Field(min_length=1, max_length=128)]
-    source: Literal["camera", "citizen"] = "camera"
+    source: Literal["camera", "citizen", "device"] = "camera"
     type: Annotated[str, Field(min_length=1, max_length=64)]
     camera_id: str | None = None
     zone_id: str | None = None
@@ -57,17 +61,22 @@ class Detection(_Message):
         None, description="Path of an H.264 MP4 evidence clip, relative to the data dir."
     )
     description: str = Field("", max_length=2000)
+    device_id: str | None = Field(None, max_length=64)
+    device_state: Literal["alarm", "clear"] | None = None
+    value: float | None = None
 
 
 class IncidentEvent(_Message):
     """A change to an incident; ``version`` increases by one per change of the same incident.
 
-    Schema v2 adds ``camera_id`` and ``zone_id`` (the camera and zone that raised it, if any)."""
+    Schema v2 adds ``camera_id`` and ``zone_id`` (the camera and zone that raised it, if any); v3 adds
+    ``source`` (camera, citizen or device) and the action ``device_clear`` (the device that raised
+    it reported clear: recorded, the incident stays open)."""
 
     kind: Literal["incident"] = "incident"
     incident_id: int = Field(ge=1)
     version: int = Field(ge=1)
-    action: Literal["created", "merged", "transition", "assigned", "sla_breach", "rated"]
+    action: Literal["created", "merged", "transition", "assigned", "sla_breach", "rated", "device_clear"]
     state: str
     type: str
     cell: str | None = None
@@ -79,6 +88,7 @@ class IncidentEvent(_Message):
     evidence: str | None = None
     camera_id: str | None = None
     zone_id: str | None = None
+    source: str | None = None
     breaches: list[str] = Field(default_factory=list, description="SLA stages breached so far")
     escalated_to: str | None = None
     actor: str = "system"
@@ -99,11 +109,25 @@ class CameraHealth(_Message):
     at: datetime = Field(default_factory=utcnow)
 
 
-Message = Detection | IncidentEvent | CameraHealth
+class DeviceHealth(_Message):
+    """An IoT device's state as the iot bridge sees it (the board's device layer): ``alarm`` from an
+    alarm until the device reports clear, ``offline`` when silent past its heartbeat."""
+
+    kind: Literal["device_health"] = "device_health"
+    device_id: str = Field(min_length=1, max_length=64)
+    device_kind: str = Field(max_length=32)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    state: Literal["ok", "alarm", "offline"]
+    at: datetime = Field(default_factory=utcnow)
+
+
+Message = Detection | IncidentEvent | CameraHealth | DeviceHealth
 _BY_KIND: dict[str, type[_Message]] = {
     "detection": Detection,
     "incident": IncidentEvent,
     "camera_health": CameraHealth,
+    "device_health": DeviceHealth,
 }
 
 

@@ -297,3 +297,17 @@ def intake_setup(tmp_path, store_url):
     grid = load_grid(cfg.grid, cfg.data)
     yield cfg, grid, sessions, build_dispatch(cfg, grid, sessions=sessions).intake
     engine.dispose()
+
+
+# -- IoT (issue 14) -----------------------------------------------------------------------------------
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    """A real Mosquitto (Debian's package, installed by ./run test) in the test's folder."""
+    from iot.broker import BrokerError, EmbeddedMosquitto, find_mosquitto
+
+    try:
+        find_mosquitto()
+    except BrokerError as exc:
+        pytest.skip(f"mosquitto cannot run here: {exc}")
+    with EmbeddedMosquitto(tmp_path / "mqtt") as broker:
+        yield broker

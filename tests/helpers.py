@@ -166,3 +166,59 @@ def fill(directory, name: str = "filler") -> int:
     finally:
         os.close(fd)
     return total
+
+
+# -- IoT (issue 14) -----------------------------------------------------------------------------------
+def iot_devices(grid, n: int, kind: str = "gas", heartbeat_s: int = 0, prefix: str = "dev") -> list[dict]:
+    """``n`` registry rows spread over the grid's cells (one per cell, round robin)."""
+    cells = grid.cells
+    rows = []
+    for i in range(n):
+        p = cells[i % len(cells)].geometry.representative_point()
+        off = (i // len(cells)) * 0.0006  # a second device in a cell: ~60 m away (no merge)
+        rows.append({"id": f"{prefix}-{i:04d}", "kind": kind, "lon": p.x + off, "lat": p.y,
+                     "address": f"No. {i} Test Road", "protects": f"resident {i}",
+                     "contact_name": "Wang", "contact_phone": "+86 138 0000 0000",
+                     "heartbeat_s": heartbeat_s, "secret": f"secret-of-{prefix}-{i:04d}-x"})  # fmt: skip
+    return rows
+
+
+def alarm_json(
+    device_id: str, kind: str = "gas", n: int = 0, state: str = "alarm", when=None, **extra
+) -> bytes:
+    import json
+    from datetime import UTC, datetime
+
+    body = {"device_id": device_id, "kind": kind, "value": 800.0 + n, "id": f"m{n}", "state": state,
+            "time": (when or datetime.now(UTC)).isoformat(), **extra}  # fmt: skip
+    return json.dumps(body).encode()
+
+
+class MqttPublisher:
+    """A device-side paho client (QoS 1, persistent session): ``publish`` keeps messages while the
+    broker is away and sends them when it is back; ``acked`` counts the broker's PUBACKs."""
+
+    def __init__(self, url: str, client_id: str = "test-devices") -> None:
+        import threading
+
+        from cityops.config import CityOpsConfig
+        from iot.bridge import make_client, mqtt_params
+
+        self.acked = 0
+        self._lock = threading.Lock()
+        p = mqtt_params(url, CityOpsConfig())
+        self.client = make_client(client_id, p)  # persistent: unacknowledged messages are sent again
+        self.client.on_publish = self._on_publish
+        self.client.connect(p["host"], p["port"], keepalive=30)
+        self.client.loop_start()
+
+    def _on_publish(self, *_args) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1):
+        return self.client.publish(topic, payload, qos=qos)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -88,7 +88,7 @@ def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path
     view = board.ClientView(0, {})
     fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
     names = [trace["name"] for trace in fig["data"]]
-    assert names == [board.CELLS, board.INCIDENTS, board.CAMERAS]
+    assert names == [board.CELLS, board.INCIDENTS, board.CAMERAS, board.DEVICES]
     assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
 
 

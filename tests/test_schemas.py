@@ -104,8 +104,8 @@ def test_messages_are_immutable():
 def test_incident_events_written_before_v2_still_read():
     """v2 added camera_id and zone_id; a v1 entry (an older writer, no such fields) decodes with None."""
     body = json.loads(encode(MESSAGES[1])["data"])
-    del body["camera_id"], body["zone_id"]
+    del body["camera_id"], body["zone_id"], body["source"]
     old = decode({"kind": "incident", "v": "1", "data": json.dumps(body)})
-    assert old.camera_id is None and old.incident_id == 7
-    with pytest.raises(MalformedMessage, match="reads 1 to 2"):
-        decode({"kind": "incident", "v": "3", "data": json.dumps(body)})
+    assert old.camera_id is None and old.source is None and old.incident_id == 7
+    with pytest.raises(MalformedMessage, match="reads 1 to 3"):
+        decode({"kind": "incident", "v": "4", "data": json.dumps(body)})

@@ -89,5 +89,6 @@ def test_up_with_redis_url_starts_no_server(tmp_path, redis_url):
     )
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
-    assert f"using Redis at {redis_url}" in out and "embedded" not in out
+    assert f"using Redis at {redis_url}" in out and "embedded redis" not in out.lower()
+    assert "embedded valkey" not in out.lower()
     assert not (tmp_path / "data" / "redis").exists()

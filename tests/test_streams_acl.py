@@ -25,6 +25,7 @@ from streams.schemas import (
     CAMERA_HEALTH,
     DEAD_LETTERS,
     DETECTIONS,
+    DEVICE_HEALTH,
     INCIDENTS,
     CameraHealth,
     Detection,
@@ -161,7 +162,21 @@ def test_api_and_dispatch_rights(srv, admin):
     assert (
         a.xadd(INCIDENTS, {"x": "1"}) and dp.xadd(INCIDENTS, {"x": "2"}) and dp.xadd(DEAD_LETTERS, {"x": "3"})
     )
-    assert "key" in refused(lambda: a.xadd(DETECTIONS, {"x": "1"}))
+    # the API publishes signed webhook alarms (iot.webhook): it could already open incidents itself
+    assert a.xadd(DETECTIONS, {"x": "1"}) and "xreadgroup" in refused(
+        lambda: a.xreadgroup("dispatch", "api", {DETECTIONS: ">"})
+    )
+    io = as_role(srv, "iot")  # the MQTT bridge: alarms in, device contact times, nothing else
+    assert (
+        io.xadd(DETECTIONS, {"x": "1"})
+        and io.xadd(DEAD_LETTERS, {"x": "1"})
+        and io.hset("cityops:iot:seen", "d", "t")
+        and io.xadd(DEVICE_HEALTH, {"x": "1"})
+    )
+    assert "key" in refused(lambda: io.xadd(INCIDENTS, {"x": "1"}))
+    assert "xread" in refused(lambda: io.xread({DEVICE_HEALTH: "0-0"}))
+    assert as_role(srv, "dashboard").xread({DEVICE_HEALTH: "0-0"})  # the board's device layer
+    assert "set" in refused(lambda: io.set("cityops:vision:lease:cam-1", "me"))
     pipe = a.pipeline()  # the login throttle's counters
     pipe.incr("cityops:login:fail:account:olga")
     pipe.expire("cityops:login:fail:account:olga", 900, nx=True)

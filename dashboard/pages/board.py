@@ -22,6 +22,7 @@ from dash import Input, Output, Patch, State, callback_context, dcc, html, no_up
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
+from dashboard.iot_board import DEVICES, active_alarms, alarm_cards, device_trace
 from dashboard.maps import background_layers, fit_zoom, grid_layers, line_layer
 from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
@@ -48,6 +49,7 @@ class ClientView:
     counts: dict[str, int]
     markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
     traces: dict[str, int] = field(default_factory=dict)  # trace name -> index in the page's figure
+    devices: int = 0  # the live state's devices_version the page's device layer shows
 
 
 class ClientViews:
@@ -128,8 +130,9 @@ def map_figure(
         customdata=[i.incident_id for i in live],
     )
     below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
+    view.devices, devices = ctx.live.device_list()
     fig = {
-        "data": [cells, markers, camera_trace(ctx, cameras, lang)],
+        "data": [cells, markers, camera_trace(ctx, cameras, lang), device_trace(devices, lang)],
         "layout": {
             "map": {
                 "style": MAP_STYLE,
@@ -232,14 +235,15 @@ def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str) -> list:
         tile("median_arrive", duration_text(k.median_arrive_s), "kpi-arrive"),
         tile("median_resolve", duration_text(k.median_resolve_s), "kpi-resolve"),
         tile("cameras_online", f"{online}/{len(ctx.cfg.cameras) or len(cameras)}", "kpi-cameras"),
+        tile("active_alarms", len(alarms := active_alarms(incidents)), "kpi-alarms", warn=bool(alarms)),
     ]
 
 
 def ticker(ctx: DashContext, incidents, lang: str) -> list:
     latest = sorted(incidents, key=lambda i: i.at, reverse=True)[:6]
+    rows = alarm_cards(incidents, ctx.tz, lang)  # urgent device alarms first, flashing (no sound)
     if not latest:
-        return [html.Div(t("no_incidents", lang), className="empty")]
-    rows = []
+        return rows or [html.Div(t("no_incidents", lang), className="empty")]
     for i in latest:
         url = media_url(i.evidence, ctx.api_public_url)
         thumb = html.Img(src=url, className="thumb") if url else html.Div(className="thumb")
@@ -508,12 +512,19 @@ def map_patch(
     cam = camera_trace(ctx, cameras, lang)
     patch["data"][cams]["marker"]["color"] = cam["marker"]["color"]
     patch["data"][cams]["text"] = cam["text"]
+    version, devices = ctx.live.device_list()
+    if DEVICES in view.traces and version != view.devices:  # a device changed state: the layer whole
+        dev = device_trace(devices, lang)
+        for key in ("lon", "lat", "text"):
+            patch["data"][view.traces[DEVICES]][key] = dev[key]
+        patch["data"][view.traces[DEVICES]]["marker"]["color"] = dev["marker"]["color"]
+        view.devices = version
     return patch
 
 
 def refresh(ctx: DashContext, _n, cid, have, lang):
     """Each tick: nothing if the page is current, else a patch of the map and the panels whole."""
-    if ctx.live.version == have:
+    if ctx.live.version == have:  # (a device change bumps it too)
         return (no_update,) * 8
     base = ctx.board_views.get(cid, have)
     if base is None:  # a page this server does not know (it restarted): send the whole map again
@@ -522,7 +533,7 @@ def refresh(ctx: DashContext, _n, cid, have, lang):
         fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), view.counts, incidents, cameras, lang, view)
         ctx.board_views.put(cid, view)
         return (fig, *panels(ctx, incidents, cameras, lang), version)
-    view = ClientView(base.version, base.counts, dict(base.markers), base.traces)
+    view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.devices)
     version, changed, cameras = ctx.live.changes_since(view.version)
     _, incidents, _ = ctx.live.snapshot()
     counts = ctx.live.open_by_cell(incidents)

@@ -49,7 +49,7 @@ def login_box(prefix: str, lang: str) -> html.Div:
 def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     columns = [
         {"name": t(f"col.{c}", lang), "id": c}
-        for c in ("id", "type", "state", "cell", "assignee", "count", "opened", "overdue")
+        for c in ("id", "type", "source", "state", "cell", "assignee", "count", "opened", "overdue")
     ]
     roster = [{"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster]
     return html.Div(
@@ -156,6 +156,7 @@ def rows(ctx: DashContext, incidents: list[dict], lang: str) -> list[dict]:
             {
                 "id": inc["id"],
                 "type": t("type." + inc["type"], lang),
+                "source": t("source." + inc.get("source", "camera"), lang),  # the column's filter box
                 "state": t("state." + inc["state"], lang),
                 "cell": inc["cell"] or "-",
                 "assignee": inc["assignee"] or t("unassigned", lang),

@@ -28,6 +28,7 @@ from dispatch.commands import Conflict, Forbidden, NotFound
 from dispatch.reports import period_bounds, summary, to_csv
 from dispatch.wiring import build_dispatch
 from gis.grid import Grid
+from iot import webhook as iot_webhook
 
 
 class BodyLimit:
@@ -135,6 +136,7 @@ def create_api(
 
     app.include_router(staff.router)
     app.include_router(open311.router)
+    app.include_router(iot_webhook.router)
 
     @app.get("/api/v1/reports/summary", tags=["reports"], response_model=None)
     def report(

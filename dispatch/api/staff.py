@@ -255,6 +255,7 @@ def list_incidents(
     type: str | None = Query(None, max_length=64),
     cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
     assignee: str | None = Query(None, max_length=64),
+    source: str | None = Query(None, pattern="^(camera|citizen|device)$", description="who raised it"),
     open_only: bool = False,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=200, description="X-Next-Cursor of the previous page"),
@@ -276,6 +277,8 @@ def list_incidents(
         q = q.where(Incident.cell >= cell, Incident.cell < prefix_end(cell))
     if assignee:
         q = q.where(Incident.assignee == assignee)
+    if source:
+        q = q.where(Incident.source == source)
     if open_only:
         q = q.where(Incident.state.in_(OPEN_STATES))
     if (cond := after(cursor, Incident.updated_at, Incident.id, descending=True)) is not None:

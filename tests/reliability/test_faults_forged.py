@@ -176,7 +176,9 @@ def test_forged_entries_are_refused_and_nothing_false_reaches_the_board(up, figu
         assert shown.get(real_id, "dispatched") == "dispatched" and set(shown) <= {real_id}
     users = {c["user"] for c in admin.client_list()}  # each service connected as its own role
     assert (
-        {"vision", "dispatch", "dashboard"} <= users <= {"vision", "dispatch", "api", "dashboard", "admin"}
+        {"vision", "dispatch", "dashboard"}
+        <= users
+        <= {"vision", "dispatch", "api", "dashboard", "iot", "admin"}
     ), users
     out = log.read_text() + "".join(p.read_text(errors="replace") for p in (data / "logs").glob("*.log"))
     assert "one ACL user per service" in out and "NoPermissionError" not in out and "NOPERM" not in out

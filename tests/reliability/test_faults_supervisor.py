@@ -158,6 +158,7 @@ def test_each_killed_service_comes_back_while_the_others_answer(tmp_path, up, fi
         dispatch={"port": free_port(), "merge_radius_m": 0, "sla_sweep_s": 3600},
         dashboard={"port": free_port()},
         redis={"claim_idle_ms": 1000},
+        iot={"enabled": False},  # the MQTT broker and bridge have their own fault test (test_faults_iot.py)
     )
     proc, config, log = up(cfg)
     base = {
