@@ -234,26 +234,6 @@ def test_console_selection_follows_the_incident_through_live_updates(tmp_path, s
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        netlog = open(OUTPUT / "console-net.log", "w")  # noqa: SIM115
-        page.on(
-            "request",
-            lambda q: (
-                netlog.write(f"{time.monotonic():.2f} > {q.url} {(q.post_data or '')[:300]}\n")
-                if "_dash-update" in q.url
-                else None
-            ),
-        )
-        page.on(
-            "response",
-            lambda q: (
-                netlog.write(
-                    f"{time.monotonic():.2f} < {q.status} {q.request.post_data[:120] if q.request.post_data else ''}\n"
-                )
-                if "_dash-update" in q.url
-                else None
-            ),
-        )
-        page.on("console", lambda m: netlog.write(f"console {m.type} {m.text}\n"))
         page.goto(url + "/console")
         page.fill("#console-user", "olga")
         page.fill("#console-password", "wrong-password")
@@ -318,6 +298,10 @@ def test_console_selection_follows_the_incident_through_live_updates(tmp_path, s
         assert late["slaColour"] == "rgb(255, 77, 79)"
         assert all(row["slaColour"] != "rgb(255, 77, 79)" for row in table(page) if "剩余" in row["sla"])
         wait_cell(page, target, "escalated", "已升级 → 赵主管")
+        accept = page.locator("#sla-line .step[data-stage=accept]")  # the SLA time line marks it late, in red
+        expect(accept).to_have_attribute("data-late", "1", timeout=30000)
+        assert accept.evaluate("e => getComputedStyle(e).borderTopColor") == "rgb(255, 77, 79)"
+        expect(page.locator("#detail-body .escalated")).to_contain_text("已升级 → 赵主管")
         assert_on(page, target)
         page.screenshot(path=str(OUTPUT / "console-selection-1920x1080.png"))
 
@@ -416,9 +400,6 @@ def test_console_evidence_merges_and_login_for_the_origin(tmp_path, stack):
         expect(folded.locator("ol li").first).to_be_visible()
         page.screenshot(path=str(OUTPUT / "console-evidence-1920x1080.png"))
         page.screenshot(path=str(OUTPUT / "console-evidence-full-1920x1080.png"), full_page=True)
-        # late stages (overdue) in red
-        page.wait_for_timeout(100)
-
         # a new tab of the same origin is still logged in; the logout ends both
         second = ctx.new_page()
         second.goto(url + "/console?lang=en")
