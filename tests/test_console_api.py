@@ -3,6 +3,8 @@ instead of codes, the evidence of the work done, and an inspector's reject with 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gis.projection import distance_m
@@ -77,3 +79,27 @@ def test_an_inspector_rejects_own_dispatch_only_with_a_reason(api):
     assert res.status_code == 200 and res.json()["state"] == "rejected"
     detail = client.get(f"/api/v1/incidents/{inc['id']}", headers=login(client, "olga")).json()
     assert (detail["events"][-1]["actor"], detail["events"][-1]["note"]) == ("bob", "no rubbish here")
+
+
+def test_an_inspector_sees_today_s_finished_work(api):
+    client, grid, clock, *_ = api
+    for k in range(3):
+        report(client, grid, street="130203002", k=k)
+    bob, alice = login(client, "bob"), login(client, "alice")
+    mine = client.get("/api/v1/me/dispatches", headers=bob).json()
+    assert len(mine) == 3
+    done, rejected, still_open = (m["id"] for m in mine)
+    client.post(f"/api/v1/incidents/{done}/accept", headers=bob)
+    client.post(
+        f"/api/v1/incidents/{done}/arrive", headers=bob, json={"lon": mine[0]["lon"], "lat": mine[0]["lat"]}
+    )
+    client.post(f"/api/v1/incidents/{done}/resolve", headers=bob, json={"note": "ok"})
+    client.post(f"/api/v1/incidents/{rejected}/reject", headers=bob, json={"note": "nothing there"})
+    finished = client.get("/api/v1/me/finished", headers=bob).json()
+    assert sorted(f["id"] for f in finished) == sorted([done, rejected]) and still_open not in [
+        f["id"] for f in finished
+    ]
+    assert client.get("/api/v1/me/finished", headers=alice).json() == []
+    assert client.get("/api/v1/me/finished", headers=login(client, "olga")).status_code == 403
+    clock.now = clock.now + timedelta(days=1)  # tomorrow: a fresh list
+    assert client.get("/api/v1/me/finished", headers=bob).json() == []

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
@@ -309,6 +309,26 @@ def my_dispatches(actor: Actor = Depends(current_actor), c: ApiContext = Depends
         ).all()
     out = [to_out(i, c, actor) for i in rows]
     return sorted(out, key=lambda d: min(d["due"].values()))
+
+
+@router.get("/me/finished", response_model=list[IncidentOut], tags=["inspector"])
+def my_finished(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """The caller's dispatches finished today (resolved, or taken off their list by a final state) in
+    the city's time zone, latest first."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only inspectors have dispatches")
+    tz = c.commands.tz
+    start = datetime.combine(c.commands.clock().astimezone(tz).date(), time.min, tz).astimezone(UTC)
+    with c.readers() as s:
+        rows = s.scalars(
+            select(Incident).where(
+                Incident.assignee == actor.inspector_id,
+                Incident.state.not_in(OPEN_STATES),
+                or_(Incident.resolved_at >= start, Incident.closed_at >= start),
+            )
+        ).all()
+    out = [to_out(i, c, actor) for i in rows]
+    return sorted(out, key=lambda d: d["resolved_at"] or d["closed_at"], reverse=True)
 
 
 @router.get("/incidents", response_model=list[IncidentOut], tags=["desk"])
