@@ -35,13 +35,19 @@ from gis.grid import Grid
 PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
 
 
+#: what each phone page links to: an inspector or a citizen cannot use the staff desks
+PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), "/citizen": ("/citizen",)}
+
+
 def nav(lang: str, current: str) -> html.Nav:
     other = "en" if lang == "zh-CN" else "zh-CN"
+    shown = PHONE_NAV.get(current, tuple(PAGES))
     links = [
         dcc.Link(
             t(f"nav.{name}", lang), href=f"{path}?lang={lang}", className="active" if path == current else ""
         )
         for path, name in PAGES.items()
+        if path in shown
     ]
     links.append(
         dcc.Link(
