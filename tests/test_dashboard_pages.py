@@ -167,7 +167,8 @@ def test_inspector_pure_callbacks():
     auth = {"token": "t", "user": "bob", "inspector": "insp-b"}
     assert inspector.show(None, "en") == ({}, inspector.HIDDEN, "")
     hidden, shown, who = inspector.show(auth, "en")
-    assert hidden == inspector.HIDDEN and shown == {} and who.endswith("bob (insp-b)")
+    assert hidden == inspector.HIDDEN and shown == {} and who == "Signed in as: bob"  # no roster name given
+    assert inspector.show({**auth, "name": "Bob Li"}, "en")[2] == "Signed in as: Bob Li"  # never "insp-b"
 
 
 def test_citizen_position_callbacks():
