@@ -100,6 +100,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # -- console: columns, evidence, SLA time line, errors (issue 11 items 1-4) --
     "col.source": {"zh-CN": "来源", "en": "Source"},
     "filter": {"zh-CN": "筛选…", "en": "filter…"},
+    "actor.system": {"zh-CN": "系统", "en": "system"},
     "col.street": {"zh-CN": "街道", "en": "Street"},
     "col.community": {"zh-CN": "社区", "en": "Community"},
     "col.sla": {"zh-CN": "时限", "en": "SLA"},

@@ -321,6 +321,17 @@ def test_console_selection_follows_the_incident_through_live_updates(tmp_path, s
             f"✗ 无法将案件 #{victim} 合并到 #{target}（目标案件须为未结案件）", timeout=30000
         )
         assert api.call("GET", f"/api/v1/incidents/{victim}")["state"] != "duplicate"
+
+        # a click on any cell of a row selects that incident too, and it stays through the next update
+        clicked = made[3]
+        ids = [row["id"] for row in table(page)]
+        page.locator(ROWS).nth(ids.index(clicked)).locator("td[data-dash-column=type]").click()
+        page.wait_for_function("id => ((document.getElementById('detail-id') || {}).innerText || '').trim() === '#' + id",
+                               arg=clicked, timeout=30000)  # fmt: skip
+        wait_row(page, detect(r, api, cfg, grid, street2[-1]))
+        page.wait_for_timeout(1000)
+        assert_on(page, clicked)
+        assert checked_ids(page) == [clicked]
         assert errors == [], errors
         ctx.close()
 

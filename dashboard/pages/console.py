@@ -435,14 +435,26 @@ def sla_line(ctx: DashContext, inc: dict, now: datetime, lang: str) -> html.Div:
     return html.Div(steps, className="sla-line", id="sla-line")
 
 
+def event_note(e: dict, lang: str) -> str:
+    """A person's note as they wrote it; the system's from the event's fields, in the page's language
+    (its stored note is English for the log)."""
+    if e["actor"] != "system":
+        return e["note"] or ""
+    stages = (e.get("extra") or {}).get("stages") or []
+    sep = "、" if lang == "zh-CN" else ", "
+    return sep.join(t(f"sla.stage.{st}", lang) for st in stages)
+
+
 def event_item(ctx: DashContext, e: dict, lang: str) -> html.Li:
+    note = event_note(e, lang)
+    actor = t("actor.system", lang) if e["actor"] == "system" else e["actor"]
     return html.Li(
         [
             html.Span(f"v{e['version']} ", className="inc-id"),
-            f"{when(ctx, e['at'])} · {e['actor']} · ",
+            f"{when(ctx, e['at'])} · {actor} · ",
             t("event." + e["action"], lang),
             f" → {t('state.' + e['to_state'], lang)}",
-            html.Span(f" · {e['note']}" if e["note"] else "", className="note"),  # text, never HTML
+            html.Span(f" · {note}" if note else "", className="note"),  # text, never HTML
         ]
     )
 
