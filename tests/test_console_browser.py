@@ -394,7 +394,7 @@ def test_console_evidence_merges_and_login_for_the_origin(tmp_path, stack):
             f"距案发点 {detail['arrival']['distance_m']:.0f} 米"
         )
         page.wait_for_function(
-            "() => document.querySelector('#detail-map .js-plotly-plot').data.length === 3"
+            "() => { const g = document.querySelector('#detail-map .js-plotly-plot'); return !!(g && g.data) && g.data.length === 3; }"
         )
         # the SLA time line: a mark per stage with its due time; the late accept in red
         stages = page.locator("#sla-line .step[data-stage]")
