@@ -9,7 +9,7 @@ import importlib
 from datetime import UTC, datetime
 
 import flask
-from dash import Dash, html, no_update
+from dash import Dash, no_update
 
 from dashboard import maps
 from dashboard.api_client import ApiClient
