@@ -393,6 +393,45 @@ class DispatchConfig(_Model):
         return v
 
 
+class Open311Config(_Model):
+    """The citizen API (Open311 GeoReport v2 at /open311/v2)."""
+
+    api_keys: list[Annotated[str, Field(min_length=16, max_length=128)]] = Field(
+        default_factory=list,
+        description="Keys integrations send as api_key with POST requests (each at least 16 characters).",
+    )
+    require_api_key: bool = Field(
+        False,
+        description="POST requests needs one of api_keys; the board's citizen page (which the API knows "
+        "by the key derived from the shared secret) never needs one.",
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="The API as the public reaches it (https://...); media_url answers start with it. "
+        "None: the board's api_url.",
+    )
+    jurisdiction_id: str | None = Field(
+        None, description="The jurisdiction this endpoint serves; requests naming another are refused."
+    )
+    list_camera_incidents: bool = Field(
+        False,
+        description="GET requests also lists camera-raised incidents (service_request_id C<incident>; "
+        "no camera, zone or staff data).",
+    )
+    default_days: int = Field(90, ge=1, le=3650, description="GET requests without dates: the last N days.")
+    max_requests: int = Field(1000, ge=1, le=10_000, description="Most requests one GET requests answers.")
+    address_candidates: int = Field(
+        5, ge=1, le=50, description="Names offered with a 400 when an address_string is not clear."
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an absolute http(s):// URL")
+        return v.rstrip("/") if v else None
+
+
 class DashboardConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8050, ge=1, le=65535)
@@ -459,6 +498,7 @@ class CityOpsConfig(_Model):
     roster: list[InspectorConfig] = Field(default_factory=list)
     dispatch: DispatchConfig = DispatchConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    open311: Open311Config = Open311Config()
     supervisor: SupervisorConfig = SupervisorConfig()
 
     @field_validator("timezone")
@@ -493,6 +533,11 @@ class CityOpsConfig(_Model):
     def api_url(self) -> str:
         """Where the board and browsers reach the dispatch API (``dashboard.api_url``, else host:port)."""
         return (self.dashboard.api_url or f"http://{self.dispatch.host}:{self.dispatch.port}").rstrip("/")
+
+    @property
+    def public_api_url(self) -> str:
+        """The API as the public reaches it (``open311.public_base_url``, else :attr:`api_url`)."""
+        return self.open311.public_base_url or self.api_url
 
     @property
     def board_url(self) -> str:

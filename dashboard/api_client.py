@@ -53,7 +53,13 @@ class ApiClient:
         if res.is_success:
             return ApiResult(True, res.status_code, body)
         detail = body.get("detail") if isinstance(body, dict) else body
-        if isinstance(detail, list):  # FastAPI validation errors
+        if (
+            isinstance(detail, list)
+            and detail
+            and all(isinstance(d, dict) and "description" in d for d in detail)
+        ):
+            detail = "; ".join(str(d["description"]) for d in detail)  # Open311 errors: the spec's shape
+        elif isinstance(detail, list):  # FastAPI validation errors
             detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
         return ApiResult(False, res.status_code, body, str(detail))
 
@@ -110,9 +116,27 @@ class ApiClient:
         return self._call("GET", f"/open311/v2/requests/{quote(request_id, safe='')}.json")
 
     def rate(
-        self, request_id: str, token: str, rating: int, comment: str, client_ip: str | None
+        self, request_id: str, secret: str, rating: int, comment: str, client_ip: str | None
     ) -> ApiResult:
-        body = {"token": token, "rating": rating, "comment": comment}
+        body = {"secret": secret, "rating": rating, "comment": comment}
         return self._call(
-            "POST", f"/open311/v2/requests/{request_id}/rating.json", json=body, client_ip=client_ip
+            "POST",
+            f"/open311/v2/requests/{quote(request_id, safe='')}/rating.json",
+            json=body,
+            client_ip=client_ip,
         )
+
+    def nearby(self, service_code: str, lon: float, lat: float) -> ApiResult:
+        """Open reports of this category within the merge radius (before a citizen files another)."""
+        params = {"service_code": service_code, "lat": lat, "long": lon}
+        return self._call("GET", "/open311/v2/nearby.json", params=params)
+
+    def support(self, request_id: str, client_ip: str | None) -> ApiResult:
+        return self._call(
+            "POST", f"/open311/v2/requests/{quote(request_id, safe='')}/support.json", client_ip=client_ip
+        )
+
+    def public_requests(self, **params) -> ApiResult:
+        """GET requests.json (the public list: no personal data in it)."""
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return self._call("GET", "/open311/v2/requests.json", params=params)

@@ -4,6 +4,7 @@
 - ``/console``     the operator's dispatch console (dashboard.pages.console)
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
+- ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -32,11 +33,18 @@ from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
 
-PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
+PAGES = {
+    "/": "board",
+    "/console": "console",
+    "/inspector": "inspector",
+    "/citizen": "citizen",
+    "/reports": "reports",
+}
+CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 
 
 #: what each phone page links to: an inspector or a citizen cannot use the staff desks
-PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), "/citizen": ("/citizen",)}
+PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), **dict.fromkeys(CITIZEN_PAGES, CITIZEN_PAGES)}
 
 
 def nav(lang: str, current: str) -> html.Nav:

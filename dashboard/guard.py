@@ -25,7 +25,8 @@ def _origin(url: str | None) -> str:
 def csp(app: Dash, cfg: CityOpsConfig) -> str:
     """The policy: scripts from the board itself (and the hashes of Dash's inline ones), images and
     fetches from the board, the tile server and the dispatch API (citizen photos)."""
-    others = " ".join(sorted({o for o in (_origin(cfg.dashboard.tile_url), _origin(cfg.api_url)) if o}))
+    origins = (_origin(cfg.dashboard.tile_url), _origin(cfg.api_url), _origin(cfg.public_api_url))
+    others = " ".join(sorted({o for o in origins if o}))
     return "; ".join(
         [
             "default-src 'self'",

@@ -260,6 +260,48 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cit.rate_thanks": {"zh-CN": "感谢您的评价", "en": "Thank you for your rating"},
     "cit.need_rating": {"zh-CN": "请选择评分", "en": "Choose a rating"},
     "cit.need_token": {"zh-CN": "请输入评价凭证", "en": "Enter your rating code"},
+    # -- the citizen's outcome, "already reported?" and the public list (issue 13) --
+    "cit.where_detail": {"zh-CN": "具体位置（选填）", "en": "Where exactly (optional)"},
+    "cit.public_photo": {"zh-CN": "同意公开展示我的照片", "en": "Show my photo publicly"},
+    "cit.rate_link": {"zh-CN": "评价链接（请保存或扫码）", "en": "Rating link (save it or scan it)"},
+    "cit.rate_link_hint": {
+        "zh-CN": "办结后用此链接在任何设备上评价，无需输入凭证",
+        "en": "Once it is handled, rate it from any device with this link: no code to type",
+    },
+    "cit.merged_earlier": {"zh-CN": "已与先前的同类上报合并处理", "en": "Merged with an earlier report"},
+    "cit.timeline": {"zh-CN": "办理进度", "en": "Progress"},
+    "step.received": {"zh-CN": "已受理", "en": "Received"},
+    "step.accepted": {"zh-CN": "已接单", "en": "Accepted"},
+    "step.on_site": {"zh-CN": "已到场", "en": "On site"},
+    "step.resolved": {"zh-CN": "已处置", "en": "Resolved"},
+    "role.grid inspector": {"zh-CN": "网格员", "en": "grid inspector"},
+    "role.dispatch desk": {"zh-CN": "指挥中心", "en": "dispatch desk"},
+    "role.supervisor": {"zh-CN": "主管", "en": "supervisor"},
+    "cit.public_note": {"zh-CN": "处置说明", "en": "Note from the inspector"},
+    "cit.after_photo": {"zh-CN": "处置后照片", "en": "After"},
+    "cit.other_photos": {"zh-CN": "其他市民的照片", "en": "Other citizens' photos"},
+    "cit.nearby_title": {
+        "zh-CN": "附近已有同类上报，是否为同一问题？",
+        "en": "Already reported nearby? Is it the same problem?",
+    },
+    "cit.support_btn": {"zh-CN": "我也遇到了", "en": "Add my support"},
+    "cit.support_thanks": {
+        "zh-CN": "已记录您的支持，无需重复上报",
+        "en": "Your support was added: no need to report it again",
+    },
+    "cit.supports": {"zh-CN": "人次支持", "en": "supporters"},
+    "nav.reports": {"zh-CN": "全部上报", "en": "All reports"},
+    "rep.title": {"zh-CN": "近30天市民上报", "en": "Reports of the last 30 days"},
+    "rep.intro": {
+        "zh-CN": "所有市民上报的问题及处理状态（不含任何个人信息）",
+        "en": "Every problem citizens reported and where it stands (no personal data)",
+    },
+    "rep.all_categories": {"zh-CN": "全部类别", "en": "All categories"},
+    "rep.all_states": {"zh-CN": "全部状态", "en": "Any status"},
+    "rep.open": {"zh-CN": "处理中", "en": "Open"},
+    "rep.closed": {"zh-CN": "已办结", "en": "Closed"},
+    "rep.none": {"zh-CN": "没有符合条件的上报", "en": "No reports match"},
+    "rep.count": {"zh-CN": "条上报", "en": "reports"},
 }
 
 

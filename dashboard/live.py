@@ -1,5 +1,9 @@
 """Live state for the board, folded from the incidents and camera-health streams.
 
+Cameras: the latest report of each is read from the camera-state hash at start and every
+``CAMERA_SWEEP_S`` (fps and frame counts change there without news); the camera-health stream
+brings state changes (offline, error, back online) as they happen.
+
 A background thread reads both streams (from their start, then blocking for new entries) and keeps
 the newest version of every incident; a replayed event with an old version changes nothing.
 ``version`` counts changes so page callbacks can skip ticks where nothing happened.
@@ -17,10 +21,12 @@ import redis
 
 from dispatch.lifecycle import FINAL_STATES, OPEN_STATES
 from streams.bus import connect
+from streams.camera_state import latest as latest_camera_states
 from streams.errors import Outage, is_transient
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent, MalformedMessage, decode
 
 log = logging.getLogger(__name__)
+CAMERA_SWEEP_S = 5.0
 
 
 class LiveState:
@@ -53,6 +59,9 @@ class LiveState:
                 self.stamps.setdefault(msg.incident_id, {}).setdefault(msg.state, msg.at)
                 self.changed[msg.incident_id] = self.version + 1
             elif isinstance(msg, CameraHealth):
+                old_cam = self.cameras.get(msg.camera_id)
+                if old_cam is not None and old_cam.at > msg.at:
+                    return False  # the hash already gave a newer report
                 self.cameras[msg.camera_id] = msg
             else:
                 return False
@@ -75,6 +84,24 @@ class LiveState:
                 self.changed.pop(i, None)
             return len(gone)
 
+    def sweep_cameras(self) -> bool:
+        """Take every camera's latest report from the hash; the version moves only when what a page
+        shows changed (state, error, whole frames per second)."""
+        got = latest_camera_states(self.r)
+        shown = lambda c: (c.state, c.error, round(c.fps))  # noqa: E731
+        with self.lock:
+            changed = False
+            for cam, msg in got.items():
+                old = self.cameras.get(cam)
+                if old is not None and old.at > msg.at:
+                    continue  # the stream already brought something newer
+                if old is None or shown(old) != shown(msg):
+                    changed = True
+                self.cameras[cam] = msg
+            if changed:
+                self.version += 1
+            return changed
+
     def poll(self, block_ms: int = 1000) -> int:
         res = self.r.xread(dict(self._cursor), count=1000, block=block_ms)
         n = 0
@@ -88,10 +115,13 @@ class LiveState:
         """Follow the streams until stopped: Redis away, loading or refusing (see
         :func:`streams.errors.is_transient`) is waited for, logged once per outage; any other error is
         logged in full each time and retried more slowly, so the board never goes silently stale."""
-        delay, last_prune = 0.2, 0.0
+        delay, last_prune, last_sweep = 0.2, 0.0, 0.0
         outage = Outage(log, "live state")
         while not self._stop.is_set():
             try:
+                if time.monotonic() - last_sweep > CAMERA_SWEEP_S:
+                    last_sweep = time.monotonic()
+                    self.sweep_cameras()
                 self.poll()
                 outage.ok()
                 delay = 0.2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from streams.media import is_evidence, is_photo
 
 
@@ -10,6 +12,9 @@ def media_url(rel: str | None, api_url: str) -> str | None:
     citizen and inspector photos from the API at ``api_url``; None for anything else."""
     if not rel:
         return None
+    if rel.startswith(("http://", "https://")):  # the API's absolute media_url: shown only if a photo
+        path = urlsplit(rel).path
+        return rel if is_photo(path) and ".." not in path else None
     rel = rel.lstrip("/")
     if is_evidence(rel) and rel.lower().endswith(".jpg"):
         return f"/evidence/{rel}"

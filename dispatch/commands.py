@@ -33,7 +33,7 @@ from dispatch.lifecycle import (
 )
 from dispatch.outbox import record_event
 from dispatch.sla import new_breaches, targets_for
-from dispatch.store import Incident, ProcessedDetection
+from dispatch.store import CitizenReport, Incident
 
 
 @dataclass(frozen=True)
@@ -182,16 +182,17 @@ class Commands:
             record_event(s, target, "merged", target.state, actor, now, note=f"absorbed {incident_id}")
             return inc
 
-    def rate(self, request_id: str, token: str, rating: int, comment: str = "") -> ProcessedDetection:
-        """A citizen rates the handling of their own report (once, after it was handled)."""
+    def rate(self, request_id: str, secret: str, rating: int, comment: str = "") -> CitizenReport:
+        """A citizen rates the handling of their own report (once, after it was handled), with the
+        rating secret given at submission."""
         if not 1 <= rating <= 5:
             raise Conflict("rating must be 1 to 5")
         with self.sessions.begin() as s:
-            report = s.get(ProcessedDetection, request_id, with_for_update=True)
-            if report is None or not report.token_hash:
+            report = s.get(CitizenReport, request_id, with_for_update=True)
+            if report is None:
                 raise NotFound(f"no citizen request {request_id!r}")
-            if not hmac.compare_digest(report.token_hash, token_hash(token)):
-                raise Forbidden("the token does not match this request")
+            if not hmac.compare_digest(report.secret_hash, token_hash(secret)):
+                raise Forbidden("the rating secret does not match this request")
             inc = self._load(s, report.incident_id)
             if inc.state not in HANDLED_STATES:
                 raise Conflict(f"only a handled request can be rated (this one is {inc.state})")
@@ -211,6 +212,24 @@ class Commands:
                 extra={"rating": rating, "request": request_id},
             )
             return report
+
+    def support(self, request_id: str) -> Incident:
+        """A citizen adds their support to an open report instead of filing a duplicate: the incident
+        counts one more reporter, and its audit trail says so."""
+        with self.sessions.begin() as s:
+            report = s.get(CitizenReport, request_id, with_for_update=True)
+            if report is None:
+                raise NotFound(f"no citizen request {request_id!r}")
+            inc = self._load(s, report.incident_id)
+            if inc.state not in OPEN_STATES:
+                raise Conflict(f"this report is no longer open ({inc.state})")
+            report.supports += 1
+            inc.count += 1
+            now = self.clock()
+            # the stream's vocabulary has no "supported": one more citizen joined it, as a merge does
+            record_event(s, inc, "merged", inc.state, Actor("citizen", "citizen"), now,
+                         note="a citizen added their support", extra={"request": request_id, "support": True})  # fmt: skip
+            return inc
 
     def sweep_sla(self) -> list[tuple[int, str]]:
         """Record newly breached SLA stages and escalate them to the supervisor (idempotent)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,7 +26,7 @@ from dispatch.commands import SYSTEM_ACTOR, Commands, open_load, token_hash
 from dispatch.lifecycle import NEW, OPEN_STATES
 from dispatch.merge_lock import batch_lock_keys
 from dispatch.outbox import record_event
-from dispatch.store import Incident, ProcessedDetection
+from dispatch.store import CitizenReport, Incident, ProcessedDetection
 from gis.grid import OUTSIDE, Grid
 from gis.projection import distance_m
 from streams.schemas import Detection
@@ -36,6 +37,17 @@ log = logging.getLogger(__name__)
 # consumer stored the same detection id first: on retry it is a replay), deadlock, serialization.
 RETRY_SQLSTATES = {"23505", "40P01", "40001"}
 ATTEMPTS = 3
+
+
+def citizen_report(det: Detection, secret: str, *, token: str | None = None, **fields) -> dict:
+    """The :class:`CitizenReport` columns of a citizen's ``det`` (for :meth:`Intake.handle`): its own
+    description, photo and position, the spec's ``token`` and the hash of the rating ``secret``;
+    ``fields``: address, media_link, photo_public, attributes and the private contact fields."""
+    return {
+        "token": token or secrets.token_urlsafe(12), "secret_hash": token_hash(secret),
+        "service_code": det.type, "description": det.description or "", "lon": det.lon, "lat": det.lat,
+        "photo": det.evidence, "at": det.observed_at, "supports": 0, **fields,
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,11 +62,14 @@ class Intake:
         """``commands`` assigns new incidents (built with the same sessions: dispatch.wiring)."""
         self.cfg, self.grid, self.sessions, self.commands = cfg, grid, sessions, commands
 
-    def handle(self, det: Detection, *, token: str | None = None) -> IntakeResult:
-        """Store ``det`` once; ``token`` (citizen reports) is kept hashed to authorise a later rating."""
-        return self.handle_many([det], tokens={det.id: token} if token else None)[0]
+    def handle(self, det: Detection, *, report: dict | None = None) -> IntakeResult:
+        """Store ``det`` once; ``report`` (a citizen's: the columns of :class:`CitizenReport` but the
+        incident) is stored beside it, linked to the incident it opened or joined."""
+        return self.handle_many([det], reports={det.id: report} if report else None)[0]
 
-    def handle_many(self, dets: list[Detection], tokens: dict[str, str] | None = None) -> list[IntakeResult]:
+    def handle_many(
+        self, dets: list[Detection], reports: dict[str, dict] | None = None
+    ) -> list[IntakeResult]:
         """Several detections in one transaction: all stored, or none (the caller retries them).
 
         Replays are found with one query for the whole batch; the open-load per inspector is read
@@ -63,7 +78,7 @@ class Intake:
         """
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._handle_many(dets, tokens or {})
+                return self._handle_many(dets, reports or {})
             except DBAPIError as exc:
                 state = getattr(exc.orig, "sqlstate", None)
                 if state not in RETRY_SQLSTATES or attempt == ATTEMPTS:
@@ -71,7 +86,7 @@ class Intake:
                 log.warning("intake batch of %d rolled back (%s); retrying", len(dets), exc.orig)
         raise AssertionError("unreachable")
 
-    def _handle_many(self, dets: list[Detection], tokens: dict[str, str]) -> list[IntakeResult]:
+    def _handle_many(self, dets: list[Detection], reports: dict[str, dict]) -> list[IntakeResult]:
         with self.sessions.begin() as s:
             self._lock_neighbourhoods(s, dets)  # before any read: what we read stays true until commit
             ids = list({d.id for d in dets})
@@ -96,15 +111,13 @@ class Intake:
                     else:
                         self._merge(s, target, det)
                         s.flush()  # its new updated_at keeps the merge window open for the batch
-                    token = tokens.get(det.id)
-                    s.add(
-                        ProcessedDetection(
-                            detection_id=det.id,
-                            incident_id=target.id,
-                            at=det.observed_at,
-                            token_hash=token_hash(token) if token else None,
+                    s.add(ProcessedDetection(detection_id=det.id, incident_id=target.id, at=det.observed_at))
+                    if det.id in reports:
+                        s.add(
+                            CitizenReport(
+                                **reports[det.id], id=det.id, incident_id=target.id, merged=not created
+                            )
                         )
-                    )
                     seen[det.id] = target.id
                     out.append(IntakeResult(target.id, created=created, duplicate_message=False))
             return out

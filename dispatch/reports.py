@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from cityops.config import SLAConfig
 from dispatch.lifecycle import OPEN_STATES
 from dispatch.sla import STAGES, met, targets_for
-from dispatch.store import Incident, ProcessedDetection
+from dispatch.store import CitizenReport, Incident
 from gis.grid import Grid
 
 COLUMNS = ["key", "opened", "closed", "open_now", "accept_met", "accept_missed", "arrive_met", "arrive_missed",
@@ -46,9 +46,9 @@ def summary(
             select(Incident).where(Incident.closed_at >= begin, Incident.closed_at < end)
         ).all()
         ratings = s.execute(
-            select(ProcessedDetection.rating, Incident)
-            .join(Incident, Incident.id == ProcessedDetection.incident_id)
-            .where(ProcessedDetection.rated_at >= begin, ProcessedDetection.rated_at < end)
+            select(CitizenReport.rating, Incident)
+            .join(Incident, Incident.id == CitizenReport.incident_id)
+            .where(CitizenReport.rated_at >= begin, CitizenReport.rated_at < end)
         ).all()
     rows: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COLUMNS[1:], 0))
     for inc in incs:

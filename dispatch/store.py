@@ -53,7 +53,13 @@ class Base(DeclarativeBase):
 class Incident(Base):
     __tablename__ = "incidents"
     # intake's merge query: same type, open, within a lat band (then lon and distance)
-    __table_args__ = (Index("ix_incidents_merge", "type", "state", "lat"),)
+    __table_args__ = (
+        Index("ix_incidents_merge", "type", "state", "lat"),
+        # the lists (migration 0005): newest-changed first, open per inspector in clock order
+        Index("ix_incidents_updated", "updated_at", "id"),
+        Index("ix_incidents_state_updated", "state", "updated_at", "id"),
+        Index("ix_incidents_assignee_state", "assignee", "state", "dispatched_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
@@ -123,6 +129,7 @@ class ProcessedDetection(Base):
     """
 
     __tablename__ = "processed_detections"
+    __table_args__ = (Index("ix_processed_detections_at", "at"),)  # Open311 lists by time (0005)
 
     detection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -131,6 +138,43 @@ class ProcessedDetection(Base):
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CitizenReport(Base):
+    """One citizen's report, linked to the incident it opened or was merged into: each keeps its own
+    description, photo, position and tracking number (``id``, the Open311 ``service_request_id``).
+
+    ``token`` is the spec's token (answers ``GET tokens/{token}``); the rating secret is kept only as
+    a hash (``secret_hash``). ``email``, ``first_name``, ``last_name`` and ``phone`` are private:
+    no citizen-facing answer carries them.
+    """
+
+    __tablename__ = "citizen_reports"
+    __table_args__ = (Index("ix_citizen_reports_type_at", "service_code", "at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    service_code: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(256), default="")
+    photo: Mapped[str | None] = mapped_column(String(512))  # stored upload (photos/...)
+    media_link: Mapped[str | None] = mapped_column(String(1024))  # a link the client gave: never fetched
+    photo_public: Mapped[bool] = mapped_column(Boolean, default=False)  # the reporter agreed to show it
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    email: Mapped[str] = mapped_column(String(256), default="")
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    merged: Mapped[bool] = mapped_column(Boolean, default=False)  # joined an earlier report's incident
+    supports: Mapped[int] = mapped_column(Integer, default=0)  # "add my support" from later citizens
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -8,13 +8,13 @@ the ``ACL SETUSER`` lines to run there (docs/security.md lists them).
 
 Roles:
 
-* ``vision`` appends to the detections and camera-health streams (and may see whether the detections
-  it sent were taken), and keeps its camera leases and worker heartbeats under ``cityops:vision:*``;
+* ``vision`` appends to the detections and camera-health streams, sets its cameras' fields in the
+  camera-state hash (and may see whether the detections it sent were taken), and keeps its camera leases and worker heartbeats under ``cityops:vision:*``;
 * ``dispatch`` consumes detections through its consumer group and appends to the incidents and
   dead-letter streams;
 * ``api`` appends incident events (its outbox) and keeps counters (rate limits, login throttles)
   under ``cityops:ratelimit:*``, ``cityops:login:*`` and ``cityops:api:*``;
-* ``dashboard`` only reads the incidents and camera-health streams;
+* ``dashboard`` only reads the incidents and camera-health streams and the camera-state hash;
 * ``admin`` may do anything (tests, maintenance); no service runs as admin.
 """
 
@@ -29,7 +29,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from streams.schemas import CAMERA_HEALTH, DEAD_LETTERS, DETECTIONS, INCIDENTS
+from streams.schemas import CAMERA_HEALTH, CAMERA_STATE, DEAD_LETTERS, DETECTIONS, INCIDENTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ _COUNTERS = "+incr +incrby +decr +decrby +expire +pexpire +get +set +del +ttl +p
 ROLES: dict[str, str] = {
     "vision": (
         f"{_BASE} {_DURABLE} ~cityops:vision:* +get +set +pexpire +del +scan +evalsha +eval +script|load "
-        f"(~{DETECTIONS} ~{CAMERA_HEALTH} +xadd) (%R~{DETECTIONS} {_STREAM_STATE})"
+        f"(~{DETECTIONS} ~{CAMERA_HEALTH} +xadd) (~{CAMERA_STATE} +hset) (%R~{DETECTIONS} {_STREAM_STATE})"
     ),
     "dispatch": (
         f"{_BASE} {_DURABLE} +info (~{DETECTIONS} {_CONSUME}) "
@@ -62,7 +62,7 @@ ROLES: dict[str, str] = {
         f"{_BASE} {_DURABLE} +multi +exec +discard (~{INCIDENTS} +xadd) "
         f"(~cityops:ratelimit:* ~cityops:login:* ~cityops:api:* {_COUNTERS})"
     ),
-    "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS})",
+    "dashboard": f"{_BASE} (%R~{INCIDENTS} %R~{CAMERA_HEALTH} {_READ_STREAMS}) (%R~{CAMERA_STATE} +hscan +hgetall +hlen)",
     ADMIN: "~* &* +@all",
 }
 #: The role each ``cityops`` service process runs as.

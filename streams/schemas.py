@@ -23,6 +23,8 @@ SCHEMA_VERSIONS: dict[str, int] = {"detection": 1, "incident": 2, "camera_health
 DETECTIONS = "cityops:detections"
 INCIDENTS = "cityops:incidents"
 CAMERA_HEALTH = "cityops:camera-health"
+#: Hash: camera id -> its latest health report (JSON body); the stream above carries only changes.
+CAMERA_STATE = "cityops:camera-state"
 DEAD_LETTERS = "cityops:dead-letters"
 
 

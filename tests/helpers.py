@@ -69,12 +69,19 @@ def png(size=(64, 48)) -> bytes:
     return buf.getvalue()
 
 
-def report(client, grid, street="130203002", code="exposed_rubbish", k=0, photo=True):
+def report(client, grid, street="130203002", code="exposed_rubbish", k=0, photo=True, public=True):
+    """A citizen report (its photo shown publicly unless ``public`` is False); the POST's answer."""
     lon, lat = point(grid, street, k)
     files = {"media": ("p.png", png(), "image/png")} if photo else None
     res = client.post(
         "/open311/v2/requests.json",
-        data={"service_code": code, "lat": lat, "long": lon, "description": "<b>pile</b> by the gate"},
+        data={
+            "service_code": code,
+            "lat": lat,
+            "long": lon,
+            "description": "<b>pile</b> by the gate",
+            "public_photo": "true" if public else "false",
+        },  # fmt: skip
         files=files,
     )
     assert res.status_code == 201, res.text

@@ -26,7 +26,7 @@ def test_non_finite_numbers_are_refused(api, constant):  # noqa: F811
     _clear(res, "nan", "infinity")
     created = report(client, grid, photo=False)
     rid = created["service_request_id"]
-    body = f'{{"token": "{created["token"]}", "rating": {constant}, "comment": ""}}'
+    body = f'{{"token": "{created["rating_secret"]}", "rating": {constant}, "comment": ""}}'
     res = client.post(f"/open311/v2/requests/{rid}/rating.json", content=body, headers=JSON)
     _clear(res, "nan", "infinity")
     assert client.get(f"/open311/v2/requests/{rid}.json").json()[0]["rating"] is None
@@ -55,9 +55,9 @@ def test_naive_dates_on_open311_are_taken_in_the_city_time_zone(api):  # noqa: F
     res = client.get("/open311/v2/requests.json?start_date=2999-01-01")
     assert res.status_code == 200 and res.json() == []
     res = client.get("/open311/v2/requests.json?start_date=0001-01-01T00:00:00&end_date=9999-12-31T23:59:59")
-    assert res.status_code in (200, 422), res.text[:300]
+    assert res.status_code in (200, 400), res.text[:300]  # Open311 paths answer bad input with 400
     res = client.get("/open311/v2/requests.json?start_date=not-a-date")
-    assert res.status_code == 422
+    assert res.status_code == 400 and "start_date" in res.json()[0]["description"]
 
 
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])

@@ -317,6 +317,7 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
         expect(page.locator("#cit-where")).to_contain_text(grid.locate(lon, lat))
         page.screenshot(path=str(OUTPUT / "phone-citizen-form-390x844.png"), full_page=True)
 
+        page.click("#cit-public input[type=checkbox]")  # the photo may be shown publicly
         page.click("#cit-submit")
         expect(page.locator("#cit-receipt-id")).to_be_visible(timeout=15000)
         rid = text_of(page, "#cit-receipt-id").strip()
@@ -334,7 +335,7 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
 
         # the desk side, through the API: the inspector handles it, the operator verifies it
         request = call(cfg, "GET", f"/open311/v2/requests/{rid}.json")[0]
-        assert request["description"] == description and request["media_url"].startswith("/photos/")
+        assert request["description"] == description and request["media_url"].startswith(f"{cfg.public_api_url}/photos/")
         [inc] = [i for i in call(cfg, "GET", "/api/v1/incidents?type=exposed_rubbish", user="olga")]
         for action, body in (
             ("accept", {}),

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.commands import Actor, Conflict, Extras, Forbidden, NotFound, token_hash
-from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store
+from dispatch.intake import citizen_report
+from dispatch.store import CitizenReport, Incident, IncidentEventRow, open_store
 from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
@@ -43,7 +44,7 @@ def world(tmp_path, store_url):
         det = Detection(
             id=f"d{i}", type="illegal_parking", lon=p.x + i * 0.01, lat=p.y, observed_at=clock.now
         )
-        return intake.handle(det, token=token).incident_id
+        return intake.handle(det, report=citizen_report(det, token) if token else None).incident_id
 
     yield commands, sessions, clock, new_incident
     engine.dispose()
@@ -131,8 +132,8 @@ def test_rating_needs_the_token_a_handled_request_and_only_once(world):
     with pytest.raises(Conflict, match="already been rated"):
         commands.rate("d1", "secret-token", 5)
     with sessions() as s:
-        row = s.get(ProcessedDetection, "d1")
-        assert (row.rating, row.rating_comment, row.token_hash) == (4, "quick", token_hash("secret-token"))
+        row = s.get(CitizenReport, "d1")
+        assert (row.rating, row.rating_comment, row.secret_hash) == (4, "quick", token_hash("secret-token"))
 
 
 def test_sla_sweep_escalates_once_per_stage(world):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch.commands import Actor
+from dispatch.intake import citizen_report
 from dispatch.reports import COLUMNS, period_bounds, summary, to_csv
 from dispatch.store import open_store
 from dispatch.wiring import build_dispatch
@@ -40,7 +41,7 @@ def filled(tmp_path, store_url):
     ids = []
     for i in range(3):
         det = Detection(id=f"r{i}", type="illegal_parking", lon=p.x + i * 0.01, lat=p.y, observed_at=T0)
-        ids.append(intake.handle(det, token=f"tok{i}").incident_id)
+        ids.append(intake.handle(det, report=citizen_report(det, f"tok{i}")).incident_id)
     now[0] = T0 + timedelta(seconds=30)
     commands.act(ids[0], "accept", insp)  # within a minute
     now[0] = T0 + timedelta(minutes=10)

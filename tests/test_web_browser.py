@@ -61,10 +61,10 @@ def test_api_docs_render_offline(api_url, tmp_path):  # noqa: F811
         page.goto(f"{api_url}/docs")
         _wait(page, "document.querySelectorAll('.opblock').length >= 10", 30)
         ops = page.evaluate("document.querySelectorAll('.opblock').length")
-        assert "/open311/v2/requests.json" in page.inner_text("body")
+        assert "/open311/v2/requests.{fmt}" in page.inner_text("body")
         csp_docs = page.evaluate("window.__csp")
         page.goto(f"{api_url}/redoc")
-        _wait(page, "document.body.innerText.includes('/open311/v2/requests.json')", 60)
+        _wait(page, "document.body.innerText.includes('/open311/v2/requests.{fmt}')", 60)
         _wait(
             page,
             "document.querySelectorAll('img').length > 0 && [...document.images].every(i => i.complete)",

@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 import redis
 
 from cityops.config import CameraConfig, CityOpsConfig
-from streams.bus import connect, publish
+from streams.bus import connect
+from streams.camera_state import HealthReporter
 from streams.errors import Outage, is_transient
 from streams.producer import DurableProducer
-from streams.schemas import CAMERA_HEALTH, DETECTIONS, CameraHealth, Detection, encode
+from streams.schemas import DETECTIONS, CameraHealth, Detection, encode
 from streams.spool import Spool
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
@@ -64,6 +65,7 @@ class CameraRunner(threading.Thread):
         self.cfg, self.camera, self.r, self.run_id = cfg, camera, r, run_id
         self._producer = producer
         self.health_outage = Outage(log, f"camera {camera.id}: health")
+        self.reporter = HealthReporter(maxlen=cfg.redis.health_maxlen)
         self.stop_event = threading.Event()
         self.source: VideoSource | None = None
         self.published = 0
@@ -91,9 +93,10 @@ class CameraRunner(threading.Thread):
             error=self.error,
         )
         try:
-            publish(self.r, CAMERA_HEALTH, msg, maxlen=self.cfg.redis.health_maxlen)
+            self.reporter.report(self.r, msg)
             self.health_outage.ok()
         except redis.RedisError as exc:  # health is news, not a record: the next one replaces it
+            self.reporter.forget(self.camera.id)
             if is_transient(exc):
                 self.health_outage.failed(exc)
             else:

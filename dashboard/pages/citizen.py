@@ -1,6 +1,9 @@
 """The citizen's phone page (no account): report a problem with a photo, a position (the map's
-centre under a fixed pin, the browser's GPS, or typed), a category and a description; get a
-tracking number and a rating code; follow the report; rate the handling once it is done.
+centre under a fixed pin, the browser's GPS, or typed), a category and a description; see open
+reports of the same category nearby first ("add my support"); get a tracking number and a rating
+link (also as a QR code) with the rating secret in it; follow the report (merged or not, its own
+description and photo, the time line, the inspector's public note and after-photo); rate the
+handling once it is done, from any device with the link.
 
 Everything goes through the Open311 API; the browser's address is forwarded as the client address
 for the API's per-address rate limit. All user text is rendered as text."""
@@ -10,9 +13,11 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
+from urllib.parse import urlencode
 
+import flask
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, dcc, html, no_update
+from dash import ALL, Input, Output, Patch, State, callback_context, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.context import DashContext
@@ -65,6 +70,18 @@ def can_rate(request: dict) -> bool:
     return state_of(request) in HANDLED_STATES and request.get("rating") is None
 
 
+def rating_link(base_url: str, rid: str, secret: str, lang: str) -> str:
+    """The page that rates ``rid`` from any device: the secret travels in the link, not typed."""
+    return f"{base_url.rstrip('/')}/citizen?{urlencode({'lang': lang, 'request': rid, 'secret': secret})}"
+
+
+def qr_data_uri(text: str) -> str:
+    """``text`` as a QR code (SVG data URI, shown by the board's CSP: img-src data:)."""
+    import segno
+
+    return segno.make(text, error="m").svg_data_uri(scale=4, border=2)
+
+
 def category_options(services: list[dict], lang: str) -> list[dict]:
     return [{"label": t(f"type.{s['service_code']}", lang), "value": s["service_code"]} for s in services]
 
@@ -87,6 +104,31 @@ def time_text(value: str, ctx: DashContext) -> str:
     return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).astimezone(ctx.tz):%Y-%m-%d %H:%M}"
 
 
+def _role(by: str | None, lang: str) -> str:
+    return t(f"role.{by}", lang) if by else ""
+
+
+def timeline_view(ctx: DashContext, steps: list[dict], lang: str) -> html.Div:
+    """Received, accepted, on site, resolved: each step reached, when and by whom (a role)."""
+    items = []
+    for st in steps:
+        when = time_text(st["at"], ctx)
+        who = _role(st.get("by"), lang)
+        items.append(
+            html.Li(
+                [
+                    html.Span(t(f"step.{st['name']}", lang), className="ph-step"),
+                    html.Span(when, className="ph-val"),
+                    html.Span(who, className="ph-hint") if who else None,
+                ],
+                **{"data-step": st["name"]},
+            )  # fmt: skip
+        )
+    return html.Div(
+        [html.H3(t("cit.timeline", lang)), html.Ol(items, className="ph-timeline")], id="cit-timeline"
+    )
+
+
 def status_view(ctx: DashContext, req: dict, lang: str) -> html.Div:
     state = state_of(req)
     status = t(f"state.{state}", lang) if state else req.get("status_notes", "")
@@ -96,19 +138,66 @@ def status_view(ctx: DashContext, req: dict, lang: str) -> html.Div:
         (t("cit.status", lang), status),
         (t("cit.reported", lang), time_text(req["requested_datetime"], ctx)),
         (t("cit.updated", lang), time_text(req["updated_datetime"], ctx)),
-        (t("cit.expected", lang), time_text(req["expected_datetime"], ctx)),
-        (f"{t('ph.lon', lang)}, {t('ph.lat', lang)}", f"{req['long']:.6f}, {req['lat']:.6f}"),
     ]
+    if req.get("expected_datetime"):
+        rows.append((t("cit.expected", lang), time_text(req["expected_datetime"], ctx)))
+    rows.append((f"{t('ph.lon', lang)}, {t('ph.lat', lang)}", f"{req['long']:.6f}, {req['lat']:.6f}"))
     if req.get("rating") is not None:
         rows.append((t("cit.rated", lang), "★" * int(req["rating"])))
-    body = [html.Div([html.Span(k, className="ph-key"), html.Span(v, className="ph-val")], className="ph-kv")
-            for k, v in rows]  # fmt: skip
+    body = []
+    if req.get("merged"):
+        body.append(html.Div(t("cit.merged_earlier", lang), className="ph-note", id="cit-merged"))
+    body += [html.Div([html.Span(k, className="ph-key"), html.Span(v, className="ph-val")], className="ph-kv")
+             for k, v in rows]  # fmt: skip
     if req.get("description"):
         body.append(html.Div(req["description"], className="ph-desc", id="cit-status-desc"))
     src = media_url(req.get("media_url"), ctx.api_public_url)
     if src:
-        body.append(html.Img(src=src, className="ph-photo", alt=""))
+        body.append(html.Img(src=src, className="ph-photo", alt="", id="cit-own-photo"))
+    others = [u for u in (media_url(p, ctx.api_public_url) for p in req.get("photos") or []) if u]
+    if others:
+        body += [html.Div(t("cit.other_photos", lang), className="ph-key"),
+                 html.Div([html.Img(src=u, className="ph-photo cit-other-photo", alt="") for u in others],
+                          className="ph-photos")]  # fmt: skip
+    if req.get("timeline"):
+        body.append(timeline_view(ctx, req["timeline"], lang))
+    if req.get("public_note"):
+        body += [html.Div(t("cit.public_note", lang), className="ph-key"),
+                 html.Div(req["public_note"], className="ph-desc", id="cit-public-note")]  # fmt: skip
+    after = [u for u in (media_url(p, ctx.api_public_url) for p in req.get("after_photos") or []) if u]
+    if after:
+        body += [html.Div(t("cit.after_photo", lang), className="ph-key"),
+                 html.Div([html.Img(src=u, className="ph-photo cit-after-photo", alt="") for u in after],
+                          className="ph-photos")]  # fmt: skip
     return html.Div(body, className="ph-status", **{"data-state": state or ""})
+
+
+def nearby_view(rows: list[dict], lang: str) -> html.Div | None:
+    """Open reports of the chosen category around the pin, each with "add my support"."""
+    if not rows:
+        return None
+    items = [
+        html.Li(
+            [
+                html.Div(r.get("description") or t(f"type.{r['service_code']}", lang), className="ph-desc"),
+                html.Div(
+                    f"{r['service_request_id']} · {r.get('supports', 0)} {t('cit.supports', lang)}",
+                    className="ph-hint",
+                ),
+                html.Button(
+                    t("cit.support_btn", lang),
+                    id={"type": "cit-support", "rid": r["service_request_id"]},
+                    className="ph-btn cit-support",
+                    n_clicks=0,
+                ),
+            ],  # fmt: skip
+            **{"data-rid": r["service_request_id"]},
+        )
+        for r in rows[:5]
+    ]
+    return html.Div(
+        [html.Div(t("cit.nearby_title", lang), className="ph-warn"), html.Ul(items, className="ph-nearby")]
+    )
 
 
 def report_form(ctx: DashContext, lang: str) -> html.Div:
@@ -156,8 +245,18 @@ def report_form(ctx: DashContext, lang: str) -> html.Div:
                 clearable=False,
                 className="ph-dropdown",
             ),  # fmt: skip
+            html.Div(id="cit-nearby"),
+            html.Div(id="cit-support-msg"),
+            html.Label(t("cit.where_detail", lang), htmlFor="cit-where-detail"),
+            dcc.Input(id="cit-where-detail", type="text", maxLength=200, className="ph-input"),
             html.Label(t("cit.description", lang), htmlFor="cit-description"),
             dcc.Textarea(id="cit-description", maxLength=2000, className="ph-input ph-textarea"),
+            dcc.Checklist(
+                id="cit-public",
+                options=[{"label": t("cit.public_photo", lang), "value": "yes"}],
+                value=[],
+                className="ph-check",
+            ),  # fmt: skip
             html.Button(t("cit.submit", lang), id="cit-submit", className="ph-btn ph-primary", n_clicks=0),
             html.Div(
                 id="cit-msg", children=None if services.ok else message(error_text(services, lang), False)
@@ -169,7 +268,7 @@ def report_form(ctx: DashContext, lang: str) -> html.Div:
     )
 
 
-def rate_form(lang: str) -> html.Div:
+def rate_form(lang: str, secret: str | None = None) -> html.Div:
     stars = [{"label": "★" * n, "value": n} for n in range(1, 6)]
     return html.Div(
         [
@@ -178,7 +277,7 @@ def rate_form(lang: str) -> html.Div:
             html.Label(t("cit.comment", lang), htmlFor="cit-comment"),
             dcc.Textarea(id="cit-comment", maxLength=2000, className="ph-input ph-textarea"),
             html.Label(t("cit.token", lang), htmlFor="cit-token"),
-            dcc.Input(id="cit-token", type="text", className="ph-input", autoComplete="off"),
+            dcc.Input(id="cit-token", type="text", className="ph-input", autoComplete="off", value=secret),
             html.Button(
                 t("cit.rate_btn", lang), id="cit-rate-btn", className="ph-btn ph-primary", n_clicks=0
             ),
@@ -189,8 +288,12 @@ def rate_form(lang: str) -> html.Div:
 
 
 def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
+    """``?request=<tracking number>&secret=<rating secret>`` (the rating link) opens the report."""
+    asked = query.get("request") if TRACKING.match(query.get("request") or "") else None
+    secret = (query.get("secret") or "")[:128] or None
     return html.Div(
         [
+            dcc.Store(id="cit-auto", data=asked),
             dcc.Store(id="cit-reports", storage_type="session"),  # {tracking number: rating code}
             dcc.Store(id="cit-lang", data=lang),
             dcc.Store(id="cit-gps"),
@@ -206,6 +309,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             dcc.Input(
                                 id="cit-track",
                                 type="text",
+                                value=asked,
                                 placeholder=t("cit.tracking", lang),
                                 className="ph-input",
                                 autoComplete="off",
@@ -217,7 +321,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         className="ph-row",
                     ),  # fmt: skip
                     html.Div(id="cit-status"),
-                    rate_form(lang),
+                    rate_form(lang, secret),
                     html.Div(id="cit-rate-msg"),
                 ],
                 className="ph-section",
@@ -256,7 +360,8 @@ def where(ctx: DashContext, lon, lat, lang):
     return f"{t('cell', lang)} {cell}"
 
 
-def submit(ctx: DashContext, n, contents, filename, category, lon, lat, description, reports, bump, lang):
+def submit(ctx: DashContext, n, contents, filename, category, lon, lat, description, where_detail, public,
+           reports, bump, lang):  # fmt: skip
     if not n:
         raise PreventUpdate
     keep = (no_update,) * 6
@@ -268,29 +373,39 @@ def submit(ctx: DashContext, n, contents, filename, category, lon, lat, descript
     photo = decode_upload(contents, filename) if contents else None
     if contents and photo is None:
         return message(t("ph.bad_file", lang), False), *keep
-    form = {"service_code": category, "lat": str(y), "long": str(x), "description": description or ""}
+    form = {"service_code": category, "lat": str(y), "long": str(x), "description": description or "",
+            "public_photo": "true" if public else "false"}  # fmt: skip
+    if (where_detail or "").strip():
+        form["attribute[where]"] = where_detail.strip()
     res = ctx.api.create_request(form, photo, client_ip=client_ip())
     if not res.ok:
         return message(error_text(res, lang), False), *keep
     created = res.data[0]
-    rid, token = created["service_request_id"], created["token"]
+    rid, secret = created["service_request_id"], created["rating_secret"]
     merged = created.get("merged_into")
     extra = created.get("photo_problem") or ""
+    link = rating_link(flask.request.host_url, rid, secret, lang)
     receipt = html.Div(
         [
-            html.Div(t("cit.thanks", lang) + (f" · {t('cit.merged', lang)} #{merged}" if merged else "")),
+            html.Div(t("cit.thanks", lang) + (f" · {t('cit.merged_earlier', lang)}" if merged else "")),
             html.Div(extra, className="ph-warn") if extra else None,
             html.Div(t("cit.tracking", lang), className="ph-key"),
             html.Div(rid, id="cit-receipt-id", className="ph-big"),
             html.Div(t("cit.token", lang), className="ph-key"),
-            html.Div(token, id="cit-receipt-token", className="ph-big ph-token"),
+            html.Div(secret, id="cit-receipt-token", className="ph-big ph-token"),
+            html.Div(t("cit.rate_link", lang), className="ph-key"),
+            html.Img(src=qr_data_uri(link), id="cit-qr", className="ph-qr", alt=t("cit.rate_link", lang)),
+            html.A(link, href=link, id="cit-rate-link", className="ph-link", rel="noreferrer"),
+            html.Div(t("cit.rate_link_hint", lang), className="ph-hint"),
         ],
         className="ph-receipt",
     )
-    return None, receipt, {**(reports or {}), rid: token}, rid, (bump or 0) + 1, None, ""
+    return None, receipt, {**(reports or {}), rid: secret}, rid, (bump or 0) + 1, None, ""
 
 
-def lookup(ctx: DashContext, _n, _s, _bump, track, reports, lang):
+def lookup(ctx: DashContext, _n, _s, _bump, auto, track, reports, lang):
+    if callback_context.triggered_id is None and not auto:  # the page opened without a rating link
+        raise PreventUpdate
     rid = (track or "").strip()
     if not TRACKING.match(rid):
         return message(t("cit.need_id", lang), False), HIDDEN, no_update
@@ -305,6 +420,25 @@ def lookup(ctx: DashContext, _n, _s, _bump, track, reports, lang):
     )
 
 
+def nearby(ctx: DashContext, category, lon, lat, lang):
+    """While the pin moves: open reports of the chosen category within the merge radius."""
+    x, y = parse_coord(lon, -180, 180), parse_coord(lat, -90, 90)
+    if not category or x is None or y is None:
+        return None
+    res = ctx.api.nearby(category, x, y)
+    return nearby_view(res.data, lang) if res.ok else None
+
+
+def support(ctx: DashContext, clicks, lang):
+    hit = callback_context.triggered_id
+    if not isinstance(hit, dict) or not any(clicks or []):
+        raise PreventUpdate
+    res = ctx.api.support(hit["rid"], client_ip=client_ip())
+    if not res.ok:
+        return message(error_text(res, lang), False), no_update
+    return message(t("cit.support_thanks", lang), True), None
+
+
 def rate(ctx: DashContext, n, track, rating, comment, token, bump, lang):
     if not n:
         raise PreventUpdate
@@ -315,7 +449,7 @@ def rate(ctx: DashContext, n, track, rating, comment, token, bump, lang):
         return message(t("cit.need_rating", lang), False), no_update
     if not (token or "").strip():
         return message(t("cit.need_token", lang), False), no_update
-    res = ctx.api.rate(rid, token.strip(), int(rating), comment or "", client_ip=client_ip())
+    res = ctx.api.rate(rid, token.strip(), int(rating), comment or "", client_ip=client_ip())  # the secret
     if not res.ok:
         return message(error_text(res, lang), False), no_update
     return message(t("cit.rate_thanks", lang), True), (bump or 0) + 1
@@ -362,11 +496,28 @@ def register(app, ctx: DashContext) -> None:
         State("cit-lon", "value"),
         State("cit-lat", "value"),
         State("cit-description", "value"),
+        State("cit-where-detail", "value"),
+        State("cit-public", "value"),
         State("cit-reports", "data"),
         State("cit-bump", "data"),
         State("cit-lang", "data"),
         prevent_initial_call=True,
     )(bind(submit, ctx))
+    app.callback(
+        Output("cit-nearby", "children"),
+        Input("cit-category", "value"),
+        Input("cit-lon", "value"),
+        Input("cit-lat", "value"),
+        State("cit-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(nearby, ctx))
+    app.callback(
+        Output("cit-support-msg", "children"),
+        Output("cit-nearby", "children", allow_duplicate=True),
+        Input({"type": "cit-support", "rid": ALL}, "n_clicks"),
+        State("cit-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(support, ctx))
     app.callback(
         Output("cit-status", "children"),
         Output("cit-rate", "style"),
@@ -374,10 +525,10 @@ def register(app, ctx: DashContext) -> None:
         Input("cit-lookup", "n_clicks"),
         Input("cit-track", "n_submit"),
         Input("cit-bump", "data"),
+        Input("cit-auto", "data"),
         State("cit-track", "value"),
         State("cit-reports", "data"),
         State("cit-lang", "data"),
-        prevent_initial_call=True,
     )(bind(lookup, ctx))
     app.callback(
         Output("cit-rate-msg", "children"),

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
@@ -21,6 +22,7 @@ from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
 from dispatch.api.guards import JsonGuard, validation_error
+from dispatch.api.open311_format import error_response, is_open311
 from dispatch.api.web import SecurityHeaders, install_docs
 from dispatch.commands import Conflict, Forbidden, NotFound
 from dispatch.reports import period_bounds, summary, to_csv
@@ -44,6 +46,9 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             exc = self._too_large()
+            path = scope.get("path", "")
+            if is_open311(path):
+                return await error_response(path, 413, exc.detail)(scope, receive, send)
             return await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
         seen = 0
 
@@ -56,6 +61,26 @@ class BodyLimit:
             return msg
 
         return await self.app(scope, limited, send)
+
+
+def _error(request, status: int, detail, headers=None):
+    """``{"detail": ...}``, or the spec's error shape (JSON or XML) on the Open311 paths."""
+    if not is_open311(request.url.path):
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    extra = {}
+    if isinstance(detail, dict):  # a description with more to say (e.g. address candidates)
+        extra = {k: v for k, v in detail.items() if k != "description"}
+        detail = detail.get("description", "")
+    return error_response(request.url.path, status, str(detail), headers, **extra)
+
+
+async def _validation(request, exc: RequestValidationError):
+    if not is_open311(request.url.path):
+        return await validation_error(request, exc)
+    parts = [
+        f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()
+    ]
+    return error_response(request.url.path, 400, "; ".join(parts))
 
 
 def create_api(
@@ -83,29 +108,30 @@ def create_api(
         cfg.data,
     )
     app.add_middleware(JsonGuard)  # inside the body cap: it reads capped bodies only
-    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(RequestValidationError, _validation)
     app.add_middleware(BodyLimit, max_body=int(cfg.dispatch.max_upload_mb * 1e6) + 64_000)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 413 included
 
     @app.exception_handler(OperationalError)
-    async def _503(_req, exc):  # the store is locked or its connection was cut: nothing was changed
-        return JSONResponse(
-            {"detail": "the incident store is busy or unavailable; nothing was changed, try again shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+    async def _503(req, exc):  # the store is locked or its connection was cut: nothing was changed
+        msg = "the incident store is busy or unavailable; nothing was changed, try again shortly"
+        return _error(req, 503, msg, {"Retry-After": "5"})
 
     @app.exception_handler(NotFound)
-    async def _404(_req, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    async def _404(req, exc):
+        return _error(req, 404, str(exc))
 
     @app.exception_handler(Forbidden)
-    async def _403(_req, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=403)
+    async def _403(req, exc):
+        return _error(req, 403, str(exc))
 
     @app.exception_handler(Conflict)
-    async def _409(_req, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+    async def _409(req, exc):
+        return _error(req, 409, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(req, exc):
+        return _error(req, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
     app.include_router(staff.router)
     app.include_router(open311.router)

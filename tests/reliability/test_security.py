@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -166,10 +167,10 @@ def test_forwarded_for_spoofing_refused(api, figures):
     figures.update(fault="40 citizen posts, X-Forwarded-For 10.9.$i.1 spoofed, 16 threads", expected=rate,
                    got=len([c for c in codes if c != 429]), throttled=codes.count(429),
                    others_answered=client.get("/open311/v2/services.json").status_code == 200)  # fmt: skip
-    assert codes.count(429) == 40 - rate and set(codes) == {422, 429}, codes
+    assert codes.count(429) == 40 - rate and set(codes) == {400, 429}, codes
     # another real client behind the proxy is not affected
     res = client.post("/open311/v2/requests.json", data=form, headers={"X-Forwarded-For": "203.0.113.30"})
-    assert res.status_code == 422
+    assert res.status_code == 400  # Open311 answers bad input with 400 (the spec's error shape)
 
 
 def test_citizen_photo_metadata_stripped(api, figures, exif_jpeg):
@@ -181,14 +182,19 @@ def test_citizen_photo_metadata_stripped(api, figures, exif_jpeg):
     sent = exif_jpeg(appended=b"<html><script>alert(1)</script></html>")
     res = client.post(
         "/open311/v2/requests.json",
-        data={"service_code": "exposed_rubbish", "lat": str(point.y), "long": str(point.x)},
+        data={
+            "service_code": "exposed_rubbish",
+            "lat": str(point.y),
+            "long": str(point.x),
+            "public_photo": "true",
+        },
         files={"media": ("p.jpg", sent, "image/jpeg")},
         headers={"X-Forwarded-For": "203.0.113.40"},
     )
     assert res.status_code == 201, res.text
     rid = res.json()[0]["service_request_id"]
     media = client.get(f"/open311/v2/requests/{rid}.json").json()[0]["media_url"]
-    photo = client.get(media)
+    photo = client.get(urlsplit(media).path)  # absolute (open311.public_base_url): the path on this client
     leaks = [s for s in (b"SpyCam", b"X-1000", b"shot at home", b"Exif", b"<script") if s in photo.content]
     with Image.open(io.BytesIO(photo.content)) as img:
         exif_tags, size = len(img.getexif()), img.size
