@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from cityops import logs
 from cityops.config import CityOpsConfig, ConfigError, load_config
 from cityops.paths import OutputError, output_folder
 from cityops.resources import DEMO_CONFIG, INSTALLED_DATA_DIR, checkout_root
 
 
 def _setup_logging(name: str, verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=f"%(asctime)s {name:<9} %(levelname)-7s %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    logs.setup(name, verbose)  # times in the config's zone once it is loaded (_load)
 
 
 def _load(path: str | None) -> CityOpsConfig:
@@ -31,6 +27,7 @@ def _load(path: str | None) -> CityOpsConfig:
         raise SystemExit(2) from exc
     if path is None and checkout_root() is None:  # the packaged example must not write into site-packages
         cfg = cfg.model_copy(update={"data_dir": Path.cwd() / INSTALLED_DATA_DIR})
+    logs.use_timezone(cfg.timezone)
     return cfg
 
 

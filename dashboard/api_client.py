@@ -80,6 +80,9 @@ class ApiClient:
     def my_dispatches(self, token: str) -> ApiResult:
         return self._call("GET", "/api/v1/me/dispatches", token=token)
 
+    def my_finished(self, token: str) -> ApiResult:
+        return self._call("GET", "/api/v1/me/finished", token=token)
+
     def incidents(self, token: str, **params) -> ApiResult:
         return self._call(
             "GET",

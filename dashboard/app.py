@@ -43,14 +43,19 @@ PAGES = {
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 
 
+#: what each phone page links to: an inspector or a citizen cannot use the staff desks
+PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), **dict.fromkeys(CITIZEN_PAGES, CITIZEN_PAGES)}
+
+
 def nav(lang: str, current: str) -> html.Nav:
     other = "en" if lang == "zh-CN" else "zh-CN"
+    shown = PHONE_NAV.get(current, tuple(PAGES))
     links = [
         dcc.Link(
             t(f"nav.{name}", lang), href=f"{path}?lang={lang}", className="active" if path == current else ""
         )
         for path, name in PAGES.items()
-        if current not in CITIZEN_PAGES or path in CITIZEN_PAGES
+        if path in shown
     ]
     links.append(
         dcc.Link(

@@ -101,7 +101,8 @@ ACTIONS: dict[str, Action] = {
         Action("escalate", ESCALATED, DESK | {INSPECTOR, SYSTEM}, own_only=True),
         Action("verify", VERIFIED, DESK),
         Action("close", CLOSED, DESK, stamp="closed_at"),
-        Action("reject", REJECTED, DESK, stamp="closed_at"),
+        # an inspector may turn down their own dispatch (a false alarm, not a city matter), with a reason
+        Action("reject", REJECTED, DESK | {INSPECTOR}, stamp="closed_at", own_only=True),
         Action("merge", DUPLICATE, DESK, stamp="closed_at"),
     )
 }

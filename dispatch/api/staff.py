@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.api.paging import after, link_next, prefix_end
 from dispatch.commands import Actor, Extras
-from dispatch.lifecycle import INSPECTOR, OPEN_STATES, actions_allowed
+from dispatch.lifecycle import ESCALATED, INSPECTOR, ON_SITE, OPEN_STATES, actions_allowed
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, IncidentEventRow
 from dispatch.uploads import UploadError, store_photo
+from gis.projection import distance_m
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**31 - 1
@@ -33,6 +34,7 @@ class TokenOut(BaseModel):
     token: str
     role: str
     inspector_id: str | None
+    name: str = Field(description="The roster name of an inspector, else the username.")
     expires_in: int
 
 
@@ -82,16 +84,27 @@ class MergeInto(BaseModel):
     note: str = Field("", max_length=2000)
 
 
+class Area(BaseModel):
+    """A street (街道) or community (社区) of the grid, by code with its names."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
 class IncidentOut(BaseModel):
     id: int
     type: str
     state: str
-    source: str
+    source: str = Field(description="Where the report came from: camera, citizen (or another source).")
     cell: str | None
+    street: Area | None = Field(description="The street of the incident's cell (None outside the grid).")
+    community: Area | None = Field(description="The community of the incident's cell.")
     lon: float
     lat: float
     camera_id: str | None
     assignee: str | None
+    assignee_name: str | None = Field(description="The assignee's name in the roster.")
     count: int
     evidence: str | None
     description: str
@@ -104,7 +117,9 @@ class IncidentOut(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     breaches: list[str]
+    escalated: bool = Field(description="Escalated now or earlier (by hand or by a breached SLA stage).")
     escalated_to: str | None
+    escalated_to_name: str | None = Field(description="The supervisor's name in the roster.")
     merged_into: int | None
     due: dict[str, datetime]
     actions: list[str]
@@ -121,16 +136,72 @@ class EventOut(BaseModel):
     extra: dict
 
 
+class ArrivalOut(BaseModel):
+    lon: float
+    lat: float
+    at: datetime
+    actor: str
+    distance_m: float = Field(description="From the incident's position, in metres.")
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
+    after_photos: list[str] = Field(description="Photos the inspector sent on arrival and resolution.")
+    arrival: ArrivalOut | None = Field(
+        description="Where the inspector checked in on site (the last arrival)."
+    )
+
+
+COMPUTED = frozenset(
+    {"due", "actions", "street", "community", "assignee_name", "escalated", "escalated_to_name"}
+)
+
+
+def roster_names(c: ApiContext) -> dict[str, str]:
+    """Roster id -> name (built once per API process)."""
+    names = c.__dict__.get("_roster_names")
+    if names is None:
+        names = c.__dict__["_roster_names"] = {i.id: i.name for i in c.cfg.roster}
+    return names
+
+
+def areas(c: ApiContext, cell_code: str | None) -> dict:
+    cell = c.grid.by_code.get(cell_code or "")
+    if cell is None:
+        return {"street": None, "community": None}
+    return {
+        "street": {"code": cell.street, "name_zh": cell.street_zh, "name_en": cell.street_en},
+        "community": {"code": cell.community, "name_zh": cell.community_zh, "name_en": cell.community_en},
+    }
 
 
 def to_out(inc: Incident, c: ApiContext, actor: Actor) -> dict:
-    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in ("due", "actions")}
+    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in COMPUTED}
+    names = roster_names(c)
     data["breaches"] = list(inc.breaches or [])
     data["due"] = deadlines(inc, targets_for(inc.type, c.cfg.sla))
     data["actions"] = actions_allowed(inc.state, actor.role)
+    data["assignee_name"] = names.get(inc.assignee) if inc.assignee else None
+    data["escalated_to_name"] = names.get(inc.escalated_to) if inc.escalated_to else None
+    data["escalated"] = inc.state == ESCALATED or bool(inc.escalated_to) or bool(inc.breaches)
+    data.update(areas(c, inc.cell))
     return data
+
+
+def evidence_after(inc: Incident, events: list[dict]) -> dict:
+    """The inspector's photos and last arrival position, from the audit trail."""
+    photos, arrival = [], None
+    for e in events:
+        extra = e.get("extra") or {}
+        if e["action"] != "transition" or e["actor"] == "system":
+            continue
+        photos += [p for p in extra.get("photos") or [] if p not in photos]
+        if e["to_state"] == ON_SITE and extra.get("lon") is not None and extra.get("lat") is not None:
+            arrival = {
+                "lon": extra["lon"], "lat": extra["lat"], "at": e["at"], "actor": e["actor"],
+                "distance_m": round(distance_m(inc.lon, inc.lat, extra["lon"], extra["lat"]), 1),
+            }  # fmt: skip
+    return {"after_photos": photos, "arrival": arrival}
 
 
 def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
@@ -159,8 +230,13 @@ def _check_password(c: ApiContext, request: Request, username: str, password: st
 
 
 def _token_out(c: ApiContext, user) -> TokenOut:
+    name = roster_names(c).get(user.inspector_id or "") or user.username
     return TokenOut(
-        token=c.tokens.issue(user), role=user.role, inspector_id=user.inspector_id, expires_in=c.tokens.ttl_s
+        token=c.tokens.issue(user),
+        role=user.role,
+        inspector_id=user.inspector_id,
+        name=name,
+        expires_in=c.tokens.ttl_s,
     )
 
 
@@ -247,6 +323,26 @@ def my_dispatches(
     return sorted(out, key=lambda d: min(d["due"].values()))
 
 
+@router.get("/me/finished", response_model=list[IncidentOut], tags=["inspector"])
+def my_finished(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """The caller's dispatches finished today (resolved, or taken off their list by a final state) in
+    the city's time zone, latest first."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only inspectors have dispatches")
+    tz = c.commands.tz
+    start = datetime.combine(c.commands.clock().astimezone(tz).date(), time.min, tz).astimezone(UTC)
+    with c.readers() as s:
+        rows = s.scalars(
+            select(Incident).where(
+                Incident.assignee == actor.inspector_id,
+                Incident.state.not_in(OPEN_STATES),
+                or_(Incident.resolved_at >= start, Incident.closed_at >= start),
+            )
+        ).all()
+    out = [to_out(i, c, actor) for i in rows]
+    return sorted(out, key=lambda d: d["resolved_at"] or d["closed_at"], reverse=True)
+
+
 @router.get("/incidents", response_model=list[IncidentOut], tags=["desk"])
 def list_incidents(
     request: Request,
@@ -303,6 +399,7 @@ def get_incident(
         ).all()
         out = to_out(inc, c, actor)
         out["events"] = [{k: getattr(e, k) for k in EventOut.model_fields} for e in events]
+        out.update(evidence_after(inc, out["events"]))
     return out
 
 
@@ -379,7 +476,18 @@ def upload_photo(
     return {"photo": rel}
 
 
-for _name in ("verify", "close", "reject"):
+@router.post("/incidents/{incident_id}/reject", response_model=IncidentOut, tags=["desk", "inspector"])
+def reject(
+    incident_id: IncidentId, body: Note, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    """Reject an incident (not a matter for the city, a false alarm): the desk, or the inspector it is
+    dispatched to, who must say why in ``note``."""
+    if actor.role == INSPECTOR and not body.note.strip():
+        raise HTTPException(422, "say why the dispatch is rejected (note)")
+    return _act(c, incident_id, "reject", actor, Extras(note=body.note))
+
+
+for _name in ("verify", "close"):
 
     def _desk_route(
         incident_id: IncidentId,
@@ -422,9 +530,11 @@ class Me(BaseModel):
     username: str
     role: str
     inspector_id: str | None
+    name: str = Field(description="The roster name of an inspector, else the username.")
 
 
 @router.get("/me", response_model=Me, tags=["accounts"])
-def me(actor: Actor = Depends(current_actor)):
+def me(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
     """Who the token belongs to: the board asks before it shows staff data to a wall screen."""
-    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id)
+    name = roster_names(c).get(actor.inspector_id or "") or actor.name
+    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id, name=name)
