@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cityops.taxonomy import violation_types
+from cityops.taxonomy import case_type
+from dispatch.lifecycle import ACTIONS, Stage
 
 LANGS = ("zh-CN", "en")
 
@@ -36,6 +37,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "state.rejected": {"zh-CN": "不予受理", "en": "Rejected"},
     "state.duplicate": {"zh-CN": "重复", "en": "Duplicate"},
     "state.escalated": {"zh-CN": "已升级", "en": "Escalated"},
+    "state.checking": {"zh-CN": "待核实", "en": "Being checked on site"},
+    "state.filed": {"zh-CN": "已立案", "en": "Filed"},
+    "state.returned": {"zh-CN": "已回退", "en": "Returned to the centre"},
     "cam.online": {"zh-CN": "在线", "en": "online"},
     "cam.offline": {"zh-CN": "离线", "en": "offline"},
     "cam.error": {"zh-CN": "故障", "en": "error"},
@@ -185,11 +189,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def _vocabulary(key: str, lang: str) -> str | None:
+    """Labels the shared vocabulary carries itself: types, the lifecycle's actions and stages."""
+    kind, _, code = key.partition(".")
+    zh = lang.startswith("zh")
+    if kind == "type":
+        vt = case_type(code)
+        return vt.name(lang) if vt else code
+    if kind == "action" and code in ACTIONS and ACTIONS[code].zh:
+        return ACTIONS[code].zh if zh else ACTIONS[code].en.capitalize()
+    if kind == "stage" and code in Stage.__members__.values():
+        return Stage(code).zh if zh else Stage(code).en
+    return None
+
+
 def t(key: str, lang: str) -> str:
     entry = CATALOGUE.get(key)
     if entry is None:
-        if key.startswith("type."):
-            vt = violation_types().get(key[5:])
-            return vt.name(lang) if vt else key[5:]
-        return key
+        return _vocabulary(key, lang) or key
     return entry.get(lang) or entry["zh-CN"]

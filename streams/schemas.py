@@ -39,7 +39,7 @@ class Detection(_Message):
 
     kind: Literal["detection"] = "detection"
     id: Annotated[str, Field(min_length=1, max_length=128)]
-    source: Literal["camera", "citizen"] = "camera"
+    source: Literal["camera", "citizen", "inspector"] = "camera"
     type: Annotated[str, Field(min_length=1, max_length=64)]
     camera_id: str | None = None
     zone_id: str | None = None

@@ -22,7 +22,7 @@ from dispatch.api import open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor
 from dispatch.api.guards import JsonGuard, validation_error
 from dispatch.api.web import SecurityHeaders, install_docs
-from dispatch.commands import Conflict, Forbidden, NotFound
+from dispatch.commands import Conflict, Forbidden, Invalid, NotFound
 from dispatch.reports import period_bounds, summary, to_csv
 from dispatch.wiring import build_dispatch
 from gis.grid import Grid
@@ -102,6 +102,10 @@ def create_api(
     @app.exception_handler(Forbidden)
     async def _403(_req, exc):
         return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(Invalid)
+    async def _422(_req, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(Conflict)
     async def _409(_req, exc):

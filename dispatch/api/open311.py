@@ -26,6 +26,8 @@ STATUS_NOTES = {
     State.ESCALATED: "escalated to a supervisor", State.ACCEPTED: "accepted by the inspector",
     State.ON_SITE: "inspector on site", State.RESOLVED: "handled", State.VERIFIED: "handled and verified",
     State.CLOSED: "closed", State.REJECTED: "not accepted", State.DUPLICATE: "merged with another report",
+    State.CHECKING: "being checked on site", State.FILED: "accepted as a case",
+    State.RETURNED: "being sent to the right department",
 }  # fmt: skip
 
 

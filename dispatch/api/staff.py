@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -9,13 +10,23 @@ from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from cityops.taxonomy import case_type
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.commands import Actor, Extras
-from dispatch.lifecycle import INSPECTOR, OPEN_STATES, actions_allowed
+from dispatch.lifecycle import (
+    ACTIONS,
+    CHECKING,
+    DEPARTMENT,
+    INSPECTOR,
+    OPEN_STATES,
+    RESOLVED,
+    STAFF_ROLES,
+)
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, IncidentEventRow
 from dispatch.uploads import UploadError, store_photo
+from streams.schemas import Detection
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**31 - 1
@@ -43,8 +54,12 @@ class PasswordChange(BaseModel):
 
 class AccountChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["inspector", "operator", "supervisor", "admin", "viewer"] | None = None
-    inspector_id: str | None = Field(None, max_length=64, description="The roster id an inspector acts as.")
+    role: Literal[STAFF_ROLES] | None = None
+    inspector_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The roster id an inspector (or a department's staff member) acts as.",
+    )
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
 
@@ -71,8 +86,30 @@ class Arrival(Note):
 
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assignee: str = Field(min_length=1, max_length=64)
+    assignee: str = Field(
+        min_length=1, max_length=64, description="A department id or an inspector's roster id."
+    )
     note: str = Field("", max_length=2000)
+
+
+class ExtensionRequest(Note):
+    hours: float = Field(
+        gt=0, le=24 * 90, description="More hours asked for (the type's working or natural hours)."
+    )
+
+
+class StageOut(BaseModel):
+    """The step clock a case runs on now: its stage (zh/en), the standard step, and its deadline."""
+
+    stage: str
+    zh: str
+    en: str
+    step: str
+    step_zh: str
+    started_at: datetime
+    hours: float
+    time: str
+    due: datetime
 
 
 class MergeInto(BaseModel):
@@ -105,6 +142,14 @@ class IncidentOut(BaseModel):
     breaches: list[str]
     escalated_to: str | None
     merged_into: int | None
+    department: str | None
+    inspector: str | None
+    filed_at: datetime | None
+    verified_at: datetime | None
+    extension_h: float
+    extension_request: dict | None
+    late: list[str]
+    stage: StageOut | None
     due: dict[str, datetime]
     actions: list[str]
 
@@ -125,18 +170,28 @@ class IncidentDetail(IncidentOut):
 
 
 def to_out(inc: Incident, c: ApiContext, actor: Actor) -> dict:
-    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in ("due", "actions")}
+    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in ("due", "actions", "stage")}
     data["breaches"] = list(inc.breaches or [])
-    data["due"] = deadlines(inc, targets_for(inc.type, c.cfg.sla))
-    data["actions"] = actions_allowed(inc.state, actor.role)
+    data["late"] = list(inc.late or [])
+    data["extension_h"] = inc.extension_h or 0.0
+    # the inspector's accept/arrive/resolve clocks run while an inspector handles it
+    data["due"] = {} if inc.department else deadlines(inc, targets_for(inc.type, c.cfg.sla))
+    clock = c.commands.step_clock(inc)
+    data["stage"] = clock.as_dict() if clock else None
+    data["actions"] = c.commands.actions_for(inc, actor)
     return data
 
 
-def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
-    # an inspector cannot tell another's dispatch from a missing one
-    if inc is None or (actor.role == INSPECTOR and inc.assignee != actor.inspector_id):
+def _visible(inc: Incident | None, actor: Actor, incident_id: int, c: ApiContext) -> Incident:
+    # a field account cannot tell another's case from a missing one
+    if inc is None or not c.commands.can_see(inc, actor):
         raise HTTPException(404, f"incident {incident_id} not found")
     return inc
+
+
+def _next_due(d: dict) -> datetime:
+    dues = list(d["due"].values()) + ([d["stage"]["due"]] if d.get("stage") else [])
+    return min(dues) if dues else d["opened_at"]
 
 
 THROTTLED = {429: {"description": "Too many failed logins for the account or the address; see Retry-After."}}
@@ -222,17 +277,25 @@ def change_account(
     )
 
 
-@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector"])
+@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector", "department"])
 def my_dispatches(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
-    """The caller's open dispatches, most urgent (earliest next deadline) first."""
-    if actor.role != INSPECTOR:
-        raise HTTPException(403, "only inspectors have dispatches")
+    """The caller's open work, most urgent (earliest next deadline) first: an inspector's dispatches
+    and the cell's reports to check (核实) and fixes to verify (核查); a department's cases."""
+    if actor.role == INSPECTOR:
+        mine = (Incident.assignee == actor.inspector_id) & Incident.state.in_(OPEN_STATES)
+        to_check = (Incident.inspector == actor.inspector_id) & Incident.state.in_((CHECKING, RESOLVED))
+        q = select(Incident).where(mine | to_check)
+    elif actor.role == DEPARTMENT:
+        dept = c.commands.department_of(actor)
+        if dept is None:
+            raise HTTPException(403, f"{actor.inspector_id!r} is no department's staff in the config")
+        q = select(Incident).where(Incident.department == dept, Incident.state.in_(OPEN_STATES))
+    else:
+        raise HTTPException(403, "only inspectors and departments have dispatches")
     with c.readers() as s:
-        rows = s.scalars(
-            select(Incident).where(Incident.assignee == actor.inspector_id, Incident.state.in_(OPEN_STATES))
-        ).all()
+        rows = s.scalars(q).all()
     out = [to_out(i, c, actor) for i in rows]
-    return sorted(out, key=lambda d: min(d["due"].values()))
+    return sorted(out, key=_next_due)
 
 
 @router.get("/incidents", response_model=list[IncidentOut], tags=["desk"])
@@ -241,6 +304,7 @@ def list_incidents(
     type: str | None = Query(None, max_length=64),
     cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
     assignee: str | None = Query(None, max_length=64),
+    department: str | None = Query(None, max_length=64),
     open_only: bool = False,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
@@ -256,6 +320,8 @@ def list_incidents(
         q = q.where(Incident.cell.startswith(cell, autoescape=True))
     if assignee:
         q = q.where(Incident.assignee == assignee)
+    if department:
+        q = q.where(Incident.department == department)
     if open_only:
         q = q.where(Incident.state.in_(OPEN_STATES))
     with c.readers() as s:
@@ -268,7 +334,7 @@ def get_incident(
     incident_id: IncidentId, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
 ):
     with c.readers() as s:
-        inc = _visible(s.get(Incident, incident_id), actor, incident_id)
+        inc = _visible(s.get(Incident, incident_id), actor, incident_id, c)
         events = s.scalars(
             select(IncidentEventRow)
             .where(IncidentEventRow.incident_id == incident_id)
@@ -342,7 +408,7 @@ def upload_photo(
     c: ApiContext = Depends(ctx),
 ):
     with c.readers() as s:
-        _visible(s.get(Incident, incident_id), actor, incident_id)
+        _visible(s.get(Incident, incident_id), actor, incident_id, c)
     limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
     data = file.file.read(limit + 1)
     try:
@@ -352,7 +418,7 @@ def upload_photo(
     return {"photo": rel}
 
 
-for _name in ("verify", "close", "reject"):
+for _name in ("close", "reject"):
 
     def _desk_route(
         incident_id: IncidentId,
@@ -367,6 +433,46 @@ for _name in ("verify", "close", "reject"):
         f"/incidents/{{incident_id}}/{_name}", _desk_route, methods=["POST"], response_model=IncidentOut,
         tags=["desk"], name=_name, summary=f"{_name.capitalize()} an incident",
     )  # fmt: skip
+
+
+def _note_route(name: str, dep, tags: list[str]) -> None:
+    action = ACTIONS[name]
+
+    def route(incident_id: IncidentId, body: Note, actor: Actor = Depends(dep), c: ApiContext = Depends(ctx)):
+        _check_photos(c, body.photos)
+        return _act(c, incident_id, name, actor, Extras(note=body.note, photos=body.photos))
+
+    router.add_api_route(
+        f"/incidents/{{incident_id}}/{name}", route, methods=["POST"], response_model=IncidentOut, tags=tags,
+        name=name, summary=f"{action.zh} ({action.en})",
+        description=f"Step {action.step.zh} ({action.step.en}). Allowed: {', '.join(sorted(action.roles - {'system'}))}."
+        + (" The note must say why." if action.reason else "") + (" At least one photo." if action.photos else ""),
+    )  # fmt: skip
+
+
+for _name, _tags in (
+    ("request_check", ["desk"]),
+    ("confirm", ["inspector"]),
+    ("refute", ["inspector"]),
+    ("file", ["desk"]),
+    ("return", ["department"]),
+    ("approve_extension", ["desk"]),
+    ("refuse_extension", ["desk"]),
+    ("rework", ["inspector"]),
+    ("verify", ["inspector", "desk"]),
+):
+    _note_route(_name, current_actor, _tags)
+
+
+@router.post("/incidents/{incident_id}/request_extension", response_model=IncidentOut, tags=["department"])
+def request_extension(
+    incident_id: IncidentId,
+    body: ExtensionRequest,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """延期申请: the department asks the centre for more time (hours, and why in the note)."""
+    return _act(c, incident_id, "request_extension", actor, Extras(note=body.note, hours=body.hours))
 
 
 @router.post("/incidents/{incident_id}/assign", response_model=IncidentOut, tags=["desk"])
@@ -389,6 +495,60 @@ def merge(
     inc = c.commands.merge(incident_id, body.into, actor, body.note)
     c.publish()
     return to_out(inc, c, actor)
+
+
+class FieldReport(BaseModel):
+    """信息收集: a grid inspector reports a problem found on patrol."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(min_length=1, max_length=64, description="A product or standard type code.")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    description: str = Field("", max_length=2000)
+    photos: list[str] = Field(
+        default_factory=list, max_length=10, description="Paths returned by the photo upload."
+    )
+
+
+class Reported(BaseModel):
+    incident_id: int
+    created: bool
+
+
+@router.post("/reports", response_model=Reported, status_code=201, tags=["inspector"])
+def field_report(body: FieldReport, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """信息收集 by a grid inspector: a new case (or merged into an open one of the type nearby)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    if case_type(body.type) is None:
+        raise HTTPException(422, f"unknown type {body.type!r}")
+    c.check_in_district(body.lon, body.lat)
+    for p in body.photos:  # uploaded first (to the photo upload without an incident)
+        if not p.startswith("photos/") or ".." in p or not (c.data_dir / p).is_file():
+            raise HTTPException(422, f"unknown photo {p!r}: upload it first")
+    det = Detection(
+        id=f"I{uuid.uuid4().hex[:16]}", source="inspector", type=body.type, lon=body.lon, lat=body.lat,
+        observed_at=c.commands.clock(), evidence=body.photos[0] if body.photos else None,
+        description=(f"[{actor.inspector_id}] " + body.description).strip(),
+    )  # fmt: skip
+    res = c.intake.handle(det)
+    c.publish()
+    return Reported(incident_id=res.incident_id, created=res.created)
+
+
+@router.post("/photos", tags=["inspector"])
+def upload_report_photo(
+    file: UploadFile = File(...), actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    """A photo for a field report not yet sent (its path goes into the report's ``photos``)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
+    try:
+        rel = store_photo(file.file.read(limit + 1), c.data_dir, limit)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return {"photo": rel}
 
 
 class Me(BaseModel):
