@@ -26,11 +26,13 @@ from dispatch.lifecycle import (
     DESK,
     DISPATCHED,
     DUPLICATE,
+    FILED,
     FINAL_STATES,
     HANDLED_STATES,
     INSPECTOR,
     NEW,
     OPEN_STATES,
+    RETURNED,
     STAGE_OF_STATE,
     SYSTEM,
     Action,
@@ -373,6 +375,13 @@ class Commands:
             )
             return report
 
+    def _inspector_clocks(self, inc: Incident) -> bool:
+        """Whether the inspector's accept/arrive/resolve clocks run for ``inc``: not while a department
+        handles it, nor while it waits for the centre's or the inspector's step (their own clocks)."""
+        if inc.department or inc.state in (CHECKING, FILED, RETURNED):
+            return False
+        return not (inc.state == NEW and (inc.source in self.cfg.workflow.file_by_centre or inc.checked_at))
+
     def sweep_sla(self) -> list[tuple[int, str]]:
         """Record newly breached SLA stages and step clocks and escalate them to the supervisor
         (idempotent). The inspector's accept/arrive/resolve clocks run while an inspector handles a
@@ -382,7 +391,9 @@ class Commands:
         with self.sessions.begin() as s:
             for inc in s.scalars(select(Incident).where(Incident.state.not_in(FINAL_STATES))).all():
                 stages = (
-                    new_breaches(inc, now, targets_for(inc.type, self.cfg.sla)) if not inc.department else []
+                    new_breaches(inc, now, targets_for(inc.type, self.cfg.sla))
+                    if self._inspector_clocks(inc)
+                    else []
                 )
                 clock = self.step_clock(inc)
                 steps = []

@@ -207,3 +207,90 @@ def test_routing_by_type_and_place():
     assert route(deps, "waterlogging", "130203001005") is None  # no drainage department configured
     listed = DepartmentConfig(id="parks", name="P", types=["E01"])  # a whole category by its code
     assert route([*deps, listed], "exposed_rubbish", "130203001005") == "parks"
+
+
+def test_migration_keeps_existing_incidents_working(store_url):
+    """Incidents stored before the seven steps keep their states; the inspector they were dispatched to
+    becomes the cell's inspector, and each open one's step clock starts at its step's stamp."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import sessionmaker
+
+    from dispatch.migrate import upgrade
+    from dispatch.store import Incident, make_engine
+
+    t0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    engine = make_engine(store_url)
+    upgrade(engine, "0003")
+    rows = [  # (id, state, assignee, dispatched_at, resolved_at)
+        (1, "new", None, None, None),
+        (2, "accepted", "insp-a", t0 + timedelta(minutes=1), None),
+        (3, "resolved", "insp-b", t0 + timedelta(minutes=1), t0 + timedelta(hours=2)),
+        (4, "closed", "insp-a", t0 + timedelta(minutes=1), t0 + timedelta(hours=2)),
+    ]
+    with engine.begin() as conn:
+        for iid, state, who, dispatched, resolved in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO incidents (id, type, state, source, cell, lon, lat, assignee, count, description,"
+                    " version, opened_at, updated_at, dispatched_at, resolved_at, breaches) VALUES (:id, 'illegal_parking',"
+                    " :state, 'camera', '130203001001', 118.1, 39.6, :who, 1, '', 1, :t0, :t0, :d, :r, '[]')"
+                ),
+                {"id": iid, "state": state, "who": who, "t0": t0, "d": dispatched, "r": resolved},
+            )
+    upgrade(engine)
+    with sessionmaker(engine)() as s:
+        got = {i.id: i for i in s.query(Incident).all()}
+    assert [got[i].state for i in (1, 2, 3, 4)] == ["new", "accepted", "resolved", "closed"]
+    assert [got[i].inspector for i in (1, 2, 3, 4)] == [None, "insp-a", "insp-b", "insp-a"]
+    assert got[1].stage_at == t0 and got[1].filed_at is None
+    assert got[2].stage_at == t0 + timedelta(minutes=1) and got[2].filed_at == t0 + timedelta(minutes=1)
+    assert got[3].stage_at == t0 + timedelta(hours=2)
+    assert got[4].stage_at is None and got[4].late == [] and got[4].extension_h == 0
+    engine.dispose()
+
+
+def test_step_clocks_run_in_working_time_and_late_steps_escalate(tmp_path, store_url):
+    """A report the centre must file, left over the weekend: its 立案 clock (0.5 working hours) runs out
+    on Monday 08:20, not on Friday night; an urgent type's handling clock counts natural hours."""
+    from datetime import UTC, datetime
+
+    from dispatch.commands import Actor, Extras
+    from dispatch.store import Incident, open_store
+    from dispatch.wiring import build_dispatch
+    from gis.default import load_grid
+    from streams.schemas import Detection
+    from tests.conftest import make_config
+
+    cfg = make_config(
+        tmp_path, store_url, roster=ROSTER,
+        departments=DEPARTMENTS + [{"id": "drainage", "name": "排水管理处", "kind": "drainage"}],
+        workflow={"file_by_centre": ["camera"]},
+    )  # fmt: skip
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    now = [datetime(2026, 11, 27, 9, 50, tzinfo=UTC)]  # Friday 17:50 in Shanghai
+    parts = build_dispatch(cfg, grid, sessions=sessions, clock=lambda: now[0])
+    lon, lat = point(grid, "130203001")
+    iid = parts.intake.handle(
+        Detection(id="c1", type="exposed_rubbish", lon=lon, lat=lat, observed_at=now[0])
+    ).incident_id
+    wet = parts.intake.handle(
+        Detection(id="c2", type="waterlogging", lon=lon + 0.002, lat=lat, observed_at=now[0])
+    ).incident_id
+    ops = Actor("olga", "operator")
+    parts.commands.act(wet, "file", ops)  # urgent: 2 natural hours to handle it
+    now[0] = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # Saturday 10:00
+    assert parts.commands.sweep_sla() == [(wet, "handle")]  # natural hours ran out overnight
+    now[0] = datetime(2026, 11, 30, 0, 19, tzinfo=UTC)  # Monday 08:19: 10 min on Friday + 19 on Monday
+    assert parts.commands.sweep_sla() == []
+    now[0] = datetime(2026, 11, 30, 0, 21, tzinfo=UTC)  # 08:21: past the 30 working minutes
+    assert parts.commands.sweep_sla() == [(iid, "file")]
+    assert parts.commands.sweep_sla() == []  # recorded once
+    inc = parts.commands.act(iid, "file", ops, Extras(note="late"))
+    with sessions() as s:
+        inc = s.get(Incident, iid)
+        assert inc.late == ["file"] and inc.state == "dispatched" and inc.department == "sanitation"
+    parts.close()
+    engine.dispose()
