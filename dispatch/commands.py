@@ -252,7 +252,10 @@ class Commands:
             prev = inc.state
             extra = {"lon": extras.lon, "lat": extras.lat, "photos": list(extras.photos),
                      **self._terms(action_name)}  # fmt: skip
-            if action.to_state is not None:
+            if action.to_state is not None and (
+                STAGE_OF_STATE.get(action.to_state) != STAGE_OF_STATE.get(inc.state)
+                or action_name == "rework"
+            ):
                 extra.update(self._leave_stage(inc, now))
             self._apply(s, inc, action, actor, extras, now, extra)
             if action.stamp:

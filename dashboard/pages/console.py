@@ -17,8 +17,10 @@ from dashboard.logins import client_ip, end_login
 from dashboard.maps import grid_layer, line_layer, point_map
 from dashboard.media import media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
+from dispatch.lifecycle import ACTIONS, DESK
 
-DESK_ACTIONS = ("verify", "close", "reject", "escalate")
+# the desk's buttons: every lifecycle action a desk role may take, but assign and merge (own controls)
+DESK_ACTIONS = tuple(a.name for a in ACTIONS.values() if a.roles & DESK and a.name not in ("assign", "merge"))
 
 
 def login_box(prefix: str, lang: str) -> html.Div:
@@ -51,7 +53,9 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
         {"name": t(f"col.{c}", lang), "id": c}
         for c in ("id", "type", "state", "cell", "assignee", "count", "opened", "overdue")
     ]
-    roster = [{"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster]
+    roster = [{"label": f"{d.name} ({d.id})", "value": d.id} for d in ctx.cfg.departments] + [
+        {"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster
+    ]
     return html.Div(
         [
             dcc.Store(id="console-token", storage_type="session"),
@@ -188,7 +192,8 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
             [
                 html.Span(f"v{e['version']} ", className="inc-id"),
                 f"{datetime.fromisoformat(e['at']).astimezone(ctx.tz):%m-%d %H:%M:%S} · {e['actor']} · ",
-                t("event." + e["action"], lang),
+                e["extra"].get("term_zh" if lang.startswith("zh") else "term_en")
+                or t("event." + e["action"], lang),
                 f" → {t('state.' + e['to_state'], lang)}",
                 html.Span(f" · {e['note']}" if e["note"] else "", className="note"),  # text, never HTML
             ]
