@@ -379,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["inspector", "operator", "supervisor", "admin", "viewer"]
+        "--role",
+        required=True,
+        choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"],
     )
-    add.add_argument("--inspector", help="roster id the inspector acts as")
+    add.add_argument("--inspector", help="roster id the inspector (or a department's staff member) acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)
     chg = with_config(
@@ -390,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     chg.add_argument("username")
-    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin", "viewer"])
+    chg.add_argument(
+        "--role", choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"]
+    )
     chg.add_argument("--inspector", help="roster id the inspector acts as ('' to clear)")
     act = chg.add_mutually_exclusive_group()
     act.add_argument("--activate", dest="active", action="store_const", const=True, default=None)
