@@ -142,6 +142,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "insp.done.resolve": {"zh-CN": "已提交处置结果", "en": "Resolution sent"},
     "insp.done.photo": {"zh-CN": "照片已上传", "en": "Photo uploaded"},
     "insp.site": {"zh-CN": "现场", "en": "Site"},
+    "fa.hours": {"zh-CN": "延期小时数", "en": "Extra hours"},
     "insp.you": {"zh-CN": "我的位置", "en": "You"},
     "cit.title": {"zh-CN": "市民随手拍", "en": "Report a problem"},
     "cit.intro": {

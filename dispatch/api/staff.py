@@ -144,6 +144,7 @@ class IncidentOut(BaseModel):
     merged_into: int | None
     department: str | None
     inspector: str | None
+    checked_at: datetime | None
     filed_at: datetime | None
     verified_at: datetime | None
     extension_h: float
