@@ -450,6 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
     ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
     ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
     ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")
+    com = gis_action(
+        "components",
+        "validate a component layer (部件普查) and, without errors, make it the registry",
+        "components",
+    )
+    com.add_argument(
+        "file", help="GeoJSON, GeoPackage or Shapefile of points: code, type, owner, state, name"
+    )
+    com.add_argument("--layer", help="the layer of a multi-layer GeoPackage")
+    com.add_argument("--crs", help="assumed when the file names none")
+    com.add_argument("--check", action="store_true", help="validate only; change nothing")
     return p
 
 

@@ -46,6 +46,7 @@ from dispatch.outbox import record_event
 from dispatch.sla import new_breaches, targets_for
 from dispatch.steps import calendar_for, route, stage_clock
 from dispatch.store import Incident, ProcessedDetection
+from gis.components import Registry
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Commands:
         self.department_ids = {d.id for d in cfg.departments}
         self.staff_department = {m.id: d.id for d in cfg.departments for m in d.staff}
         self.calendar = calendar_for(cfg)
+        self.components = Registry(cfg.data)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _load(self, s: Session, incident_id: int) -> Incident:
@@ -186,7 +188,9 @@ class Commands:
         """Dispatch ``inc`` (派遣): to the department that owns its type in its place, else to whoever
         is on duty for its cell; False when nobody covers it. ``load`` (open incidents per inspector)
         is read from the store when not given, and updated."""
-        dept = route(self.cfg.departments, inc.type, inc.cell) if self.cfg.departments else None
+        dept = self._component_owner(inc) or (
+            route(self.cfg.departments, inc.type, inc.cell) if self.cfg.departments else None
+        )
         if dept:
             self._dispatch(s, inc, dept, SYSTEM_ACTOR, at, note=f"owner of {inc.type} here")
             return True
@@ -197,6 +201,11 @@ class Commands:
         load[who] = load.get(who, 0) + 1
         self._dispatch(s, inc, who, SYSTEM_ACTOR, at, note=f"on duty for {inc.cell}")
         return True
+
+    def _component_owner(self, inc: Incident) -> str | None:
+        """A component's problem goes to the department that owns the component (when configured)."""
+        comp = self.components.get(inc.component) if inc.component else None
+        return comp.owner if comp is not None and comp.owner in self.department_ids else None
 
     def _dispatch(self, s: Session, inc: Incident, to: str, actor: Actor, at: datetime, note: str) -> None:
         """派遣 ``inc`` to a department or an inspector (by id), restarting the handling clocks."""

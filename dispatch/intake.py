@@ -164,6 +164,7 @@ class Intake:
             breaches=[],
             late=[],
             extension_h=0.0,
+            component=det.component,
         )
         s.add(inc)
         s.flush()  # assigns inc.id

@@ -90,6 +90,7 @@ class Incident(Base):
     extension_h: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # approved 延期
     extension_request: Mapped[dict | None] = mapped_column(JSON)  # a pending 延期申请
     late: Mapped[list] = mapped_column(JSON, default=list)  # stages whose step clock ran out
+    component: Mapped[str | None] = mapped_column(String(64))  # the registry's component (部件) it concerns
 
 
 class IncidentEventRow(Base):

@@ -55,6 +55,9 @@ class Detection(_Message):
         None, description="Path of an H.264 MP4 evidence clip, relative to the data dir."
     )
     description: str = Field("", max_length=2000)
+    component: str | None = Field(
+        None, max_length=64, description="The registry's component (部件) it concerns."
+    )
 
 
 class IncidentEvent(_Message):

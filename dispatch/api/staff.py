@@ -150,6 +150,7 @@ class IncidentOut(BaseModel):
     extension_h: float
     extension_request: dict | None
     late: list[str]
+    component: str | None
     stage: StageOut | None
     due: dict[str, datetime]
     actions: list[str]
@@ -502,9 +503,20 @@ class FieldReport(BaseModel):
     """信息收集: a grid inspector reports a problem found on patrol."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(min_length=1, max_length=64, description="A product or standard type code.")
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    type: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A product or standard type code (default: the component's type).",
+    )
+    lon: float | None = Field(None, ge=-180, le=180, description="Default: the component's position.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    component: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The registry's component (部件) it concerns: its problem goes to the component's owner.",
+    )
     description: str = Field("", max_length=2000)
     photos: list[str] = Field(
         default_factory=list, max_length=10, description="Paths returned by the photo upload."
@@ -521,14 +533,22 @@ def field_report(body: FieldReport, actor: Actor = Depends(current_actor), c: Ap
     """信息收集 by a grid inspector: a new case (or merged into an open one of the type nearby)."""
     if actor.role != INSPECTOR:
         raise HTTPException(403, "only grid inspectors report problems found on patrol")
-    if case_type(body.type) is None:
-        raise HTTPException(422, f"unknown type {body.type!r}")
-    c.check_in_district(body.lon, body.lat)
+    comp = c.commands.components.get(body.component) if body.component else None
+    if body.component and comp is None:
+        raise HTTPException(422, f"no component {body.component!r} in the registry")
+    kind = body.type or (comp.type if comp else None)
+    lon, lat = (body.lon, body.lat) if body.lon is not None and body.lat is not None else (
+        (comp.lon, comp.lat) if comp else (None, None))  # fmt: skip
+    if kind is None or lon is None:
+        raise HTTPException(422, "give the type and the position (lon, lat), or a component")
+    if case_type(kind) is None:
+        raise HTTPException(422, f"unknown type {kind!r}")
+    c.check_in_district(lon, lat)
     for p in body.photos:  # uploaded first (to the photo upload without an incident)
         if not p.startswith("photos/") or ".." in p or not (c.data_dir / p).is_file():
             raise HTTPException(422, f"unknown photo {p!r}: upload it first")
     det = Detection(
-        id=f"I{uuid.uuid4().hex[:16]}", source="inspector", type=body.type, lon=body.lon, lat=body.lat,
+        id=f"I{uuid.uuid4().hex[:16]}", source="inspector", type=kind, lon=lon, lat=lat, component=body.component,
         observed_at=c.commands.clock(), evidence=body.photos[0] if body.photos else None,
         description=(f"[{actor.inspector_id}] " + body.description).strip(),
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""the seven steps: handling department, the cell's inspector, step clocks, extensions
+"""the seven steps: handling department, the cell's inspector, step clocks, extensions, component
 
 Existing incidents keep their states (every old state means what it meant); the grid inspector they
 were dispatched to becomes the cell's inspector as well, and each open case's step clock starts at the
@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 _COLUMNS = ("department", "inspector", "stage_at", "checked_at", "filed_at", "verified_at",
-            "extension_h", "extension_request", "late")  # fmt: skip
+            "extension_h", "extension_request", "late", "component")  # fmt: skip
 
 
 def upgrade() -> None:
@@ -34,6 +34,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("extension_h", sa.Float(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("extension_request", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("late", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("component", sa.String(64), nullable=True))
         batch_op.create_index("ix_incidents_department", ["department"])
         batch_op.create_index("ix_incidents_inspector", ["inspector"])
     op.execute(
