@@ -4,6 +4,7 @@
 - ``/console``     the operator's dispatch console (dashboard.pages.console)
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
+- ``/evaluation``  the desk's evaluation league table, 综合评价 (dashboard.pages.evaluation)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -32,7 +33,13 @@ from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
 
-PAGES = {"/": "board", "/console": "console", "/inspector": "inspector", "/citizen": "citizen"}
+PAGES = {
+    "/": "board",
+    "/console": "console",
+    "/inspector": "inspector",
+    "/citizen": "citizen",
+    "/evaluation": "evaluation",
+}
 
 
 def nav(lang: str, current: str) -> html.Nav:

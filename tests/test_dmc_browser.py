@@ -205,3 +205,38 @@ def test_seven_steps_on_the_phones(tmp_path, stack):
     rework = next(e for e in state(cfg, case)["events"] if e["extra"].get("act") == "rework")
     assert rework["actor"] == "ivan" and len(rework["extra"]["photos"]) == 1
     assert state(cfg, false_report)["state"] == "rejected"
+
+
+@pytest.mark.browser
+def test_evaluation_league_table_and_csv(tmp_path, stack):
+    from playwright.sync_api import expect, sync_playwright
+
+    cfg, grid = stack
+    url = f"http://127.0.0.1:{cfg.dashboard.port}"
+    iid = citizen_report(cfg, grid, 20)
+    call(cfg, "POST", f"/api/v1/incidents/{iid}/reject", {"note": "outside our remit"}, user="olga")
+    rows = call(cfg, "GET", "/api/v1/reports/evaluation?by=street&period=month", user="olga")
+    total = rows[-1]
+    assert total["key"] == "(all)" and total["reports"] >= 1
+    with sync_playwright() as p:
+        ctx = launch_browser(p, tmp_path)
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/evaluation?lang=zh-CN")
+        page.fill("#ev-user", "olga")
+        page.fill("#ev-password", "olga-password")
+        page.click("#ev-login")
+        table = page.locator("#ev-table")
+        expect(table).to_contain_text("全区合计", timeout=20000)
+        expect(table).to_contain_text("按期结案率")
+        last = page.locator("#ev-table tbody tr").last
+        assert last.locator("td[data-dash-column=reports]").inner_text().strip() == str(total["reports"])
+        page.screenshot(path=str(OUTPUT / "dmc-evaluation-1920.png"))
+        with page.expect_download() as dl:
+            page.click("#ev-csv")
+        text = dl.value.path().read_text(encoding="utf-8")
+        assert text.splitlines()[0].startswith("key,上报数,立案数,结案数")
+        assert len(text.splitlines()) == len(rows) + 1
+        assert errors == []
+        ctx.close()
