@@ -213,8 +213,14 @@ def test_evaluation_league_table_and_csv(tmp_path, stack):
 
     cfg, grid = stack
     url = f"http://127.0.0.1:{cfg.dashboard.port}"
+    from gis.components import Component, activate_components
+
     iid = citizen_report(cfg, grid, 20)
     call(cfg, "POST", f"/api/v1/incidents/{iid}/reject", {"note": "outside our remit"}, user="olga")
+    spots = [grid.cells[k].geometry.representative_point() for k in (1, 2, 30)]
+    activate_components([Component("MH-1", "C0101", spots[0].x, spots[0].y, grid.cells[1].code),
+                         Component("MH-2", "C0101", spots[1].x, spots[1].y, grid.cells[2].code),
+                         Component("SL-1", "C0108", spots[2].x, spots[2].y, grid.cells[30].code)], cfg.data)  # fmt: skip
     rows = call(cfg, "GET", "/api/v1/reports/evaluation?by=street&period=month", user="olga")
     total = rows[-1]
     assert total["key"] == "(all)" and total["reports"] >= 1
@@ -232,6 +238,12 @@ def test_evaluation_league_table_and_csv(tmp_path, stack):
         expect(table).to_contain_text("按期结案率")
         last = page.locator("#ev-table tbody tr").last
         assert last.locator("td[data-dash-column=reports]").inner_text().strip() == str(total["reports"])
+        # the map: streets in their grade's colour, and one clustered layer per component type
+        page.wait_for_function(
+            "() => { const gd = document.querySelector('#ev-map .js-plotly-plot');"
+            " return gd && gd.data && gd.data.length === 3 && gd.data[1].name === '上水井盖' && gd.data[2].name === '路灯'; }",
+            timeout=20000,
+        )  # fmt: skip
         page.screenshot(path=str(OUTPUT / "dmc-evaluation-1920.png"))
         with page.expect_download() as dl:
             page.click("#ev-csv")

@@ -8,11 +8,15 @@ from __future__ import annotations
 import functools
 from datetime import date
 
+import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip
+from dashboard.maps import fit_zoom, grid_layer, line_layer, point_map
+from dashboard.theme import CELL_LINE
+from gis.components import load_components
 
 GRADE_COLOURS = {
     "green": "#237804",
@@ -70,6 +74,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         ],
                     ),
                     html.Div(id="ev-msg", className="message"),
+                    dcc.Graph(id="ev-map", config={"displayModeBar": False}, style={"height": "520px"}),
                 ],
                 id="ev-main", className="panel", style={"display": "none"},
             ),
@@ -103,6 +108,42 @@ def shown_rows(rows: list[dict], lang: str, named: dict[str, str] | None = None)
     return out
 
 
+def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str) -> go.Figure:
+    """Streets or communities in their grade's colour, and the component registry (部件) as one
+    clustered layer per component type."""
+    level = by if by in ("street", "community") else "street"
+    layer = grid_layer(ctx.cfg, ctx.grid, level)
+    colour_of = {r["key"]: r["colour"] for r in rows} if by == level else {}
+    codes = [f["properties"]["code"] for f in layer["features"]]
+    palette = list(GRADE_COLOURS)
+    traces = [
+        go.Choroplethmap(
+            geojson=layer, featureidkey="properties.code", locations=codes,
+            z=[palette.index(colour_of.get(c, "grey")) for c in codes], zmin=0, zmax=len(palette) - 1,
+            colorscale=[[i / (len(palette) - 1), GRADE_COLOURS[name]] for i, name in enumerate(palette)],
+            showscale=False, marker={"opacity": 0.55}, hoverinfo="text",
+            text=[f["properties"]["name_zh" if lang.startswith("zh") else "name_en"] for f in layer["features"]],
+        )
+    ]  # fmt: skip
+    by_type: dict[str, list] = {}
+    for comp in load_components(ctx.cfg.data).values():
+        by_type.setdefault(comp.type, []).append(comp)
+    for kind, comps in sorted(by_type.items()):
+        traces.append(
+            go.Scattermap(
+                lon=[c.lon for c in comps], lat=[c.lat for c in comps], mode="markers", name=t(f"type.{kind}", lang),
+                marker={"size": 9}, cluster={"enabled": True, "maxzoom": 15}, hovertext=[c.code for c in comps],
+            )
+        )  # fmt: skip
+    w, s_, e, n = ctx.grid.bounds
+    fig = point_map(ctx.cfg, ((w + e) / 2, (s_ + n) / 2), traces, fit_zoom((w, s_, e, n), 1400, 520),
+                    overlays=[line_layer(grid_layer(ctx.cfg, ctx.grid, "street"), CELL_LINE)])  # fmt: skip
+    fig.update_layout(
+        showlegend=bool(by_type), legend={"font": {"color": "#e6f0ff"}, "bgcolor": "rgba(0,0,0,0.4)"}
+    )
+    return fig
+
+
 def login(ctx: DashContext, _n, _s, user, password, lang):
     res = ctx.api.login(user or "", password or "", client_ip=client_ip())
     if not res.ok:
@@ -118,11 +159,11 @@ def show(token):
 
 def refresh(ctx: DashContext, token, by, period, day, lang):
     if not token:
-        return no_update, no_update
+        return no_update, no_update, no_update
     res = ctx.api.evaluation(token, by=by, period=period, date=(day or "")[:10])
     if not res.ok:
-        return [], res.error
-    return shown_rows(res.data, lang, names(ctx, lang)), ""
+        return [], res.error, no_update
+    return shown_rows(res.data, lang, names(ctx, lang)), "", grade_map(ctx, res.data, by, lang)
 
 
 def csv(ctx: DashContext, n, token, by, period, day, lang):
@@ -144,7 +185,7 @@ def register(app, ctx: DashContext) -> None:
     )(bind(login, ctx))  # fmt: skip
     app.callback(Output("ev-login-box", "style"), Output("ev-main", "style"), Input("ev-token", "data"))(show)
     app.callback(
-        Output("ev-table", "data"), Output("ev-msg", "children"),
+        Output("ev-table", "data"), Output("ev-msg", "children"), Output("ev-map", "figure"),
         Input("ev-token", "data"), Input("ev-by", "value"), Input("ev-period", "value"), Input("ev-date", "date"),
         State("ev-lang", "data"),
     )(bind(refresh, ctx))  # fmt: skip
