@@ -32,6 +32,7 @@ from dispatch.lifecycle import (
     INSPECTOR,
     NEW,
     OPEN_STATES,
+    RESOLVED,
     RETURNED,
     STAGE_OF_STATE,
     SYSTEM,
@@ -131,6 +132,8 @@ class Commands:
 
     def _owns(self, inc: Incident, actor: Actor, action: Action) -> bool:
         if actor.role == INSPECTOR:
+            if action.own is Own.CELL and inc.state == RESOLVED and not inc.department:
+                return False  # an inspector does not check their own handling: the desk does
             mine = inc.inspector if action.own is Own.CELL else inc.assignee
             return mine is not None and mine == actor.inspector_id
         if actor.role == DEPARTMENT:

@@ -285,7 +285,9 @@ def my_dispatches(actor: Actor = Depends(current_actor), c: ApiContext = Depends
     and the cell's reports to check (核实) and fixes to verify (核查); a department's cases."""
     if actor.role == INSPECTOR:
         mine = (Incident.assignee == actor.inspector_id) & Incident.state.in_(OPEN_STATES)
-        to_check = (Incident.inspector == actor.inspector_id) & Incident.state.in_((CHECKING, RESOLVED))
+        to_check = (Incident.inspector == actor.inspector_id) & (
+            (Incident.state == CHECKING) | ((Incident.state == RESOLVED) & Incident.department.is_not(None))
+        )
         q = select(Incident).where(mine | to_check)
     elif actor.role == DEPARTMENT:
         dept = c.commands.department_of(actor)
