@@ -131,3 +131,14 @@ def all_types() -> dict[str, ViolationType]:
 
 #: Codes a camera zone may enforce: the types that have a vision rule.
 RULE_CODES = frozenset(t.code for t in violation_types().values() if t.detector)
+
+
+def type_for_iot(kind: str) -> ViolationType | None:
+    """The standard type an IoT alarm kind raises (``iot`` in standard.yaml), or None."""
+    return next((vt for vt in standard_types().values() if kind in vt.iot), None)
+
+
+def standard_code(code: str) -> str | None:
+    """The standard code a product or standard type code means."""
+    vt = case_type(code)
+    return (vt.standard or (vt.code if vt.kind else None)) if vt else None
