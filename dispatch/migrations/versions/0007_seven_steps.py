@@ -4,8 +4,8 @@ Existing incidents keep their states (every old state means what it meant); the 
 were dispatched to becomes the cell's inspector as well, and each open case's step clock starts at the
 stamp of the step it is in.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 import dispatch.store
 
-revision = "0004"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
