@@ -397,9 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["inspector", "operator", "supervisor", "admin", "viewer"]
+        "--role",
+        required=True,
+        choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"],
     )
-    add.add_argument("--inspector", help="roster id the inspector acts as")
+    add.add_argument("--inspector", help="roster id the inspector (or a department's staff member) acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)
     chg = with_config(
@@ -408,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     chg.add_argument("username")
-    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin", "viewer"])
+    chg.add_argument(
+        "--role", choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"]
+    )
     chg.add_argument("--inspector", help="roster id the inspector acts as ('' to clear)")
     act = chg.add_mutually_exclusive_group()
     act.add_argument("--activate", dest="active", action="store_const", const=True, default=None)
@@ -468,6 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
     ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
     ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
     ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")
+    com = gis_action(
+        "components",
+        "validate a component layer (部件普查) and, without errors, make it the registry",
+        "components",
+    )
+    com.add_argument(
+        "file", help="GeoJSON, GeoPackage or Shapefile of points: code, type, owner, state, name"
+    )
+    com.add_argument("--layer", help="the layer of a multi-layer GeoPackage")
+    com.add_argument("--crs", help="assumed when the file names none")
+    com.add_argument("--check", action="store_true", help="validate only; change nothing")
     return p
 
 

@@ -5,6 +5,7 @@
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 - ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
+- ``/evaluation``  the desk's evaluation league table, 综合评价 (dashboard.pages.evaluation)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -39,6 +40,7 @@ PAGES = {
     "/inspector": "inspector",
     "/citizen": "citizen",
     "/reports": "reports",
+    "/evaluation": "evaluation",
 }
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cityops.taxonomy import violation_types
+from cityops.taxonomy import case_type
+from dispatch.lifecycle import ACTIONS, Stage
 
 LANGS = ("zh-CN", "en")
 
@@ -36,6 +37,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "state.rejected": {"zh-CN": "不予受理", "en": "Rejected"},
     "state.duplicate": {"zh-CN": "重复", "en": "Duplicate"},
     "state.escalated": {"zh-CN": "已升级", "en": "Escalated"},
+    "state.checking": {"zh-CN": "待核实", "en": "Being checked on site"},
+    "state.filed": {"zh-CN": "已立案", "en": "Filed"},
+    "state.returned": {"zh-CN": "已回退", "en": "Returned to the centre"},
     "cam.online": {"zh-CN": "在线", "en": "online"},
     "cam.offline": {"zh-CN": "离线", "en": "offline"},
     "cam.error": {"zh-CN": "故障", "en": "error"},
@@ -47,6 +51,32 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "nav.console": {"zh-CN": "派遣台", "en": "Dispatch console"},
     "nav.inspector": {"zh-CN": "网格员", "en": "Inspector"},
     "nav.citizen": {"zh-CN": "市民上报", "en": "Report a problem"},
+    "nav.evaluation": {"zh-CN": "综合评价", "en": "Evaluation"},
+    "ev.title": {"zh-CN": "综合评价", "en": "Comprehensive evaluation"},
+    "ev.csv": {"zh-CN": "导出 CSV", "en": "Download CSV"},
+    "ev.key": {"zh-CN": "对象", "en": "Group"},
+    "ev.total": {"zh-CN": "全区合计", "en": "District total"},
+    "ev.street": {"zh-CN": "按街道", "en": "By street"},
+    "ev.community": {"zh-CN": "按社区", "en": "By community"},
+    "ev.department": {"zh-CN": "按部门", "en": "By department"},
+    "ev.inspector": {"zh-CN": "按监督员", "en": "By inspector"},
+    "ev.staff": {"zh-CN": "按部门人员", "en": "By department staff"},
+    "ev.day": {"zh-CN": "日", "en": "Day"},
+    "ev.week": {"zh-CN": "周", "en": "Week"},
+    "ev.month": {"zh-CN": "月", "en": "Month"},
+    "ev.quarter": {"zh-CN": "季度", "en": "Quarter"},
+    "ev.reports": {"zh-CN": "上报数", "en": "Reports"},
+    "ev.filed": {"zh-CN": "立案数", "en": "Filed"},
+    "ev.closed": {"zh-CN": "结案数", "en": "Closed"},
+    "ev.close_rate": {"zh-CN": "结案率", "en": "Close rate"},
+    "ev.on_time_rate": {"zh-CN": "按期结案率", "en": "On-time rate"},
+    "ev.overdue": {"zh-CN": "超期案卷数", "en": "Overdue"},
+    "ev.rework_rate": {"zh-CN": "返工率", "en": "Rework rate"},
+    "ev.returns": {"zh-CN": "回退数", "en": "Returns"},
+    "ev.extensions": {"zh-CN": "延期数", "en": "Extensions"},
+    "ev.timely_verification_rate": {"zh-CN": "核查及时率", "en": "Timely verification"},
+    "ev.valid_report_rate": {"zh-CN": "有效上报率", "en": "Valid reports"},
+    "ev.grade": {"zh-CN": "等级", "en": "Grade"},
     # -- board and console (dashboard/pages/board.py, console.py) --
     "today_closed": {"zh-CN": "今日结案", "en": "Closed today"},
     "overdue": {"zh-CN": "超时", "en": "Overdue"},
@@ -215,6 +245,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "insp.done.escalate": {"zh-CN": "已上报升级", "en": "Escalated"},
     "insp.finished": {"zh-CN": "今日已完成", "en": "Finished today"},
     "insp.none_finished": {"zh-CN": "今日暂无完成的任务", "en": "Nothing finished yet today"},
+    "fa.hours": {"zh-CN": "延期小时数", "en": "Extra hours"},
     "insp.you": {"zh-CN": "我的位置", "en": "You"},
     "cit.title": {"zh-CN": "市民随手拍", "en": "Report a problem"},
     "cit.intro": {
@@ -317,11 +348,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def _vocabulary(key: str, lang: str) -> str | None:
+    """Labels the shared vocabulary carries itself: types, the lifecycle's actions and stages."""
+    kind, _, code = key.partition(".")
+    zh = lang.startswith("zh")
+    if kind == "type":
+        vt = case_type(code)
+        return vt.name(lang) if vt else code
+    if kind == "action" and code in ACTIONS and ACTIONS[code].zh:
+        return ACTIONS[code].zh if zh else ACTIONS[code].en.capitalize()
+    if kind == "stage" and code in Stage.__members__.values():
+        return Stage(code).zh if zh else Stage(code).en
+    return None
+
+
 def t(key: str, lang: str) -> str:
     entry = CATALOGUE.get(key)
     if entry is None:
-        if key.startswith("type."):
-            vt = violation_types().get(key[5:])
-            return vt.name(lang) if vt else key[5:]
-        return key
+        return _vocabulary(key, lang) or key
     return entry.get(lang) or entry["zh-CN"]

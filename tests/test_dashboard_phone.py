@@ -335,7 +335,9 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
 
         # the desk side, through the API: the inspector handles it, the operator verifies it
         request = call(cfg, "GET", f"/open311/v2/requests/{rid}.json")[0]
-        assert request["description"] == description and request["media_url"].startswith(f"{cfg.public_api_url}/photos/")
+        assert request["description"] == description and request["media_url"].startswith(
+            f"{cfg.public_api_url}/photos/"
+        )
         [inc] = [i for i in call(cfg, "GET", "/api/v1/incidents?type=exposed_rubbish", user="olga")]
         for action, body in (
             ("accept", {}),

@@ -140,7 +140,10 @@ def highlight(selected: int | None) -> list[dict]:
 
 
 def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
-    roster = [{"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster]
+    # a case goes to a department (数字城管) or, where none is configured, to a grid inspector
+    roster = [{"label": f"{d.name} ({d.id})", "value": d.id} for d in ctx.cfg.departments] + [
+        {"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster
+    ]
     return html.Div(
         [
             # kept for the origin (every tab of this board), not the tab: a new tab is still logged in
@@ -452,7 +455,9 @@ def event_item(ctx: DashContext, e: dict, lang: str) -> html.Li:
         [
             html.Span(f"v{e['version']} ", className="inc-id"),
             f"{when(ctx, e['at'])} · {actor} · ",
-            t("event." + e["action"], lang),
+            # the standard step's term (立案, 派遣, 回退 …) where the event names one
+            (e.get("extra") or {}).get("term_zh" if lang.startswith("zh") else "term_en")
+            or t("event." + e["action"], lang),
             f" → {t('state.' + e['to_state'], lang)}",
             html.Span(f" · {note}" if note else "", className="note"),  # text, never HTML
         ]

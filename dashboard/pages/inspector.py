@@ -17,6 +17,7 @@ from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import fit_view, outline
 from dashboard.media import media_url
+from dashboard.pages import field_actions
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
@@ -237,6 +238,7 @@ def detail_panel(lang: str) -> html.Div:
                 ],
                 className="ph-row",
             ),
+            field_actions.controls(lang),
         ],
         id="insp-detail",
         className="ph-section",
@@ -586,3 +588,4 @@ def register(app, ctx: DashContext) -> None:
         prevent_initial_call=True,
     )(bind(act, ctx))
     app.callback(Output("insp-photo-list", "children"), Input("insp-photos", "data"))(bind(photo_list, ctx))
+    field_actions.register(app, ctx)

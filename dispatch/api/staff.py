@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
@@ -9,15 +10,27 @@ from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 
+from cityops.taxonomy import case_type
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.api.paging import after, link_next, prefix_end
 from dispatch.commands import Actor, Extras
-from dispatch.lifecycle import ESCALATED, INSPECTOR, ON_SITE, OPEN_STATES, actions_allowed
+from dispatch.lifecycle import (
+    ACTIONS,
+    CHECKING,
+    DEPARTMENT,
+    ESCALATED,
+    INSPECTOR,
+    ON_SITE,
+    OPEN_STATES,
+    RESOLVED,
+    STAFF_ROLES,
+)
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, IncidentEventRow
 from dispatch.uploads import UploadError, store_photo
 from gis.projection import distance_m
+from streams.schemas import Detection
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**31 - 1
@@ -46,8 +59,12 @@ class PasswordChange(BaseModel):
 
 class AccountChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["inspector", "operator", "supervisor", "admin", "viewer"] | None = None
-    inspector_id: str | None = Field(None, max_length=64, description="The roster id an inspector acts as.")
+    role: Literal[STAFF_ROLES] | None = None
+    inspector_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The roster id an inspector (or a department's staff member) acts as.",
+    )
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
 
@@ -74,8 +91,30 @@ class Arrival(Note):
 
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assignee: str = Field(min_length=1, max_length=64)
+    assignee: str = Field(
+        min_length=1, max_length=64, description="A department id or an inspector's roster id."
+    )
     note: str = Field("", max_length=2000)
+
+
+class ExtensionRequest(Note):
+    hours: float = Field(
+        gt=0, le=24 * 90, description="More hours asked for (the type's working or natural hours)."
+    )
+
+
+class StageOut(BaseModel):
+    """The step clock a case runs on now: its stage (zh/en), the standard step, and its deadline."""
+
+    stage: str
+    zh: str
+    en: str
+    step: str
+    step_zh: str
+    started_at: datetime
+    hours: float
+    time: str
+    due: datetime
 
 
 class MergeInto(BaseModel):
@@ -121,6 +160,16 @@ class IncidentOut(BaseModel):
     escalated_to: str | None
     escalated_to_name: str | None = Field(description="The supervisor's name in the roster.")
     merged_into: int | None
+    department: str | None
+    inspector: str | None
+    checked_at: datetime | None
+    filed_at: datetime | None
+    verified_at: datetime | None
+    extension_h: float
+    extension_request: dict | None
+    late: list[str]
+    component: str | None
+    stage: StageOut | None
     due: dict[str, datetime]
     actions: list[str]
 
@@ -153,7 +202,7 @@ class IncidentDetail(IncidentOut):
 
 
 COMPUTED = frozenset(
-    {"due", "actions", "street", "community", "assignee_name", "escalated", "escalated_to_name"}
+    {"due", "actions", "stage", "street", "community", "assignee_name", "escalated", "escalated_to_name"}
 )
 
 
@@ -179,8 +228,13 @@ def to_out(inc: Incident, c: ApiContext, actor: Actor) -> dict:
     data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in COMPUTED}
     names = roster_names(c)
     data["breaches"] = list(inc.breaches or [])
-    data["due"] = deadlines(inc, targets_for(inc.type, c.cfg.sla))
-    data["actions"] = actions_allowed(inc.state, actor.role)
+    data["late"] = list(inc.late or [])
+    data["extension_h"] = inc.extension_h or 0.0
+    # the inspector's accept/arrive/resolve clocks run while an inspector handles it
+    data["due"] = {} if inc.department else deadlines(inc, targets_for(inc.type, c.cfg.sla))
+    clock = c.commands.step_clock(inc)
+    data["stage"] = clock.as_dict() if clock else None
+    data["actions"] = c.commands.actions_for(inc, actor)
     data["assignee_name"] = names.get(inc.assignee) if inc.assignee else None
     data["escalated_to_name"] = names.get(inc.escalated_to) if inc.escalated_to else None
     data["escalated"] = inc.state == ESCALATED or bool(inc.escalated_to) or bool(inc.breaches)
@@ -204,11 +258,16 @@ def evidence_after(inc: Incident, events: list[dict]) -> dict:
     return {"after_photos": photos, "arrival": arrival}
 
 
-def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
-    # an inspector cannot tell another's dispatch from a missing one
-    if inc is None or (actor.role == INSPECTOR and inc.assignee != actor.inspector_id):
+def _visible(inc: Incident | None, actor: Actor, incident_id: int, c: ApiContext) -> Incident:
+    # a field account cannot tell another's case from a missing one
+    if inc is None or not c.commands.can_see(inc, actor):
         raise HTTPException(404, f"incident {incident_id} not found")
     return inc
+
+
+def _next_due(d: dict) -> datetime:
+    dues = list(d["due"].values()) + ([d["stage"]["due"]] if d.get("stage") else [])
+    return min(dues) if dues else d["opened_at"]
 
 
 THROTTLED = {429: {"description": "Too many failed logins for the account or the address; see Retry-After."}}
@@ -299,7 +358,7 @@ def change_account(
     )
 
 
-@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector"])
+@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector", "department"])
 def my_dispatches(
     request: Request,
     response: Response,
@@ -308,19 +367,30 @@ def my_dispatches(
     actor: Actor = Depends(current_actor),
     c: ApiContext = Depends(ctx),
 ):
-    """The caller's open dispatches, oldest clock first (the clocks start at dispatch), ``limit`` per
-    page; within a page the most urgent (earliest next deadline) first. Further pages: ``Link``."""
-    if actor.role != INSPECTOR:
-        raise HTTPException(403, "only inspectors have dispatches")
+    """The caller's open work, most urgent (earliest next deadline) first: an inspector's dispatches
+    and the cell's reports to check (核实) and fixes to verify (核查); a department's cases. ``limit``
+    per page, pages in clock order (the clocks start at dispatch); further pages: ``Link``."""
+    if actor.role == INSPECTOR:
+        mine = (Incident.assignee == actor.inspector_id) & Incident.state.in_(OPEN_STATES)
+        to_check = (Incident.inspector == actor.inspector_id) & (
+            (Incident.state == CHECKING) | ((Incident.state == RESOLVED) & Incident.department.is_not(None))
+        )
+        q = select(Incident).where(mine | to_check)
+    elif actor.role == DEPARTMENT:
+        dept = c.commands.department_of(actor)
+        if dept is None:
+            raise HTTPException(403, f"{actor.inspector_id!r} is no department's staff in the config")
+        q = select(Incident).where(Incident.department == dept, Incident.state.in_(OPEN_STATES))
+    else:
+        raise HTTPException(403, "only inspectors and departments have dispatches")
     start = func.coalesce(Incident.dispatched_at, Incident.opened_at)
-    q = select(Incident).where(Incident.assignee == actor.inspector_id, Incident.state.in_(OPEN_STATES))
     if (cond := after(cursor, start, Incident.id, descending=False)) is not None:
         q = q.where(cond)
     with c.readers() as s:
         rows = s.scalars(q.order_by(start, Incident.id).limit(limit)).all()
     link_next(request, response, rows, limit, lambda i: i.dispatched_at or i.opened_at)
     out = [to_out(i, c, actor) for i in rows]
-    return sorted(out, key=lambda d: min(d["due"].values()))
+    return sorted(out, key=_next_due)
 
 
 @router.get("/me/finished", response_model=list[IncidentOut], tags=["inspector"])
@@ -351,7 +421,10 @@ def list_incidents(
     type: str | None = Query(None, max_length=64),
     cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
     assignee: str | None = Query(None, max_length=64),
-    source: str | None = Query(None, pattern="^(camera|citizen|device)$", description="who raised it"),
+    source: str | None = Query(
+        None, pattern="^(camera|citizen|device|inspector)$", description="who raised it"
+    ),
+    department: str | None = Query(None, max_length=64),
     open_only: bool = False,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=200, description="X-Next-Cursor of the previous page"),
@@ -375,6 +448,8 @@ def list_incidents(
         q = q.where(Incident.assignee == assignee)
     if source:
         q = q.where(Incident.source == source)
+    if department:
+        q = q.where(Incident.department == department)
     if open_only:
         q = q.where(Incident.state.in_(OPEN_STATES))
     if (cond := after(cursor, Incident.updated_at, Incident.id, descending=True)) is not None:
@@ -391,7 +466,7 @@ def get_incident(
     incident_id: IncidentId, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
 ):
     with c.readers() as s:
-        inc = _visible(s.get(Incident, incident_id), actor, incident_id)
+        inc = _visible(s.get(Incident, incident_id), actor, incident_id, c)
         events = s.scalars(
             select(IncidentEventRow)
             .where(IncidentEventRow.incident_id == incident_id)
@@ -466,7 +541,7 @@ def upload_photo(
     c: ApiContext = Depends(ctx),
 ):
     with c.readers() as s:
-        _visible(s.get(Incident, incident_id), actor, incident_id)
+        _visible(s.get(Incident, incident_id), actor, incident_id, c)
     limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
     data = file.file.read(limit + 1)
     try:
@@ -476,18 +551,7 @@ def upload_photo(
     return {"photo": rel}
 
 
-@router.post("/incidents/{incident_id}/reject", response_model=IncidentOut, tags=["desk", "inspector"])
-def reject(
-    incident_id: IncidentId, body: Note, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
-):
-    """Reject an incident (not a matter for the city, a false alarm): the desk, or the inspector it is
-    dispatched to, who must say why in ``note``."""
-    if actor.role == INSPECTOR and not body.note.strip():
-        raise HTTPException(422, "say why the dispatch is rejected (note)")
-    return _act(c, incident_id, "reject", actor, Extras(note=body.note))
-
-
-for _name in ("verify", "close"):
+for _name in ("close",):
 
     def _desk_route(
         incident_id: IncidentId,
@@ -502,6 +566,47 @@ for _name in ("verify", "close"):
         f"/incidents/{{incident_id}}/{_name}", _desk_route, methods=["POST"], response_model=IncidentOut,
         tags=["desk"], name=_name, summary=f"{_name.capitalize()} an incident",
     )  # fmt: skip
+
+
+def _note_route(name: str, dep, tags: list[str]) -> None:
+    action = ACTIONS[name]
+
+    def route(incident_id: IncidentId, body: Note, actor: Actor = Depends(dep), c: ApiContext = Depends(ctx)):
+        _check_photos(c, body.photos)
+        return _act(c, incident_id, name, actor, Extras(note=body.note, photos=body.photos))
+
+    router.add_api_route(
+        f"/incidents/{{incident_id}}/{name}", route, methods=["POST"], response_model=IncidentOut, tags=tags,
+        name=name, summary=f"{action.zh} ({action.en})",
+        description=f"Step {action.step.zh} ({action.step.en}). Allowed: {', '.join(sorted(action.roles - {'system'}))}."
+        + (" The note must say why." if action.reason else "") + (" At least one photo." if action.photos else ""),
+    )  # fmt: skip
+
+
+for _name, _tags in (
+    ("request_check", ["desk"]),
+    ("confirm", ["inspector"]),
+    ("refute", ["inspector"]),
+    ("file", ["desk"]),
+    ("return", ["department"]),
+    ("approve_extension", ["desk"]),
+    ("refuse_extension", ["desk"]),
+    ("rework", ["inspector"]),
+    ("verify", ["inspector", "desk"]),
+    ("reject", ["desk", "inspector"]),  # 不予立案 at the centre; an inspector turns down their own dispatch
+):
+    _note_route(_name, current_actor, _tags)
+
+
+@router.post("/incidents/{incident_id}/request_extension", response_model=IncidentOut, tags=["department"])
+def request_extension(
+    incident_id: IncidentId,
+    body: ExtensionRequest,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """延期申请: the department asks the centre for more time (hours, and why in the note)."""
+    return _act(c, incident_id, "request_extension", actor, Extras(note=body.note, hours=body.hours))
 
 
 @router.post("/incidents/{incident_id}/assign", response_model=IncidentOut, tags=["desk"])
@@ -524,6 +629,79 @@ def merge(
     inc = c.commands.merge(incident_id, body.into, actor, body.note)
     c.publish()
     return to_out(inc, c, actor)
+
+
+class FieldReport(BaseModel):
+    """信息收集: a grid inspector reports a problem found on patrol."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A product or standard type code (default: the component's type).",
+    )
+    lon: float | None = Field(None, ge=-180, le=180, description="Default: the component's position.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    component: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The registry's component (部件) it concerns: its problem goes to the component's owner.",
+    )
+    description: str = Field("", max_length=2000)
+    photos: list[str] = Field(
+        default_factory=list, max_length=10, description="Paths returned by the photo upload."
+    )
+
+
+class Reported(BaseModel):
+    incident_id: int
+    created: bool
+
+
+@router.post("/reports", response_model=Reported, status_code=201, tags=["inspector"])
+def field_report(body: FieldReport, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """信息收集 by a grid inspector: a new case (or merged into an open one of the type nearby)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    comp = c.commands.components.get(body.component) if body.component else None
+    if body.component and comp is None:
+        raise HTTPException(422, f"no component {body.component!r} in the registry")
+    kind = body.type or (comp.type if comp else None)
+    lon, lat = (body.lon, body.lat) if body.lon is not None and body.lat is not None else (
+        (comp.lon, comp.lat) if comp else (None, None))  # fmt: skip
+    if kind is None or lon is None:
+        raise HTTPException(422, "give the type and the position (lon, lat), or a component")
+    if case_type(kind) is None:
+        raise HTTPException(422, f"unknown type {kind!r}")
+    c.check_in_district(lon, lat)
+    for p in body.photos:  # uploaded first (to the photo upload without an incident)
+        if not p.startswith("photos/") or ".." in p or not (c.data_dir / p).is_file():
+            raise HTTPException(422, f"unknown photo {p!r}: upload it first")
+    det = Detection(
+        id=f"I{uuid.uuid4().hex[:16]}", source="inspector", type=kind, lon=lon, lat=lat, component=body.component,
+        observed_at=c.commands.clock(), evidence=body.photos[0] if body.photos else None,
+        description=(f"[{actor.inspector_id}] " + body.description).strip(),
+    )  # fmt: skip
+    res = c.intake.handle(det)
+    c.publish()
+    return Reported(incident_id=res.incident_id, created=res.created)
+
+
+@router.post("/photos", tags=["inspector"])
+def upload_report_photo(
+    file: UploadFile = File(...), actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    """A photo for a field report not yet sent (its path goes into the report's ``photos``)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
+    try:
+        rel = store_photo(file.file.read(limit + 1), c.data_dir, limit)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return {"photo": rel}
 
 
 class Me(BaseModel):
