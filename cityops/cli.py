@@ -71,8 +71,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     errors, lines = [], []
     for cam in cfg.cameras:
         det = cam.detector or cfg.detector
-        lines.append(f"  camera {cam.id}: detector {_detector_label(det)}")
+        static = cam.uses_static_objects(det.backend)
+        extra = (" + static objects" if static else "") + (
+            f", background {cam.background}" if cam.background else ""
+        )
+        lines.append(f"  camera {cam.id}: detector {_detector_label(det)}{extra}")
         can = producible(det)
+        if static and can is not None:
+            can = can | {"object"}
         errors += [
             f"camera {cam.id!r}: {e}" for z in cam.zones for e in zone_class_errors(z.id, z.classes, can)
         ]
