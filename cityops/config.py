@@ -614,15 +614,21 @@ def _image_error(path: str | None) -> str | None:
         return None
     p = Path(path)
     if not p.is_file():
-        return f"value {path!r} -- file not found (an image of the empty scene; capture one with 'cityops vision background')"
+        return (
+            f"value {path!r} -- file not found (an image of the empty scene; "
+            "capture one with 'cityops vision background')"
+        )
     try:
         import cv2
         import numpy as np
-
-        data = np.fromfile(p, dtype=np.uint8)
-        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
-    except OSError as exc:
-        return f"value {path!r} -- cannot be read ({exc.strerror or exc})"
     except ImportError:  # no OpenCV here: the vision worker checks it when the camera starts
         return None
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        return f"value {path!r} -- cannot be read ({exc.strerror or exc})"
+    try:
+        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) is not None
+    except cv2.error:
+        ok = False
     return None if ok else f"value {path!r} -- not an image OpenCV can read (PNG, JPEG, ...)"

@@ -176,6 +176,8 @@ class SceneBackground:
         self.scene_changes = 0
         self.long_mask: np.ndarray | None = None
         self.short_mask: np.ndarray | None = None
+        self.still_for: np.ndarray | None = None  # frames each pixel has stood still as a new object
+        self.static_frames = max(2, int(fps))  # standing still this long (after the short memory): static
 
     # -- start ------------------------------------------------------------------------------------
     def seed(self, image: np.ndarray, origin: str = "an image") -> None:
@@ -268,6 +270,7 @@ class SceneBackground:
             long_rate, short_rate = self.long_rate, self.short_rate
         self.long_mask = self._mask(self.long, small, long_rate)
         self.short_mask = self._mask(self.short, small, short_rate)
+        self._age(learning or self.relearn_left > 0)
         if self._clipped is not None:
             self.long_mask[self._clipped] = 0
             self.short_mask[self._clipped] = 0
@@ -279,6 +282,7 @@ class SceneBackground:
         if fg > SCENE_CHANGE_FRACTION:
             self.scene_changes += 1
             self.relearn_left = max(3, int(self.fps))
+            self.still_for[:] = 0
             log.info(
                 "camera %s: %.0f%% of the frame changed at once (a scene change, not objects); "
                 "re-learning the background for %d frames",
@@ -289,31 +293,91 @@ class SceneBackground:
             return False
         return True
 
+    def _age(self, reset: bool) -> None:
+        """Count, per pixel, the frames it has stood still as a new object. Someone passing in front
+        (the short model sees them) neither adds to nor resets the count, nor does the camera
+        clipping a pixel of an object already static; only the scene showing through again (the long
+        model's background) resets it."""
+        if self.still_for is None or self.still_for.shape != self.long_mask.shape:
+            self.still_for = np.zeros(self.long_mask.shape, np.uint16)
+        if reset:
+            self.still_for[:] = 0
+            return
+        back = self.long_mask == 0
+        if self._clipped is not None:  # an object standing there stays; a passer-by's trace does not
+            back &= ~(self._clipped & (self.still_for >= self.static_frames))
+        self.still_for[back] = 0
+        still = (self.long_mask > 0) & (self.short_mask == 0) & (self.still_for < 60000)
+        if self._clipped is not None:
+            still &= ~self._clipped  # clipped: nothing can be said about it in this frame
+        self.still_for[still] += 1
+
     def image(self) -> np.ndarray | None:
         """The long model's background image (what the scene looks like without new objects)."""
         return None if self.size is None else self.long.getBackgroundImage()
 
     def blobs(self, exclude: list[tuple[float, float, float, float]] = (), min_area: float = 0):
-        """Blobs of the long model in frame pixels, as ``(x1, y1, x2, y2, static)``; ``static``: the
-        short model has absorbed most of it (it stopped). ``exclude``: frame-pixel boxes whose pixels
-        are not considered (objects a detector explains)."""
-        if self.long_mask is None:
+        """Blobs in frame pixels, as ``(x1, y1, x2, y2, static)``.
+
+        Static blobs are the pixels that have stood still as new objects for ``static_frames``
+        (after the short memory), including those someone is passing in front of right now, so a
+        passer-by neither merges with a left object nor changes its box; moving blobs are the rest
+        of the long model's foreground. ``exclude``: frame-pixel boxes whose pixels are left out
+        (objects a detector explains: people, vehicles).
+        """
+        if self.long_mask is None or self.still_for is None:
             return []
-        m = self.long_mask
+        static = np.where(self.still_for >= self.static_frames, 255, 0).astype(np.uint8)
+        moving = cv2.bitwise_and(self.long_mask, cv2.bitwise_not(static))
         if exclude:
-            m = m.copy()
             k = self.scale
             for x1, y1, x2, y2 in exclude:
-                m[
-                    max(0, int(y1 * k)) : int(math.ceil(y2 * k)), max(0, int(x1 * k)) : int(math.ceil(x2 * k))
-                ] = 0
-            m = cv2.morphologyEx(m, cv2.MORPH_OPEN, self.kernel)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(m)
+                ys = slice(max(0, int(y1 * k)), int(math.ceil(y2 * k)))
+                xs = slice(max(0, int(x1 * k)), int(math.ceil(x2 * k)))
+                static[ys, xs] = 0
+                moving[ys, xs] = 0
+        static = cv2.morphologyEx(static, cv2.MORPH_OPEN, self.kernel)
         out, inv = [], 1 / self.scale
-        for i in range(1, n):
-            x, y, bw, bh, area = stats[i]
-            if area * inv * inv < min_area:
-                continue
-            static = self.short_mask[y : y + bh, x : x + bw].mean() / 255 <= 0.3
-            out.append((x * inv, y * inv, (x + bw) * inv, (y + bh) * inv, static))
+        for mask, is_static in ((static, True), (moving, False)):
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            for i in range(1, n):
+                x, y, bw, bh, area = stats[i]
+                if area * inv * inv >= min_area:
+                    out.append((x * inv, y * inv, (x + bw) * inv, (y + bh) * inv, is_static))
         return out
+
+
+def parse_clip_at(spec: str) -> tuple[str, float]:
+    """``CLIP@SECONDS`` -> (clip, seconds); :class:`BackgroundError` for anything else."""
+    clip, sep, at = spec.rpartition("@")
+    try:
+        seconds = float(at)
+    except ValueError:
+        seconds = -1.0
+    if not sep or not clip or not (seconds >= 0 and math.isfinite(seconds)):
+        raise BackgroundError(f"--from {spec!r}: give CLIP@SECONDS, e.g. street.mp4@12.5 (seconds >= 0)")
+    return clip, seconds
+
+
+def capture(clip: str, at_s: float, median_s: float = 0.0) -> np.ndarray:
+    """The frame of ``clip`` (video file or image folder) at ``at_s`` seconds, or with ``median_s``
+    the per-pixel median of the frames from ``at_s`` over that many seconds (2 a second), in which
+    people walking through vanish and the empty scene remains."""
+    from vision.sources import SourceError, VideoSource
+
+    fps = 2.0 if median_s > 0 else 1000.0
+    picked: list[np.ndarray] = []
+    try:
+        for frame, t in VideoSource(clip, fps=fps):
+            if t + 1e-6 < at_s:
+                continue
+            if t > at_s + median_s + 1e-6:
+                break
+            picked.append(frame)
+            if median_s <= 0:
+                break
+    except SourceError as exc:
+        raise BackgroundError(str(exc)) from exc
+    if not picked:
+        raise BackgroundError(f"{clip} has no frame at {at_s:g} s (it is shorter)")
+    return picked[0] if len(picked) == 1 else np.median(np.stack(picked), axis=0).astype(np.uint8)
