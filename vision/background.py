@@ -177,7 +177,7 @@ class SceneBackground:
         self.long_mask: np.ndarray | None = None
         self.short_mask: np.ndarray | None = None
         self.still_for: np.ndarray | None = None  # frames each pixel has stood still as a new object
-        self.static_frames = max(2, int(fps))  # standing still this long (after the short memory): static
+        self.static_frames = max(2, int(fps))  # a second standing still (after the short memory): static
 
     # -- start ------------------------------------------------------------------------------------
     def seed(self, image: np.ndarray, origin: str = "an image") -> None:
