@@ -39,6 +39,7 @@ class MotionDetector:
         self.min_area, self.width = min_area, width
         self.frames = 0
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self.ignore: np.ndarray | None = None  # frame-sized, 255 where motion is ignored (motion masks)
 
     def _mask(self, sub: cv2.BackgroundSubtractor, small: np.ndarray, rate: float) -> np.ndarray:
         m = sub.apply(small, learningRate=-1 if self.frames <= self.bootstrap else rate)
@@ -53,6 +54,9 @@ class MotionDetector:
         self.frames += 1
         long_m = self._mask(self.long, small, self.long_rate)
         short_m = self._mask(self.short, small, self.short_rate)
+        if self.ignore is not None:  # the camera's motion masks: no foreground there
+            keep = cv2.resize(self.ignore, long_m.shape[::-1], interpolation=cv2.INTER_NEAREST) == 0
+            long_m, short_m = long_m * keep, short_m * keep
         n, _, stats, _ = cv2.connectedComponentsWithStats(long_m)
         out = []
         for i in range(1, n):
