@@ -124,8 +124,8 @@ def lot_frames() -> list[np.ndarray]:
 
 
 def quiet(frames: list[np.ndarray], seconds: float) -> list[np.ndarray]:
-    """The real empty lot (frames 130-189 forward and back: sensor noise, nothing moving)."""
-    seq, out = frames[130:190] + frames[189:129:-1], []
+    """The real empty lot (frames 114-177 forward and back: sensor noise, nothing moving)."""
+    seq, out = frames[114:178] + frames[177:113:-1], []
     while len(out) < seconds * 12.5:
         out += seq
     return [f.copy() for f in out[: int(seconds * 12.5)]]
@@ -133,12 +133,12 @@ def quiet(frames: list[np.ndarray], seconds: float) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def parking_row(tmp_path_factory):
-    """55 s: the grey and the red car really drive in (frames 185-207) and park on the left; their
+    """55 s: the grey and the red car really drive in (frames 178-207) and park on the left; their
     pixels from frame 208 are kept on the empty lot from then on. From 10 s the white car (its
     pixels from frame 80, moved 300 px right) stands on the right, outside the row, to the end."""
     f = lot_frames()
     grey, red, white = f[208][80:415, 78:255], f[208][110:400, 308:482], f[80][60:345, 262:442]
-    head = quiet(f, 3) + f[185:208]
+    head = quiet(f, 3) + f[178:208]
     out = list(head)
     for i, fr in enumerate(quiet(f, 52)):
         fr[80:415, 78:255], fr[110:400, 308:482] = grey, red
