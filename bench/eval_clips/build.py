@@ -109,20 +109,32 @@ def paste(frames: list[np.ndarray], p: np.ndarray, alpha: np.ndarray, x: int, y:
     return out
 
 
-def stand(frames: list[np.ndarray], car, at: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """The car kept standing on every frame (at its own place, or with its top-left at ``at``): its
-    real pixels, cut out against the empty lot at the same place, blended onto each frame."""
+def _exposure(car) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The car's pixels, the empty lot at the same place, and the camera's per-channel gain on that
+    frame relative to the empty lot (from the asphalt at the patch's border): a white car in view
+    makes the camera's auto-exposure darken the whole picture (to about 0.6)."""
     i, y1, y2, x1, x2 = car
     p = lot()[i][y1:y2, x1:x2].astype(np.float32)
     empty = np.median(np.stack([f[y1:y2, x1:x2] for f in lot()[114:178:4]]), axis=0)
-    # the camera's auto-exposure darkens the frames with a white car in view: bring the car's frame to
-    # the empty lot's exposure (per channel, from the asphalt at the patch's border) before cutting out
     ring = np.ones(p.shape[:2], bool)
     ring[8:-8, 8:-8] = False
-    p = np.clip(p * (np.median(empty[ring], axis=0) / np.median(p[ring], axis=0)), 0, 255)
-    x, y = (x1, y1) if at is None else at
-    alpha = cutout(np.abs(p - empty).max(axis=2) > 35)
-    return paste(frames, p.astype(np.uint8), alpha, x, y)
+    return p, empty, np.median(p[ring], axis=0) / np.median(empty[ring], axis=0)
+
+
+def stand(frames: list[np.ndarray], *cars, at: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The cars kept standing on every frame: the empty lot's frames at the exposure of the first
+    car's frame (as the camera exposes with that car in view), each car's real pixels cut out
+    against the empty lot and blended in at its own place (or the last one with its top-left at
+    ``at``)."""
+    gain0 = _exposure(cars[0])[2]
+    out = [np.clip(f.astype(np.float32) * gain0, 0, 255).astype(np.uint8) for f in frames]
+    for k, car in enumerate(cars):
+        p, empty, gain = _exposure(car)
+        alpha = cutout(np.abs(p - empty * gain).max(axis=2) > 35)
+        p = np.clip(p * gain0 / gain, 0, 255).astype(np.uint8)
+        x, y = (car[3], car[1]) if at is None or k < len(cars) - 1 else at
+        out = paste(out, p, alpha, x, y)
+    return out
 
 
 def white_stops(stay_s: float, *, before_s: float = 3.0, after_s: float = 5.0) -> list[np.ndarray]:
@@ -175,7 +187,7 @@ def lot_parked_at_start():
 
 def lot_two_stop():
     f = lot()
-    both = stand(stand(quiet(35), GREY), RED)
+    both = stand(quiet(35), GREY, RED)
     return quiet(3) + f[178:208] + both + f[208:265] + quiet(5), LOT_FPS
 
 
@@ -183,9 +195,10 @@ def lot_parking_row():
     """Grey and red drive into the parking row (left) and stay; the white car stands in the
     no-parking part on the right (its real pixels moved 300 px right) from 10 s to 45 s."""
     head = quiet(3) + lot()[178:208]
-    row = stand(stand(quiet(50), GREY), RED)
     r10 = round(10 * LOT_FPS) - len(head)
-    row[r10:] = stand(row[r10:], WHITE, at=(560, 60))
+    row = stand(quiet(r10 / LOT_FPS), GREY, RED) + stand(
+        quiet(50 - r10 / LOT_FPS), GREY, RED, WHITE, at=(560, 60)
+    )
     return head + row, LOT_FPS
 
 
