@@ -3,9 +3,9 @@
     .venv/bin/python bench/eval_clips/build.py [--out test-output/eval-clips] [--only NAME,NAME]
 
 Every clip is made of real frames: cut (time ranges), cropped and scaled to a vertical 9:16 frame,
-brightness-stepped (auto-exposure), or with a car that really drove in kept standing by pasting its
-real pixels (cut from the frame where it stopped) onto real frames of the empty lot, so sensor noise
-and compression go on around it. Nothing is drawn. ``labels.yaml`` beside this script says what
+brightness-stepped (auto-exposure), or with a car that really drove in kept standing: its real
+pixels (cut out of the frame where it stopped) blended onto real frames of the empty lot brought to
+that frame's exposure, so sensor noise and compression go on around it. Nothing is drawn. ``labels.yaml`` beside this script says what
 really happens in each clip (checked frame by frame; docs/vision.md, "Eval set"); run it with
 
     cityops vision eval bench/eval_clips/labels.yaml --clips test-output/eval-clips \
