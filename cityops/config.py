@@ -225,6 +225,10 @@ class DetectorConfig(_Model):
         return self
 
 
+#: Rules about objects no COCO class names: where they are, the static-object analysis runs by default.
+STATIC_OBJECT_RULES = frozenset({"exposed_rubbish", "street_vending"})
+
+
 class CameraConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: str = ""
@@ -258,6 +262,27 @@ class CameraConfig(_Model):
         le=60,
         description="Seconds of H.264 video before each detection kept as evidence (0: none).",
     )
+
+    background: str | None = Field(
+        None,
+        description="Image (PNG/JPEG) of the empty scene: the background models start from it, so an "
+        "object there from the first frame is found (capture one: 'cityops vision background').",
+    )
+    static_objects: bool | None = Field(
+        None,
+        description="Run the static-object analysis beside the detector: new objects that stayed and "
+        "that it does not explain as a person or vehicle count as class 'object' (rubbish, stall goods). "
+        "Default: on where a zone enforces exposed_rubbish or street_vending.",
+    )
+
+    def uses_static_objects(self, backend: str) -> bool:
+        """Does this camera run the static-object analysis beside a detector of this ``backend``?
+        The weight-free backend (``motion``) is that analysis itself."""
+        if backend == "motion":
+            return False
+        if self.static_objects is not None:
+            return self.static_objects
+        return any(r in STATIC_OBJECT_RULES for z in self.zones for r in z.rules)
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
@@ -602,7 +627,10 @@ def load_config(path: str | Path) -> CityOpsConfig:
         cfg = CityOpsConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    return resolve_paths(cfg, path.parent.resolve())
+    try:
+        return resolve_paths(cfg, path.parent.resolve())
+    except ConfigError as exc:  # a file the config names is missing or unusable
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
@@ -619,9 +647,45 @@ def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
             update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model, "fallback": det(d.fallback)}
         )
 
-    cams = [c.model_copy(update={"source": rel(c.source), "detector": det(c.detector)}) for c in cfg.cameras]
+    cams = [
+        c.model_copy(
+            update={"source": rel(c.source), "detector": det(c.detector), "background": rel(c.background)}
+        )
+        for c in cfg.cameras
+    ]
+    bad = [
+        f"cameras[{i}].background: {err}" for i, c in enumerate(cams) if (err := _image_error(c.background))
+    ]
+    if bad:
+        raise ConfigError(f"{len(bad)} problem(s)\n" + "\n".join(bad))
     grid = cfg.grid.model_copy(update={"source": rel(cfg.grid.source)})
     data_dir = cfg.data_dir if cfg.data_dir.is_absolute() else (base / cfg.data_dir).resolve()
     return cfg.model_copy(
         update={"detector": det(cfg.detector), "cameras": cams, "grid": grid, "data_dir": data_dir}
     )
+
+
+def _image_error(path: str | None) -> str | None:
+    """Why ``path`` is not a readable image (None: it is, or no path given)."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return (
+            f"value {path!r} -- file not found (an image of the empty scene; "
+            "capture one with 'cityops vision background')"
+        )
+    try:
+        import cv2
+        import numpy as np
+    except ImportError:  # no OpenCV here: the vision worker checks it when the camera starts
+        return None
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        return f"value {path!r} -- cannot be read ({exc.strerror or exc})"
+    try:
+        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) is not None
+    except cv2.error:
+        ok = False
+    return None if ok else f"value {path!r} -- not an image OpenCV can read (PNG, JPEG, ...)"

@@ -77,7 +77,10 @@ def load_camera(
         cfg = CityOpsConfig.model_validate({**top, "cameras": [cam]})
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    cfg = resolve_paths(cfg, Path(path).parent.resolve())
+    try:
+        cfg = resolve_paths(cfg, Path(path).parent.resolve())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     camera = cfg.cameras[0].model_copy(update={"source": str(clip)})
     if detector is not None:
         camera = camera.model_copy(update={"detector": detector})
@@ -117,7 +120,15 @@ def run_clip(
     """Run the pipeline over the camera's (file or folder) source as fast as it goes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     detector = make_detector(camera.detector or cfg.detector, out_dir, camera.fps)
-    pipe = CameraPipeline(camera, detector, out_dir, ZoneInfo(cfg.timezone), "try", clock_origin=ORIGIN)
+    pipe = CameraPipeline(
+        camera,
+        detector,
+        out_dir,
+        ZoneInfo(cfg.timezone),
+        "try",
+        clock_origin=ORIGIN,
+        persist_background=False,  # a clip starts from its camera's reference image, never a past run
+    )
     source = VideoSource(camera.source, fps=camera.fps, interval_s=camera.image_interval_s)
     writer = H264Writer(out_dir / "annotated.mp4", camera.fps) if video else None
     incidents: list[dict] = []

@@ -23,6 +23,9 @@ class ExposedRubbish(ZoneRule):
     code = "exposed_rubbish"
     default_classes = RUBBISH_CLASSES
     reach = 0.5
+    # someone passing in front hides part of a left object for a moment: its box, and so its
+    # bottom-centre, shifts without the object moving
+    move_frac = 0.5
 
     def subjects(self, tracks: list[Track]) -> list[Track]:
         carriers = [tr.box for tr in tracks if tr.box.cls == "person" or tr.box.cls in VEHICLES]
