@@ -282,7 +282,7 @@ class CameraConfig(_Model):
             return False
         if self.static_objects is not None:
             return self.static_objects
-        return any(r in STATIC_OBJECT_RULES for z in self.zones for r in z.rules)
+        return any(r in STATIC_OBJECT_RULES for z in self.zones if z.kind == ZoneKind.RULES for r in z.rules)
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
