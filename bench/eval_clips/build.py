@@ -122,11 +122,11 @@ def _exposure(car) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def stand(frames: list[np.ndarray], *cars, at: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """The cars kept standing on every frame: the empty lot's frames at the exposure of the first
+    """The cars kept standing on every frame: the empty lot's frames at the exposure of the darkest
     car's frame (as the camera exposes with that car in view), each car's real pixels cut out
     against the empty lot and blended in at its own place (or the last one with its top-left at
     ``at``)."""
-    gain0 = _exposure(cars[0])[2]
+    gain0 = min((_exposure(c)[2] for c in cars), key=np.mean)  # the darkest: no car brightened past white
     out = [np.clip(f.astype(np.float32) * gain0, 0, 255).astype(np.uint8) for f in frames]
     for k, car in enumerate(cars):
         p, empty, gain = _exposure(car)
