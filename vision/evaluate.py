@@ -95,6 +95,7 @@ class LabelledClip:
     clip: Path
     camera: Path
     events: list[Event]
+    background: Path | None = None  # the camera's reference image of the empty scene, beside the clip
 
 
 def load_labels(path: Path, clips_dir: Path | None = None) -> tuple[float, list[LabelledClip]]:
@@ -112,6 +113,7 @@ def load_labels(path: Path, clips_dir: Path | None = None) -> tuple[float, list[
                     Event(e["type"], float(e["start"]), float(e["end"]), e.get("zone"))
                     for e in c.get("events", [])
                 ],
+                clip_base / c["background"] if c.get("background") else None,
             )
             for c in data["clips"]
         ]

@@ -244,7 +244,7 @@ def evaluate(
     tol, clips = load_labels(labels, clips_dir)
     tol = tolerance if tolerance is not None else tol
     det_cfg = load_detector(detector) if detector else None
-    missing = [str(lc.clip) for lc in clips if not lc.clip.exists()]
+    missing = [str(p) for lc in clips for p in (lc.clip, lc.background) if p is not None and not p.exists()]
     if missing:
         raise ConfigError(f"{labels}: clip(s) not found: {', '.join(missing)} (build them first?)")
     total, by_type, rows = Score(), {}, []
@@ -260,6 +260,8 @@ def evaluate(
         camera, cfg = load_camera(lc.camera, str(lc.clip), detector=det_cfg)
         if gate is not None:
             camera = camera.model_copy(update={"motion_gate": gate})
+        if lc.background is not None:
+            camera = camera.model_copy(update={"background": str(lc.background)})
         with tempfile.TemporaryDirectory() as tmp:
             res = run_clip(camera, cfg, Path(tmp), video=False, progress=False)
         used = res.timings["detector"]

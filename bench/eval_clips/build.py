@@ -247,11 +247,23 @@ RECIPES: dict[str, Callable[[], tuple[list[np.ndarray], float]]] = {
 }
 
 
+def references(out: Path) -> None:
+    """The cameras' reference images of the empty scene (a camera's ``background:``), as an operator
+    captures them once ('cityops vision background'): the median of the empty lot (frames 114-177),
+    the same cropped upright, and the empty room with its table (the first 3 s of that clip)."""
+    lot_empty = np.median(np.stack(lot()[114:178:4]), axis=0).astype(np.uint8)
+    cv2.imwrite(str(out / "lot-empty.png"), lot_empty)
+    cv2.imwrite(str(out / "lot-empty-vertical.png"), vertical([lot_empty], 230)[0])
+    room = read("one-by-one-person-detection.mp4", 0, 30)
+    cv2.imwrite(str(out / "table-empty.png"), np.median(np.stack(room), axis=0).astype(np.uint8))
+
+
 def build(out: Path, only: list[str] | None = None) -> list[Path]:
     unknown = sorted(set(only or []) - set(RECIPES))
     if unknown:
         raise SystemExit(f"unknown clip(s) {unknown}; known: {', '.join(RECIPES)}")
     out.mkdir(parents=True, exist_ok=True)
+    references(out)
     made = []
     for name, recipe in RECIPES.items():
         if only and name not in only:
