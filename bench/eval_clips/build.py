@@ -220,6 +220,20 @@ def lot_vertical_drive_throughs():
     return vertical(lot_drive_throughs_quiet()[0][: round(60 * LOT_FPS)], 230), LOT_FPS
 
 
+def rotated(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Turned a quarter (432x768): upright video at the footage's own resolution (an overhead view
+    has no 'up'), where the 9:16 crop above has to be scaled up almost 3x."""
+    return [cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in frames]
+
+
+def lot_rotated_stop():
+    return rotated(white_stops(35)), LOT_FPS
+
+
+def lot_rotated_drive_throughs():
+    return rotated(lot_drive_throughs_quiet()[0][: round(60 * LOT_FPS)]), LOT_FPS
+
+
 def vtest_driveway():
     return read("vtest.avi"), 10.0  # a white van and a car stand in the driveway all along
 
@@ -254,6 +268,7 @@ def references(out: Path) -> None:
     lot_empty = np.median(np.stack(lot()[114:178:4]), axis=0).astype(np.uint8)
     cv2.imwrite(str(out / "lot-empty.png"), lot_empty)
     cv2.imwrite(str(out / "lot-empty-vertical.png"), vertical([lot_empty], 230)[0])
+    cv2.imwrite(str(out / "lot-empty-rotated.png"), rotated([lot_empty])[0])
     room = read("one-by-one-person-detection.mp4", 0, 30)
     cv2.imwrite(str(out / "table-empty.png"), np.median(np.stack(room), axis=0).astype(np.uint8))
 
