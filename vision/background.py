@@ -179,7 +179,7 @@ class SceneBackground:
         self.still_for: np.ndarray | None = None  # frames each pixel has stood still as a new object
         self.ignore: np.ndarray | None = None  # frame-sized, 255 where motion is ignored (motion masks)
         self._ignore_small: np.ndarray | None = None
-        self.static_frames = max(2, int(fps))  # standing still this long (after the short memory): static
+        self.static_frames = max(2, int(fps))  # a second standing still (after the short memory): static
 
     # -- start ------------------------------------------------------------------------------------
     def seed(self, image: np.ndarray, origin: str = "an image") -> None:
@@ -323,35 +323,44 @@ class SceneBackground:
         """The long model's background image (what the scene looks like without new objects)."""
         return None if self.size is None else self.long.getBackgroundImage()
 
-    def blobs(self, exclude: list[tuple[float, float, float, float]] = (), min_area: float = 0):
-        """Blobs in frame pixels, as ``(x1, y1, x2, y2, static)``.
+    def static_mask(self) -> np.ndarray | None:
+        """Pixels that have stood still as new objects for ``static_frames`` (working size), including
+        those someone is passing in front of right now."""
+        return None if self.still_for is None else self.still_for >= self.static_frames
 
-        Static blobs are the pixels that have stood still as new objects for ``static_frames``
-        (after the short memory), including those someone is passing in front of right now, so a
-        passer-by neither merges with a left object nor changes its box; moving blobs are the rest
-        of the long model's foreground. ``exclude``: frame-pixel boxes whose pixels are left out
-        (objects a detector explains: people, vehicles).
-        """
-        if self.long_mask is None or self.still_for is None:
+    def boxes(self, mask: np.ndarray, min_area: float = 0) -> list[tuple[float, float, float, float]]:
+        """Bounding boxes (frame pixels) of the connected parts of a working-size ``mask`` at least
+        ``min_area`` frame pixels large."""
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+        inv = 1 / self.scale
+        return [
+            (float(x * inv), float(y * inv), float((x + bw) * inv), float((y + bh) * inv))
+            for x, y, bw, bh, area in stats[1:]
+            if area * inv * inv >= min_area
+        ]
+
+    def frame_mask(self, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
+        """A working-size mask of the given frame-pixel boxes."""
+        m = np.zeros(self.long_mask.shape, bool)
+        k = self.scale
+        for x1, y1, x2, y2 in boxes:
+            m[max(0, int(y1 * k)) : int(math.ceil(y2 * k)), max(0, int(x1 * k)) : int(math.ceil(x2 * k))] = (
+                True
+            )
+        return m
+
+    def blobs(self, min_area: float = 0) -> list[tuple[float, float, float, float, bool]]:
+        """Blobs in frame pixels, as ``(x1, y1, x2, y2, static)``: static blobs are the pixels of
+        :meth:`static_mask` (so a passer-by neither merges with a left object nor changes its box);
+        moving blobs the rest of the long model's foreground."""
+        static = self.static_mask()
+        if self.long_mask is None or static is None:
             return []
-        static = np.where(self.still_for >= self.static_frames, 255, 0).astype(np.uint8)
-        moving = cv2.bitwise_and(self.long_mask, cv2.bitwise_not(static))
-        if exclude:
-            k = self.scale
-            for x1, y1, x2, y2 in exclude:
-                ys = slice(max(0, int(y1 * k)), int(math.ceil(y2 * k)))
-                xs = slice(max(0, int(x1 * k)), int(math.ceil(x2 * k)))
-                static[ys, xs] = 0
-                moving[ys, xs] = 0
-        static = cv2.morphologyEx(static, cv2.MORPH_OPEN, self.kernel)
-        out, inv = [], 1 / self.scale
-        for mask, is_static in ((static, True), (moving, False)):
-            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-            for i in range(1, n):
-                x, y, bw, bh, area = stats[i]
-                if area * inv * inv >= min_area:
-                    out.append((x * inv, y * inv, (x + bw) * inv, (y + bh) * inv, is_static))
-        return out
+        still = cv2.morphologyEx(static.astype(np.uint8), cv2.MORPH_OPEN, self.kernel)
+        moving = (self.long_mask > 0) & ~static
+        return [(*b, True) for b in self.boxes(still, min_area)] + [
+            (*b, False) for b in self.boxes(moving, min_area)
+        ]
 
 
 def parse_clip_at(spec: str) -> tuple[str, float]:

@@ -97,10 +97,20 @@ class CameraPipeline:
 
     def __post_init__(self) -> None:
         can = getattr(self.detector, "classes", None)
+        static = self.camera.uses_static_objects(self.detector.name)
+        if static and can is not None:
+            can = can | {OBJECT}
+        bad = [e for z in self.camera.zones for e in zone_class_errors(z.id, z.classes, can)]
+        if bad:
+            raise ZoneError(f"camera {self.camera.id!r}: " + "; ".join(bad))
+        self.zones = [Zone.from_config(z) for z in self.camera.zones]
+        gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
+        self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)
+        self.rules = CameraRules(self.zones)
         self.static: StaticObjects | None = None
-        if self.camera.uses_static_objects(self.detector.name):
-            self.static = StaticObjects(fps=self.camera.fps, camera_id=self.camera.id)
-            can = None if can is None else can | {OBJECT}
+        if static:
+            named = frozenset().union(*(r.classes for r in self.rules.rules))
+            self.static = StaticObjects(fps=self.camera.fps, camera_id=self.camera.id, named=named)
         self.scene: SceneBackground | None = (
             self.static.scene if self.static else getattr(self.detector, "scene", None)
         )
@@ -111,13 +121,6 @@ class CameraPipeline:
             img, origin = starting_image(self.store, self.camera.background)
             if img is not None:
                 self.scene.seed(img, origin)
-        bad = [e for z in self.camera.zones for e in zone_class_errors(z.id, z.classes, can)]
-        if bad:
-            raise ZoneError(f"camera {self.camera.id!r}: " + "; ".join(bad))
-        self.zones = [Zone.from_config(z) for z in self.camera.zones]
-        gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
-        self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)
-        self.rules = CameraRules(self.zones)
         self.gate: MotionGate | None = None
         self.times = StageTimes()
         self.last_tracks: list = []
@@ -163,7 +166,7 @@ class CameraPipeline:
             self.times.detected += 1
             t2 = _time.perf_counter()
             if self.static is not None:  # what the detector does not explain, as 'object' boxes
-                boxes = boxes + self.static.objects(boxes)
+                boxes = self.static.fuse(boxes)
             t2s = _time.perf_counter()
             self.times.add("static", t2s - t2)
             tracks = self.tracker.update(boxes, t)

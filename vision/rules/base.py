@@ -80,9 +80,12 @@ class DwellClock:
                 best, best_iou = tid, iou
         return self.clocks.pop(best) if best is not None else None
 
-    def update(self, subjects: list[Track], t: float) -> list[tuple[Track, float, float]]:
+    def update(
+        self, subjects: list[Track], t: float, hold: frozenset[int] = frozenset()
+    ) -> list[tuple[Track, float, float]]:
         """Advance to time ``t``, a detector run that saw ``subjects``; returns ``(track, dwell,
-        started_at)`` for each subject that fires."""
+        started_at)`` for each subject that fires. Subjects in ``hold`` (track ids) are seen and
+        keep their dwell but cannot fire now (e.g. someone is standing beside a left object)."""
         fired = []
         seen = {tr.id for tr in subjects}
         for tr in subjects:
@@ -94,7 +97,11 @@ class DwellClock:
                 c.start, c.ref = t, tr.box.anchor
             c.last_seen, c.box, c.misses = t, tr.box, 0
             dwell = t - c.start
-            if dwell >= self.dwell_s and (c.fired_at is None or t - c.fired_at >= self.cooldown_s):
+            if (
+                tr.id not in hold
+                and dwell >= self.dwell_s
+                and (c.fired_at is None or t - c.fired_at >= self.cooldown_s)
+            ):
                 c.fired_at = t
                 fired.append((tr, dwell, c.start))
         for tid, c in list(self.clocks.items()):
