@@ -196,7 +196,7 @@ def static_cost(width: int, frames: list[np.ndarray]) -> tuple[float, float]:
     t0 = time.process_time()  # CPU time: the machine may be shared
     for f in frames:
         st.update(f)
-        st.objects([])
+        st.fuse([])
     t1 = time.process_time()
     for f in frames:
         cv2.resize(f, st.scene.size, interpolation=cv2.INTER_AREA)
