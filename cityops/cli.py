@@ -294,7 +294,17 @@ def cmd_vision_eval(args: argparse.Namespace) -> int:
     from vision.workbench import evaluate
 
     _setup_logging("vision", args.verbose)
-    return _vision_tool(lambda: evaluate(Path(args.labels), args.tolerance))
+    gate = {"on": True, "off": False}.get(args.gate)
+    return _vision_tool(
+        lambda: evaluate(
+            Path(args.labels),
+            args.tolerance,
+            clips_dir=Path(args.clips) if args.clips else None,
+            detector=Path(args.detector) if args.detector else None,
+            json_out=Path(args.json) if args.json else None,
+            gate=gate,
+        )
+    )
 
 
 def cmd_vision_background(args: argparse.Namespace) -> int:
@@ -427,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
     veval.add_argument("labels", help="label YAML (format: docs/vision.md)")
     veval.add_argument("--tolerance", type=float, help="seconds (overrides the label file's tolerance_s)")
+    veval.add_argument("--clips", help="folder holding the clips (default: the label file's folder)")
+    veval.add_argument("--detector", help="detector YAML replacing every camera's (compare backends)")
+    veval.add_argument("--gate", choices=("on", "off"), help="force the motion gate on or off")
+    veval.add_argument("--json", help="also write the scores (per clip, per type, all) to this JSON file")
     vbg = vis_sub.add_parser(
         "background", help="capture a camera's reference image of the empty scene from a clip"
     )

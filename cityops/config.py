@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -63,30 +64,17 @@ class ActiveHours(_Model):
         return t >= self.start or t <= self.end
 
 
-class ZoneConfig(_Model):
-    id: Annotated[str, Field(pattern=_ID)]
-    name: str = ""
+class Outline(_Model):
+    """A polygon drawn on a camera's picture: ``polygon`` in pixels or ``polygon_norm`` in 0-1
+    fractions of the frame's width and height (scaled when the first frame gives the size)."""
+
     polygon: list[tuple[float, float]] | None = Field(
-        None, description="Image coordinates (pixels) of the zone outline (or give polygon_norm)."
+        None, description="Image coordinates (pixels) of the outline (or give polygon_norm)."
     )
     polygon_norm: list[tuple[float, float]] | None = Field(
         None,
         description="The outline as 0-1 fractions of the frame's width and height (any frame size).",
     )
-    rules: list[str] = Field(min_length=1, description="Violation codes this zone enforces (see taxonomy).")
-    classes: list[str] | None = Field(
-        None,
-        description="Object classes that count in this zone; empty: the defaults of each rule (see vision/rules).",
-    )
-    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
-    min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
-    dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
-    require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
-    cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
-    max_gap_s: float = Field(
-        5.0, ge=0, description="An object unseen this long (occlusion, missed detection) keeps its dwell."
-    )
-    active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
 
     @field_validator("polygon")
     @classmethod
@@ -96,7 +84,7 @@ class ZoneConfig(_Model):
         if pts is None:
             return None
         if len(pts) < 3:
-            raise ValueError(f"a zone polygon needs at least 3 points, got {len(pts)}")
+            raise ValueError(f"a polygon needs at least 3 points, got {len(pts)}")
         if any(x < 0 or y < 0 for x, y in pts):
             raise ValueError("image coordinates cannot be negative")
         poly = Polygon(pts)
@@ -114,9 +102,9 @@ class ZoneConfig(_Model):
         return cls._valid_polygon(pts)
 
     @model_validator(mode="after")
-    def _one_outline(self) -> ZoneConfig:
+    def _one_outline(self) -> Outline:
         if (self.polygon is None) == (self.polygon_norm is None):
-            raise ValueError("give the zone's outline once: 'polygon' (pixels) or 'polygon_norm' (0-1)")
+            raise ValueError("give the outline once: 'polygon' (pixels) or 'polygon_norm' (0-1)")
         if self.polygon is not None and all(v <= 1 for p in self.polygon for v in p):
             raise ValueError(
                 "every polygon point is <= 1: these look like 0-1 fractions of the frame, which as pixels "
@@ -130,6 +118,48 @@ class ZoneConfig(_Model):
             return list(self.polygon)
         return [(x * width, y * height) for x, y in self.polygon_norm or []]
 
+
+class MotionMask(Outline):
+    """An area the motion gate and the weight-free backend ignore (trees in the wind, a clock, a
+    screen), as Frigate's motion masks. Objects a detector finds there still count."""
+
+    name: str = ""
+
+
+class ZoneKind(StrEnum):
+    RULES = "rules"  # the zone's rules apply to objects whose anchor is inside it
+    EXCLUDE = "exclude"  # objects whose anchor is inside never count for the camera's rule zones
+
+
+class ZoneConfig(Outline):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str = ""
+    kind: ZoneKind = Field(
+        ZoneKind.RULES,
+        description="rules: enforce 'rules' here; exclude: a place where they do not apply (a marked "
+        "parking row beside a no-parking pavement): objects whose anchor is inside never count for "
+        "'rules' (empty: every rule) in the camera's other zones.",
+    )
+    rules: list[str] = Field(
+        default_factory=list,
+        description="Violation codes this zone enforces (see taxonomy); for kind exclude, the codes it "
+        "exempts from (empty: all).",
+    )
+    classes: list[str] | None = Field(
+        None,
+        description="Object classes that count in this zone; empty: the defaults of each rule (see "
+        "vision/rules). For kind exclude: the classes exempted (empty: every object).",
+    )
+    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
+    dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
+    require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
+    cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
+    max_gap_s: float = Field(
+        5.0, ge=0, description="An object unseen this long (occlusion, missed detection) keeps its dwell."
+    )
+    active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
+
     @field_validator("rules")
     @classmethod
     def _known_rules(cls, rules: list[str]) -> list[str]:
@@ -137,6 +167,28 @@ class ZoneConfig(_Model):
         if unknown:
             raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(RULE_CODES)}")
         return rules
+
+    @model_validator(mode="after")
+    def _kind(self) -> ZoneConfig:
+        if self.kind == ZoneKind.RULES and not self.rules:
+            raise ValueError(
+                "a zone with no rules enforces nothing: list its 'rules', or give 'kind: exclude' for a "
+                "place where they do not apply (e.g. a marked parking row; its 'rules' then name the "
+                "rules it exempts from, none: all)"
+            )
+        if self.kind == ZoneKind.EXCLUDE:
+            rule_only = {"dwell_s", "require_stationary", "cooldown_s", "max_gap_s", "active_hours"}
+            given = sorted(rule_only & self.model_fields_set)
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only for zones that enforce rules; an exclude zone takes "
+                    "'rules' (exempted, none: all), 'classes', 'min_confidence' and 'min_area'"
+                )
+        return self
+
+    def exempts(self, code: str) -> bool:
+        """Does this exclude zone exempt objects from rule ``code``?"""
+        return self.kind == ZoneKind.EXCLUDE and (not self.rules or code in self.rules)
 
 
 class DetectorConfig(_Model):
@@ -199,6 +251,11 @@ class CameraConfig(_Model):
         description="bytetrack (needs cityops[tracking]), iou (no dependency), auto: the first available.",
     )
     motion_gate: bool = Field(True, description="Skip the detector on frames where nothing moved in a zone.")
+    motion_masks: list[MotionMask] = Field(
+        default_factory=list,
+        description="Areas where motion is ignored by the motion gate and the weight-free backend "
+        "(trees, a clock, a screen); 'polygon' (pixels) or 'polygon_norm' (0-1) each.",
+    )
     evidence_clip_s: float = Field(
         0.0,
         ge=0,
@@ -225,7 +282,7 @@ class CameraConfig(_Model):
             return False
         if self.static_objects is not None:
             return self.static_objects
-        return any(r in STATIC_OBJECT_RULES for z in self.zones for r in z.rules)
+        return any(r in STATIC_OBJECT_RULES for z in self.zones if z.kind == ZoneKind.RULES for r in z.rules)
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:

@@ -177,6 +177,8 @@ class SceneBackground:
         self.long_mask: np.ndarray | None = None
         self.short_mask: np.ndarray | None = None
         self.still_for: np.ndarray | None = None  # frames each pixel has stood still as a new object
+        self.ignore: np.ndarray | None = None  # frame-sized, 255 where motion is ignored (motion masks)
+        self._ignore_small: np.ndarray | None = None
         self.static_frames = max(2, int(fps))  # a second standing still (after the short memory): static
 
     # -- start ------------------------------------------------------------------------------------
@@ -270,6 +272,11 @@ class SceneBackground:
             long_rate, short_rate = self.long_rate, self.short_rate
         self.long_mask = self._mask(self.long, small, long_rate)
         self.short_mask = self._mask(self.short, small, short_rate)
+        if self.ignore is not None:  # the camera's motion masks: no foreground there
+            if self._ignore_small is None:
+                self._ignore_small = cv2.resize(self.ignore, self.size, interpolation=cv2.INTER_NEAREST) > 0
+            self.long_mask[self._ignore_small] = 0
+            self.short_mask[self._ignore_small] = 0
         self._age(learning or self.relearn_left > 0)
         if self._clipped is not None:
             self.long_mask[self._clipped] = 0

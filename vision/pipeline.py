@@ -36,7 +36,7 @@ from vision.motion_gate import MotionGate
 from vision.rules import CameraRules, Violation
 from vision.static_objects import StaticObjects
 from vision.tracking import make_tracker
-from vision.zones import Zone, ZoneError, check_zones
+from vision.zones import Zone, ZoneError, check_zones, mask_image
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +136,15 @@ class CameraPipeline:
 
     def _first_frame(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
-        check_zones(self.camera.zones, w, h)
+        check_zones(self.camera.zones, w, h, self.camera.motion_masks)
         for z in self.zones:
             z.fit(w, h)
         self.frame_size = (w, h)
+        ignore = mask_image(self.camera.motion_masks, w, h)
+        if ignore is not None and self.scene is not None:  # the background models (weight-free, static)
+            self.scene.ignore = ignore
         if self.use_gate:
-            self.gate = MotionGate([z.mask((h, w)) for z in self.zones])
+            self.gate = MotionGate([z.mask((h, w)) for z in self.zones if not z.excludes], ignore=ignore)
 
     def process(self, frame: np.ndarray, t: float) -> list[Detection]:
         """Analyse one frame at media time ``t`` (seconds); returns the new detections."""

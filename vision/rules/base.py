@@ -26,7 +26,7 @@ from vision.classes import canonical
 from vision.detectors.base import Box
 from vision.geometry import box_iou, moved
 from vision.tracking import Track
-from vision.zones import Zone
+from vision.zones import Zone, exempt
 
 #: Detector runs that must miss a subject before its clock may end (see the module docstring).
 MIN_MISSES = 2
@@ -135,8 +135,9 @@ class ZoneRule:
     default_classes: ClassVar[frozenset[str]]
     move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
 
-    def __init__(self, zone: Zone) -> None:
+    def __init__(self, zone: Zone, exclusions: list[Zone] = ()) -> None:
         self.zone = zone
+        self.exclusions = list(exclusions)  # the camera's exclude zones (a marked parking row)
         c = zone.cfg
         self.classes = frozenset(map(canonical, c.classes)) if c.classes else self.default_classes
         self.clock = DwellClock(
@@ -148,7 +149,12 @@ class ZoneRule:
         )
 
     def in_zone(self, tracks: list[Track], classes: frozenset[str]) -> list[Track]:
-        return [tr for tr in tracks if self.zone.counts(tr.box, classes)]
+        """Tracks of ``classes`` counted in this zone and not standing where this rule is exempted."""
+        return [
+            tr
+            for tr in tracks
+            if self.zone.counts(tr.box, classes) and not exempt(tr.box, self.code, self.exclusions)
+        ]
 
     def subjects(self, tracks: list[Track]) -> list[Track]:
         """The tracks whose stay this rule measures in this frame."""
