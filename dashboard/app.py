@@ -28,6 +28,7 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
+from dashboard.tiles import install_tiles
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
@@ -86,6 +87,8 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             abort(404)
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
+
+    install_tiles(server, cfg)
 
     @server.route("/healthz")
     def healthz():

@@ -24,8 +24,8 @@ def _origin(url: str | None) -> str:
 
 def csp(app: Dash, cfg: CityOpsConfig) -> str:
     """The policy: scripts from the board itself (and the hashes of Dash's inline ones), images and
-    fetches from the board, the tile server and the dispatch API (citizen photos)."""
-    others = " ".join(sorted({o for o in (_origin(cfg.dashboard.tile_url), _origin(cfg.api_url)) if o}))
+    fetches from the board (basemap tiles included: dashboard.tiles) and the dispatch API (citizen photos)."""
+    others = _origin(cfg.api_url)
     return "; ".join(
         [
             "default-src 'self'",
