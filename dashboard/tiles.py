@@ -2,13 +2,16 @@
 maps ask for it): from a local MBTiles file (``dashboard.tiles``: SQLite, rows in TMS order, so the
 row is flipped) or fetched from an intranet tile server (``dashboard.tile_url``) and kept in memory.
 
+Past an MBTiles file's deepest zoom, a tile is cut from its ancestor at that zoom and scaled up.
 Answers carry caching headers (``Cache-Control``, an ``ETag`` answered with 304); a tile the source
 does not have is a 404. With neither setting there is no route and the maps draw their offline
 background (dashboard.maps.background_layers)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import logging
 import sqlite3
 import threading
@@ -18,6 +21,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from flask import Flask, Response, abort, request
+from PIL import Image
 
 from cityops.config import CityOpsConfig
 
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 TILE_PATH = "/tiles/{z}/{x}/{y}"  # the URL template the maps use (dashboard.maps)
 MAX_AGE_S = 86_400
 MAX_ZOOM = 24
+MAX_OVERZOOM = 12  # zoom levels past a file's deepest that are drawn from its last level
 
 
 class TileError(RuntimeError):
@@ -68,17 +73,25 @@ class MBTiles:
     def metadata(self) -> dict[str, str]:
         return dict(self._db().execute("SELECT name, value FROM metadata").fetchall())
 
-    def get(self, z: int, x: int, y: int) -> bytes | None:
-        """The tile at XYZ ``z/x/y`` (MBTiles stores TMS rows: row = 2^z - 1 - y)."""
-        row = (
-            self._db()
-            .execute(
-                "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
-                (z, x, (1 << z) - 1 - y),
-            )
-            .fetchone()
-        )
+    @functools.cached_property
+    def max_zoom(self) -> int:
+        row = self._db().execute("SELECT MAX(zoom_level) FROM tiles").fetchone()
+        return int(row[0]) if row and row[0] is not None else -1
+
+    def stored(self, z: int, x: int, y: int) -> bytes | None:
+        """The tile stored for XYZ ``z/x/y`` (MBTiles stores TMS rows: row = 2^z - 1 - y)."""
+        sql = "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?"
+        row = self._db().execute(sql, (z, x, (1 << z) - 1 - y)).fetchone()
         return bytes(row[0]) if row and row[0] else None
+
+    def get(self, z: int, x: int, y: int) -> bytes | None:
+        """The tile at XYZ ``z/x/y``; past the file's deepest zoom, the part of its ancestor at that
+        zoom that covers it, scaled up (a district map zooms past a city file's last level)."""
+        if z <= self.max_zoom:
+            return self.stored(z, x, y)
+        if self.max_zoom < 0 or z - self.max_zoom > MAX_OVERZOOM:
+            return None
+        return overzoom(self, z, x, y)
 
 
 class TileProxy:
@@ -108,6 +121,28 @@ class TileProxy:
             while len(self._cache) > self.limit:
                 self._cache.popitem(last=False)
         return data
+
+
+@functools.lru_cache(maxsize=512)
+def _scaled(data: bytes, d: int, dx: int, dy: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("RGBA")
+        size = img.width >> d
+        if size < 1:
+            return b""
+        part = img.crop((dx * size, dy * size, (dx + 1) * size, (dy + 1) * size))
+        out = io.BytesIO()
+        part.resize((img.width, img.height), Image.Resampling.BILINEAR).save(out, "PNG")
+        return out.getvalue()
+
+
+def overzoom(source: MBTiles, z: int, x: int, y: int) -> bytes | None:
+    d = z - source.max_zoom
+    parent = source.stored(source.max_zoom, x >> d, y >> d)
+    if parent is None:
+        return None
+    mask = (1 << d) - 1
+    return _scaled(parent, d, x & mask, y & mask) or None
 
 
 def tile_source(cfg: CityOpsConfig) -> MBTiles | TileProxy | None:

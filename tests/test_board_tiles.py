@@ -52,8 +52,9 @@ def test_caching_headers_and_conditional_answers(client):
     assert again.status_code == 304 and again.data == b""
 
 
+# 5/0/31 lies under zoom-4 tile 4/0/15, which the file lacks (it stops at 70° S)
 @pytest.mark.parametrize("path", ["/tiles/0/1/0", "/tiles/2/0/4", "/tiles/30/0/0", "/tiles/4/-1/0",
-                                  "/tiles/a/b/c", "/tiles/0/0/0/../../etc", "/tiles/5/0/0"])  # fmt: skip
+                                  "/tiles/a/b/c", "/tiles/0/0/0/../../etc", "/tiles/5/0/31"])  # fmt: skip
 def test_missing_and_impossible_tiles_are_404(client, path):
     assert client.get(path).status_code == 404
 
@@ -84,3 +85,32 @@ def test_no_basemap_configured_means_no_tiles_and_no_route():
     assert [layer["sourcetype"] for layer in background_layers(cfg)] == ["geojson"]
     with_tiles = CityOpsConfig.model_validate({"dashboard": {"tiles": str(MBTILES)}})
     assert [layer["sourcetype"] for layer in background_layers(with_tiles)] == ["geojson", "raster"]
+
+
+def test_past_the_files_last_zoom_tiles_are_cut_from_their_ancestor(client):
+    """The file stops at zoom 4; a district map asks for zoom 12. Tile 12/x/y is the matching
+    1/256th of its zoom-4 ancestor scaled up: its colour is that part's colour."""
+    import io
+
+    from PIL import Image
+
+    lon, lat = 118.19, 39.65  # Tangshan
+    import math
+
+    def xyz(z):
+        n = 1 << z
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        return x, y
+
+    x12, y12 = xyz(12)
+    deep = client.get(f"/tiles/12/{x12}/{y12}")
+    assert deep.status_code == 200 and deep.mimetype == "image/png"
+    x4, y4 = xyz(4)
+    parent = Image.open(io.BytesIO(client.get(f"/tiles/4/{x4}/{y4}").data)).convert("RGBA")
+    part = 256 >> 8
+    px = ((x12 - (x4 << 8)) * part, (y12 - (y4 << 8)) * part)
+    got = Image.open(io.BytesIO(deep.data)).convert("RGBA")
+    assert got.size == parent.size
+    assert got.getpixel((128, 128)) == parent.getpixel(px)
+    assert client.get(f"/tiles/17/{x12 << 5}/{y12 << 5}").status_code == 404  # past the overzoom limit
