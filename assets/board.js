@@ -3,7 +3,7 @@
  * - Once the map has drawn, tell the server the page's scale (board-scale): that first update
  *   brings the charts, and every resize brings them again at the new size.
  * - Then follow /board/events (server-sent events): each message is the live state's new version,
- *   handed to the board-push store, whose callback patches only what changed.
+ *   handed to the board-push element, whose callback patches only what changed.
  * - A click on an incident card opens its detail (board-focus); the detail's x closes it.
  * Pages other than the board have no #board-push, so nothing runs there.
  */
@@ -46,12 +46,12 @@
     }
     since = since || Date.now();
     if (!scaled && (mapDrawn() || Date.now() - since > 5000)) {
-      scaled = setProps("board-scale", { data: scale() });
+      scaled = setProps("board-scale", { value: scale() });
     }
     if (scaled && !source) {
       source = new EventSource("/board/events");
       source.onmessage = function (e) {
-        setProps("board-push", { data: Number(e.data) });
+        setProps("board-push", { value: Number(e.data) });
       };
     }
   }
@@ -60,17 +60,17 @@
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(function () {
-      if (scaled) setProps("board-scale", { data: scale() });
+      if (scaled) setProps("board-scale", { value: scale() });
     }, 200);
   });
   document.addEventListener("click", function (e) {
     var el = e.target;
     if (!el || !el.closest) return;
     if (el.closest("#detail-close")) {
-      setProps("board-focus", { data: null });
+      setProps("board-focus", { value: null });
       return;
     }
     var card = el.closest("#ticker .incident");
-    if (card && card.dataset.id) setProps("board-focus", { data: Number(card.dataset.id) });
+    if (card && card.dataset.id) setProps("board-focus", { value: Number(card.dataset.id) });
   });
 })();

@@ -128,21 +128,28 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     district = {"level": "district"}
     push = lambda page, have: board.refresh(ctx, ctx.live.version, None, district, 1, page, have, "en")  # noqa: E731
     out = push("page-1", 0)  # a page the server does not know: the whole map and every panel
-    fig, version = out[0], out[-1]
-    assert version == ctx.live.version and fig["data"][1]["customdata"] == [1]
+    fig, seq = out[0], out[-1]
+    assert ctx.board_views.get("page-1", seq).version == ctx.live.version and fig["data"][1][
+        "customdata"
+    ] == [1]
     assert len(out) == 2 + len(board.PANELS) and no_update not in out
-    assert push("page-1", version) == (no_update,) * (2 + len(board.PANELS))  # nothing new
+    assert push("page-1", seq) == (no_update,) * (2 + len(board.PANELS))  # nothing new
     ctx.live.apply(encode(_incident(ctx, 3, state="accepted")))
-    patch, *panels, version2 = push("page-1", version)
+    patch, *panels, seq2 = push("page-1", seq)
+    dropped = push("page-1", seq)  # Dash dropped that answer: the page still holds seq
+    assert dropped[0] is not no_update and dropped[-1] != seq2
     after = apply_patch(fig, patch)
-    assert after["data"][1]["customdata"] == [1, 3] and version2 == ctx.live.version
+    assert (
+        after["data"][1]["customdata"] == [1, 3]
+        and ctx.board_views.get("page-1", seq2).version == ctx.live.version
+    )
     sent = dict(zip(board.PANELS, panels, strict=True))
     assert sent["camera-wall"] is no_update  # the cameras did not change: not sent again
     assert sent["kpis"] is not no_update and sent["ticker"] is not no_update
     # overdue: red, bigger, and the cell's tooltip counts it
     late = _incident(ctx, 3, state="accepted", version=2).model_copy(update={"breaches": ["arrive"]})
     ctx.live.apply(encode(late))
-    patch, *_ = push("page-1", version2)
+    patch, *_ = push("page-1", seq2)
     after = apply_patch(after, patch)
     assert after["data"][1]["marker"]["color"][1] == OVERDUE_COLOUR
     assert after["data"][1]["marker"]["size"][1] > after["data"][1]["marker"]["size"][0]

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
+import math
 import threading
 import time
 import uuid
@@ -65,33 +67,39 @@ EMPTY = {"type": "FeatureCollection", "features": []}
 # -- what each open page was sent ------------------------------------------------------------------
 @dataclass
 class ClientView:
-    version: int
+    version: int  # the live state's version the page's map shows
     counts: dict[str, int]
     markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
     traces: dict[str, int] = field(default_factory=dict)  # trace name -> index in the page's figure
     overdue: dict[str, int] = field(default_factory=dict)  # cell -> open overdue incidents
     sent: dict[str, str] = field(default_factory=dict)  # panel -> digest of what the page shows
     scale: float = 1.0
+    seq: int = 0  # this view's number: what the page reports back (board-version) once it holds it
 
 
 class ClientViews:
-    """What each open page holds, keyed by (page id, version the page reports), bounded (LRU).
+    """What each open page holds, keyed by (page id, view number the page reports), bounded (LRU).
 
-    The page reports its version back with every update, so a response that Dash dropped (a newer
-    request for the same output was in flight) is simply computed again from the older version.
+    Every answer carries a new view number and the page reports the one it holds with every
+    request, so an answer that Dash dropped (a newer request for the same outputs was in flight) is
+    simply computed again from the view the page really holds.
     """
 
     def __init__(self, limit: int = 2048) -> None:
         self.limit = limit
         self._views: OrderedDict[tuple[str, int], ClientView] = OrderedDict()
         self._lock = threading.Lock()
+        self._seq = itertools.count(1)
 
-    def put(self, cid: str, view: ClientView) -> None:
+    def put(self, cid: str, view: ClientView) -> int:
+        """Remember ``view`` under a new number (returned, and set on it)."""
         with self._lock:
-            self._views[(cid, view.version)] = view
-            self._views.move_to_end((cid, view.version))
+            view.seq = next(self._seq)
+            self._views[(cid, view.seq)] = view
+            self._views.move_to_end((cid, view.seq))
             while len(self._views) > self.limit:
                 self._views.popitem(last=False)
+            return view.seq
 
     def get(self, cid: str, version: int) -> ClientView | None:
         with self._lock:
@@ -116,6 +124,12 @@ def marker_text(inc, lang: str) -> str:
 
 def is_overdue(inc) -> bool:
     return bool(inc.breaches) and inc.state in OPEN_STATES
+
+
+def view_zoom(bounds: tuple[float, float, float, float], scale: float) -> float:
+    """The zoom at which ``bounds`` fills the board's map: about 1250x520 px at 1920x1080, times
+    the wall's scale (a 4K wall shows the same view, not a small island in the middle)."""
+    return fit_zoom(bounds, round(1250 * scale), round(520 * scale))
 
 
 def marker_size(inc, scale: float) -> int:
@@ -260,7 +274,7 @@ def map_figure(
             "map": {
                 "style": MAP_STYLE,
                 "center": {"lon": (w + e) / 2, "lat": (s + n) / 2},
-                "zoom": fit_zoom(ctx.grid.bounds),
+                "zoom": view_zoom(ctx.grid.bounds, view.scale),
                 "layers": [
                     *background_layers(ctx.cfg),
                     line_layer(layers["community"], "#5f8fbf", 1.2, below),
@@ -330,7 +344,7 @@ def bar_figure(
     bar.marker.color = colour
     if customdata is not None:
         bar.customdata = customdata
-    fig = go.Figure(bar)
+    fig = go.Figure(bar, layout={"template": "none"})  # plotly's default template: ~8 KB per chart
     layout = {
         **CHART_LAYOUT,
         "font": {**CHART_LAYOUT["font"], "size": round(CHART_LAYOUT["font"]["size"] * scale)},
@@ -576,7 +590,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     cid = uuid.uuid4().hex
     view = ClientView(version, counts)
     fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
-    ctx.board_views.put(cid, view)
+    seq = ctx.board_views.put(cid, view)
     graph = lambda gid: dcc.Graph(  # noqa: E731 (charts follow once the map is drawn)
         id=gid, figure=empty_chart(), config={"displayModeBar": False, "responsive": True}, className="chart"
     )
@@ -664,11 +678,12 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                 className="bottom",
             ),
             dcc.Store(id="board-client", data=cid),
-            dcc.Store(id="board-version", data=version),
+            dcc.Store(id="board-version", data=seq),  # the view the page holds (ClientViews)
             dcc.Store(id="board-lang", data=lang),
-            dcc.Store(id="board-push", data=version),  # set by assets/board.js from /board/events
-            dcc.Store(id="board-scale", data=None),  # set by assets/board.js once the map has drawn
-            dcc.Store(id="board-focus", data=None),  # the incident a click on its card opened
+            # set by assets/board.js (dash_clientside.set_props; a dcc.Store would put back its own copy):
+            html.Data(id="board-push", value=version),  # the live state's version from /board/events
+            html.Data(id="board-scale", value=None),  # the wall's size over 1920x1080, once the map drew
+            html.Data(id="board-focus", value=None),  # the incident whose card was clicked
             dcc.Store(id="drill", data={"level": "district"}),
             # a slow safety net: the push stream carries every change as it happens
             dcc.Interval(id="tick", interval=max(ctx.cfg.dashboard.refresh_ms * 10, 10_000)),
@@ -776,7 +791,7 @@ def map_patch(
     return patch
 
 
-def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have, lang):
+def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have: int, lang):
     """On a push (the live state changed), a drill-down, the page's first draw or resize, or the slow
     tick: the map's changes since what this page holds, and each panel that differs from what it
     shows; ``no_update`` for everything unchanged."""
@@ -790,8 +805,7 @@ def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have, lang):
         fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
         got = ctx.board_panels.get(ctx, lang, drill, scale)
         view.sent = dict(zip(PANELS, got.digests, strict=True))
-        ctx.board_views.put(cid, view)
-        return (fig, *got.values, version)
+        return (fig, *got.values, ctx.board_views.put(cid, view))
     view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, dict(base.sent),
                       base.scale)  # fmt: skip
     map_out = no_update
@@ -799,7 +813,12 @@ def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have, lang):
         version, changed, cameras = ctx.live.changes_since(view.version)
         _, incidents, _ = ctx.live.snapshot()
         counts, overdue = cell_counts(incidents)
+        rescaled = scale != view.scale
         map_out = map_patch(ctx, view, counts, changed, cameras, lang, overdue, scale)
+        if rescaled:  # the same view of the district (or the drilled unit) on a larger or smaller wall
+            centre, zoom = drill_target_view(ctx, drill or {}, scale)
+            map_out["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
+            map_out["layout"]["map"]["zoom"] = zoom
         view.version = version
     got = ctx.board_panels.get(ctx, lang, drill, scale)
     out = []
@@ -808,8 +827,7 @@ def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have, lang):
         view.sent[name] = dig
     if map_out is no_update and all(o is no_update for o in out):
         return (no_update,) * (2 + len(PANELS))
-    ctx.board_views.put(cid, view)
-    return (map_out, *out, view.version)
+    return (map_out, *out, ctx.board_views.put(cid, view))
 
 
 def unit_layer(ctx: DashContext, target: dict) -> dict:
@@ -821,12 +839,21 @@ def unit_layer(ctx: DashContext, target: dict) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def drill(ctx: DashContext, click, bar_click, _reset, _cycle, state, lang):
+def drill(ctx: DashContext, click, bar_click, _reset, _cycle, state, lang, scale):
     """The drill-down callback: :func:`drill_to` for whichever input fired."""
-    return drill_to(ctx, callback_context.triggered_id, click, bar_click, state, lang)
+    return drill_to(ctx, callback_context.triggered_id, click, bar_click, state, lang, float(scale or 1.0))
 
 
-def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lang):
+def drill_target_view(ctx: DashContext, target: dict, scale: float) -> tuple[tuple[float, float], float]:
+    """The map's centre and zoom that show the drilled unit (or the district) on this wall."""
+    if target.get("level") in ("street", "community") and target.get("code") in lookups(ctx.grid).units:
+        w, s, e, n = lookups(ctx.grid).units[target["code"]].geometry.bounds
+    else:
+        w, s, e, n = ctx.grid.bounds
+    return ((w + e) / 2, (s + n) / 2), view_zoom((w, s, e, n), scale)
+
+
+def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lang, scale: float = 1.0):
     """A click on a cell drills one level down, a click on a street's (or community's) bar drills to
     it, the reset button (or the end of a cycle) goes back to the district, the cycle timer walks the
     streets: a patch of the map's centre, zoom and highlighted outline; the store the panels filter by."""
@@ -842,15 +869,15 @@ def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lan
     else:
         target = {"level": "district"}
     patch = Patch()
-    if target.get("level") not in ("street", "community"):
-        target = {"level": "district"}
-        w, s, e, n = ctx.grid.bounds
-        centre, zoom, label = ((w + e) / 2, (s + n) / 2), fit_zoom(ctx.grid.bounds), ""
+    if (
+        target.get("level") not in ("street", "community")
+        or target.get("code") not in lookups(ctx.grid).units
+    ):
+        target, label = {"level": "district"}, ""
     else:
-        u = lookups(ctx.grid).units[target["code"]]
-        w, s, e, n = u.geometry.bounds
-        centre, zoom = ((w + e) / 2, (s + n) / 2), fit_zoom((w, s, e, n))
-        label = f"{t('level.' + target['level'], lang)}: {unit_name(ctx, target['code'], lang)} ({u.code})"
+        level, code = target["level"], target["code"]
+        label = f"{t('level.' + level, lang)}: {unit_name(ctx, code, lang)} ({code})"
+    centre, zoom = drill_target_view(ctx, target, scale)
     patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
     patch["layout"]["map"]["zoom"] = zoom
     patch["layout"]["map"]["layers"][len(background_layers(ctx.cfg)) + 2]["source"] = unit_layer(ctx, target)
@@ -859,7 +886,7 @@ def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lan
     return patch, target, label, title
 
 
-def focus(ctx: DashContext, iid, lang):
+def focus(ctx: DashContext, iid, lang, scale=None):
     """A click on a card: the map flies to the incident and its detail opens above the cards."""
     if iid is None:
         return no_update, [], "detail hidden"
@@ -868,7 +895,7 @@ def focus(ctx: DashContext, iid, lang):
         return no_update, [html.Div(t("board.gone", lang), className="empty")], "detail"
     patch = Patch()
     patch["layout"]["map"]["center"] = {"lon": inc.lon, "lat": inc.lat}
-    patch["layout"]["map"]["zoom"] = 16
+    patch["layout"]["map"]["zoom"] = 16 + math.log2(float(scale or 1.0))
     patch["layout"]["uirevision"] = f"incident-{iid}"
     street, community = place_names(ctx.grid, lang).get(inc.cell or "", (t("outside", lang), ""))
     stamps = ctx.live.stamps_of(iid)
@@ -934,10 +961,10 @@ def register(app, ctx: DashContext) -> None:
         Output("board-map", "figure"),
         *(Output(p, "figure" if p.startswith("chart-") else "children") for p in PANELS),
         Output("board-version", "data"),
-        Input("board-push", "data"),
+        Input("board-push", "value"),
         Input("tick", "n_intervals"),
         Input("drill", "data"),
-        Input("board-scale", "data"),
+        Input("board-scale", "value"),
         State("board-client", "data"),
         State("board-version", "data"),
         State("board-lang", "data"),
@@ -954,13 +981,15 @@ def register(app, ctx: DashContext) -> None:
         Input("cycle", "n_intervals"),
         State("drill", "data"),
         State("board-lang", "data"),
+        State("board-scale", "value"),
         prevent_initial_call=True,
     )(functools.partial(drill, ctx))
     app.callback(
         Output("board-map", "figure", allow_duplicate=True),
         Output("board-detail", "children"),
         Output("board-detail", "className"),
-        Input("board-focus", "data"),
+        Input("board-focus", "value"),
         State("board-lang", "data"),
+        State("board-scale", "value"),
         prevent_initial_call=True,
     )(functools.partial(focus, ctx))
