@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 TILE_PATH = "/tiles/{z}/{x}/{y}"  # the URL template the maps use (dashboard.maps)
 MAX_AGE_S = 86_400
 MAX_ZOOM = 24
-MAX_OVERZOOM = 12  # zoom levels past a file's deepest that are drawn from its last level
+MAX_OVERZOOM = 18  # zoom levels past a file's deepest that are drawn from its last level
 
 
 class TileError(RuntimeError):
@@ -125,14 +125,13 @@ class TileProxy:
 
 @functools.lru_cache(maxsize=512)
 def _scaled(data: bytes, d: int, dx: int, dy: int) -> bytes:
+    """Part (dx, dy) of ``data`` cut in 2^d x 2^d (a fraction of a pixel past 8 levels), scaled up."""
     with Image.open(io.BytesIO(data)) as img:
         img = img.convert("RGBA")
-        size = img.width >> d
-        if size < 1:
-            return b""
-        part = img.crop((dx * size, dy * size, (dx + 1) * size, (dy + 1) * size))
+        size = img.width / (1 << d)
+        box = (dx * size, dy * size, (dx + 1) * size, (dy + 1) * size)
         out = io.BytesIO()
-        part.resize((img.width, img.height), Image.Resampling.BILINEAR).save(out, "PNG")
+        img.resize((img.width, img.height), Image.Resampling.BILINEAR, box=box).save(out, "PNG")
         return out.getvalue()
 
 
@@ -142,7 +141,7 @@ def overzoom(source: MBTiles, z: int, x: int, y: int) -> bytes | None:
     if parent is None:
         return None
     mask = (1 << d) - 1
-    return _scaled(parent, d, x & mask, y & mask) or None
+    return _scaled(parent, d, x & mask, y & mask)
 
 
 def tile_source(cfg: CityOpsConfig) -> MBTiles | TileProxy | None:

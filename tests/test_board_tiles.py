@@ -113,4 +113,6 @@ def test_past_the_files_last_zoom_tiles_are_cut_from_their_ancestor(client):
     got = Image.open(io.BytesIO(deep.data)).convert("RGBA")
     assert got.size == parent.size
     assert got.getpixel((128, 128)) == parent.getpixel(px)
-    assert client.get(f"/tiles/17/{x12 << 5}/{y12 << 5}").status_code == 404  # past the overzoom limit
+    deeper = client.get(f"/tiles/16/{x12 << 4}/{y12 << 4}")  # 12 levels down: 1/16 of a pixel, scaled up
+    assert deeper.status_code == 200 and len(set(Image.open(io.BytesIO(deeper.data)).getdata())) >= 1
+    assert client.get(f"/tiles/23/{x12 << 11}/{y12 << 11}").status_code == 404  # past the overzoom limit

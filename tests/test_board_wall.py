@@ -180,7 +180,7 @@ def test_board_reads_at_a_glance_and_drills_down(tmp_path, stack):
         # past its SLA the marker turns red (and the card says so)
         page.wait_for_function(
             "(c) => { const g = document.querySelector('#board-map .js-plotly-plot');"
-            " return g.data[1].marker.color.includes(c); }",
+            " return g.data.find(d => d.name === 'incidents').marker.color.includes(c); }",
             arg=OVERDUE_COLOUR,
             timeout=30_000,
         )
@@ -229,14 +229,28 @@ def test_board_reads_at_a_glance_and_drills_down(tmp_path, stack):
             "() => document.querySelector('#chart-street .js-plotly-plot').data[0].customdata"
         )
         assert street_of_report in bars and cell.street in bars
-        page.locator("#chart-street .bars .point").nth(bars.index(street_of_report)).click()
+        box = page.locator("#chart-street .bars .point").nth(bars.index(street_of_report)).bounding_box()
+        page.mouse.move(
+            box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        )  # plotly's hover finds the bar
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_function("() => document.getElementById('kpi-open').innerText === '1'", timeout=15_000)
         assert report_cell.street_zh in page.locator("#drill-label").inner_text()
         assert page.locator("#ticker .incident").count() == 1
-        layer = page.evaluate(
-            "() => document.querySelector('#board-map .js-plotly-plot').layout.map.layers.at(-1).source.features"
+        highlighted = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
+                                 const h = g.data.find(d => d.name === 'highlight');
+                                 return [h.lon.filter(x => x !== null), h.lat.filter(x => x !== null)]; }"""
+        page.wait_for_function(f"() => ({highlighted})()[0].length > 10", timeout=15_000)
+        lons, lats = page.evaluate(highlighted)
+        w, s, e, n = next(u for u in grid.streets if u.code == street_of_report).geometry.bounds
+        assert (
+            w - 1e-3 <= min(lons)
+            and max(lons) <= e + 1e-3
+            and s - 1e-3 <= min(lats)
+            and max(lats) <= n + 1e-3
         )
-        assert [f["properties"]["code"] for f in layer] == [street_of_report]
+        centre = page.evaluate("() => document.querySelector('#board-map .js-plotly-plot').layout.map.center")
+        assert w <= centre["lon"] <= e and s <= centre["lat"] <= n  # the map moved to the street
         page.wait_for_function("() => document.getElementById('by-unit-title').innerText.includes('社区')")
         page.screenshot(path=str(OUTPUT / "board-wall-drill-1920x1080.png"))
         page.click("#drill-reset")

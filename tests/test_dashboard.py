@@ -84,7 +84,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         assert code in console.locator("#console-table").inner_text()
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
         assert sum(z) == 1 and z[list(grid.codes).index(code)] == 1
-        assert board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[1].lon.length") == 1
+        assert board.evaluate("document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name === 'incidents').lon.length") == 1
         board.screenshot(path=str(OUTPUT / "board-live-1920x1080.png"))
         # the operator reassigns it to insp-c
         console.locator("#console-table input[type=radio]").first.check()
@@ -108,7 +108,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         # a second incident elsewhere only patches what changed
         detect(r, grid, 2000, "exposed_rubbish")
         board.wait_for_function(
-            "() => document.querySelector('#board-map .js-plotly-plot').data[1].lon.length === 2",
+            "() => document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name === 'incidents').lon.length === 2",
             timeout=30000,
         )
         assert board.locator("#ticker [id^=incident-]").count() == 2

@@ -89,7 +89,7 @@ def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path
     view = board.ClientView(0, {})
     fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
     names = [trace["name"] for trace in fig["data"]]
-    assert names == [board.CELLS, board.INCIDENTS, board.CAMERAS]
+    assert names == [board.CELLS, board.HIGHLIGHT, board.INCIDENTS, board.CAMERAS]
     assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
 
 
@@ -126,10 +126,11 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
     ctx.live.apply(encode(_incident(ctx, 1)))
     district = {"level": "district"}
-    push = lambda page, have: board.refresh(ctx, ctx.live.version, None, district, 1, page, have, "en")  # noqa: E731
+    push = lambda page, have: board.refresh(ctx, ctx.live.version, None, district, 1, None, page, have, "en")  # noqa: E731
     out = push("page-1", 0)  # a page the server does not know: the whole map and every panel
     fig, seq = out[0], out[-1]
-    assert ctx.board_views.get("page-1", seq).version == ctx.live.version and fig["data"][1][
+    m = board.trace_index(fig)[board.INCIDENTS]
+    assert ctx.board_views.get("page-1", seq).version == ctx.live.version and fig["data"][m][
         "customdata"
     ] == [1]
     assert len(out) == 2 + len(board.PANELS) and no_update not in out
@@ -140,7 +141,7 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     assert dropped[0] is not no_update and dropped[-1] != seq2
     after = apply_patch(fig, patch)
     assert (
-        after["data"][1]["customdata"] == [1, 3]
+        after["data"][m]["customdata"] == [1, 3]
         and ctx.board_views.get("page-1", seq2).version == ctx.live.version
     )
     sent = dict(zip(board.PANELS, panels, strict=True))
@@ -151,8 +152,8 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     ctx.live.apply(encode(late))
     patch, *_ = push("page-1", seq2)
     after = apply_patch(after, patch)
-    assert after["data"][1]["marker"]["color"][1] == OVERDUE_COLOUR
-    assert after["data"][1]["marker"]["size"][1] > after["data"][1]["marker"]["size"][0]
+    assert after["data"][m]["marker"]["color"][1] == OVERDUE_COLOUR
+    assert after["data"][m]["marker"]["size"][1] > after["data"][m]["marker"]["size"][0]
     k = list(ctx.grid.codes).index(late.cell)
     assert after["data"][0]["customdata"][k] == 1 and after["data"][0]["z"][k] == 1
     assert "Overdue" in after["data"][0]["hovertemplate"] or "overdue" in after["data"][0]["hovertemplate"]
@@ -177,13 +178,18 @@ def test_drill_down_filters_the_panels_and_names_the_cells(tmp_path):
     assert sum(drilled[5]["data"][0]["x"]) == 1  # by community inside the street
     # the drill callback highlights the street and the labels are names, not codes
     click = {"points": [{"location": a.cell}]}
-    patch, target, label, title = board.drill_to(ctx, "board-map", click, None, {"level": "district"}, "en")
+    target, label, title = board.drill_to(ctx, "board-map", click, None, {"level": "district"}, "en")
+    seq = board.update(ctx, {"level": "district"}, 1, "page-2", 0, "en")[-1]  # the page's first answer
+    patch = board.update(ctx, target, 1, "page-2", seq, "en")[0]  # the drill store changed
     assert target == {"level": "street", "code": street_a}
     name = ctx.grid.by_code[a.cell].street_en
     assert name in label and title == t("board.by_community", "en")
     ops = patch.to_plotly_json()["operations"]
-    layer = next(op for op in ops if op["location"][-1] == "source")["params"]["value"]
-    assert [f["properties"]["code"] for f in layer["features"]] == [street_a]
+    lons = next(op for op in ops if op["location"][-1] == "lon")["params"]["value"]
+    street = next(u for u in ctx.grid.streets if u.code == street_a).geometry
+
+    ring = [p for p in lons if p is not None]
+    assert len(ring) > 10 and min(ring) >= street.bounds[0] - 1e-4 and max(ring) <= street.bounds[2] + 1e-4
     labels = board.cell_labels(ctx.grid, "en")
     assert name in labels[list(ctx.grid.codes).index(a.cell)]
 

@@ -57,11 +57,10 @@ from gis.grid import Grid
 from streams.media import is_photo
 
 #: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
-CELLS, INCIDENTS, CAMERAS = "cells", "incidents", "cameras"
+CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "cameras"
 #: Outputs of :func:`refresh` after the map, in order; each is sent only when it changed.
 PANELS = ("kpis", "ticker", "camera-wall", "chart-trend", "chart-type", "chart-street")
 MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
-EMPTY = {"type": "FeatureCollection", "features": []}
 
 
 # -- what each open page was sent ------------------------------------------------------------------
@@ -74,6 +73,8 @@ class ClientView:
     overdue: dict[str, int] = field(default_factory=dict)  # cell -> open overdue incidents
     sent: dict[str, str] = field(default_factory=dict)  # panel -> digest of what the page shows
     scale: float = 1.0
+    drill: str = '{"level": "district"}'  # the drill-down the map shows (JSON, sorted keys)
+    focused: int | None = None  # the incident whose card was clicked last
     seq: int = 0  # this view's number: what the page reports back (board-version) once it holds it
 
 
@@ -269,7 +270,7 @@ def map_figure(
     )
     below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
     fig = {
-        "data": [cells, markers, camera_trace(ctx, cameras, lang, view.scale)],
+        "data": [cells, highlight_trace(), markers, camera_trace(ctx, cameras, lang, view.scale)],
         "layout": {
             "map": {
                 "style": MAP_STYLE,
@@ -279,7 +280,6 @@ def map_figure(
                     *background_layers(ctx.cfg),
                     line_layer(layers["community"], "#5f8fbf", 1.2, below),
                     line_layer(layers["street"], "#9fd0ff", 2.6, below),
-                    line_layer(EMPTY, "#ffd166", 5, below),  # the drilled street or community
                 ],
             },
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
@@ -291,6 +291,12 @@ def map_figure(
     }
     view.traces = trace_index(fig)
     return fig
+
+
+def highlight_trace() -> dict:
+    """The drilled street's or community's outline (empty for the whole district), over the cells."""
+    return {"type": "scattermap", "name": HIGHLIGHT, "uid": HIGHLIGHT, "mode": "lines", "lon": [], "lat": [],
+            "line": {"color": "#ffd166", "width": 5}, "hoverinfo": "skip"}  # fmt: skip
 
 
 def trace_index(fig: dict) -> dict[str, int]:
@@ -791,35 +797,74 @@ def map_patch(
     return patch
 
 
-def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have: int, lang):
-    """On a push (the live state changed), a drill-down, the page's first draw or resize, or the slow
-    tick: the map's changes since what this page holds, and each panel that differs from what it
-    shows; ``no_update`` for everything unchanged."""
+def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: int, lang):
+    """On a push (the live state changed), a drill-down, a click on a card, the page's first draw or
+    resize, or the slow tick: :func:`update`.
+
+    Every change of the map goes through this one callback: Dash drops an answer's output when a
+    request for the same output is still to come (here: the next push), so a separate callback that
+    moved the map lost its patch whenever an update followed it. The view this page holds (the drill,
+    the incident it flew to, the scale) is part of what the server remembers for it."""
+    return update(ctx, drill, scale, cid, have, lang, focused)
+
+
+def show_drill(ctx: DashContext, target: dict, scale: float, fig, traces: dict[str, int]) -> None:
+    """The drilled unit's (or the district's) centre, zoom and highlighted outline on ``fig``, a
+    figure dict or a ``Patch`` of one whose traces are at ``traces`` (by name)."""
+    target = target if target.get("code") in lookups(ctx.grid).units else {"level": "district"}
+    centre, zoom = drill_target_view(ctx, target, scale)
+    fig["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
+    fig["layout"]["map"]["zoom"] = zoom
+    lons, lats = unit_outline(ctx, target)
+    k = traces[HIGHLIGHT]
+    fig["data"][k]["lon"] = lons
+    fig["data"][k]["lat"] = lats
+    fig["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}-{scale}"
+
+
+def fly_to(ctx: DashContext, iid: int, scale: float, fig) -> None:
+    """The map centred on incident ``iid`` at street level (nothing when it left the live state)."""
+    inc = next((i for i in ctx.live.snapshot()[1] if i.incident_id == iid), None)
+    if inc is not None:
+        fig["layout"]["map"]["center"] = {"lon": inc.lon, "lat": inc.lat}
+        fig["layout"]["map"]["zoom"] = 16 + math.log2(scale)
+        fig["layout"]["uirevision"] = f"incident-{iid}-{scale}"
+
+
+def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | None = None):
+    """The map's changes since what page ``cid`` holds (view ``have``): cells and markers, and its
+    view when the drill-down, the card it flew to or the wall's scale changed; each panel that
+    differs from what it shows; ``no_update`` for everything unchanged."""
     scale = float(scale or 1.0)
+    drill = drill or {"level": "district"}
+    drill_key = json.dumps(drill, sort_keys=True)
     version = ctx.live.version
     base = ctx.board_views.get(cid, have)
     if base is None:  # a page this server does not know (it restarted): send the whole map again
         version, incidents, cameras = ctx.live.snapshot()
         counts, overdue = cell_counts(incidents)
-        view = ClientView(version, counts, scale=scale)
+        view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused)
         fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
+        show_drill(ctx, drill, scale, fig, view.traces)
         got = ctx.board_panels.get(ctx, lang, drill, scale)
         view.sent = dict(zip(PANELS, got.digests, strict=True))
         return (fig, *got.values, ctx.board_views.put(cid, view))
     view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, dict(base.sent),
-                      base.scale)  # fmt: skip
+                      base.scale, drill=drill_key, focused=focused)  # fmt: skip
     map_out = no_update
-    if version != base.version or scale != base.scale:
+    rescaled = scale != base.scale
+    if version != base.version or rescaled:
         version, changed, cameras = ctx.live.changes_since(view.version)
         _, incidents, _ = ctx.live.snapshot()
         counts, overdue = cell_counts(incidents)
-        rescaled = scale != view.scale
         map_out = map_patch(ctx, view, counts, changed, cameras, lang, overdue, scale)
-        if rescaled:  # the same view of the district (or the drilled unit) on a larger or smaller wall
-            centre, zoom = drill_target_view(ctx, drill or {}, scale)
-            map_out["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
-            map_out["layout"]["map"]["zoom"] = zoom
         view.version = version
+    flown = focused is not None and focused != base.focused
+    if drill_key != base.drill or rescaled or flown:
+        map_out = Patch() if map_out is no_update else map_out
+        show_drill(ctx, drill, scale, map_out, view.traces)
+        if flown:  # the card clicked last wins over the drill-down
+            fly_to(ctx, focused, scale, map_out)
     got = ctx.board_panels.get(ctx, lang, drill, scale)
     out = []
     for name, value, dig in zip(PANELS, got.values, got.digests, strict=True):
@@ -830,18 +875,29 @@ def refresh(ctx: DashContext, _push, _tick, drill, scale, cid, have: int, lang):
     return (map_out, *out, ctx.board_views.put(cid, view))
 
 
-def unit_layer(ctx: DashContext, target: dict) -> dict:
-    """The drilled street's or community's outline (an empty layer for the whole district)."""
+def unit_outline(ctx: DashContext, target: dict) -> tuple[list, list]:
+    """Lon and lat lists (rings separated by None) of the drilled street's or community's simplified
+    outline; empty for the whole district."""
     if target.get("level") not in ("street", "community"):
-        return EMPTY
+        return [], []
     layer = grid_layers(ctx.cfg, ctx.grid)[target["level"]]
-    feats = [f for f in layer["features"] if f["properties"].get("code") == target.get("code")]
-    return {"type": "FeatureCollection", "features": feats}
+    lons: list = []
+    lats: list = []
+    for f in layer["features"]:
+        if f["properties"].get("code") != target.get("code"):
+            continue
+        geom = f["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        for poly in polys:
+            for ring in poly:
+                lons += [p[0] for p in ring] + [None]
+                lats += [p[1] for p in ring] + [None]
+    return lons, lats
 
 
-def drill(ctx: DashContext, click, bar_click, _reset, _cycle, state, lang, scale):
+def drill(ctx: DashContext, click, bar_click, _reset, _cycle, state, lang):
     """The drill-down callback: :func:`drill_to` for whichever input fired."""
-    return drill_to(ctx, callback_context.triggered_id, click, bar_click, state, lang, float(scale or 1.0))
+    return drill_to(ctx, callback_context.triggered_id, click, bar_click, state, lang)
 
 
 def drill_target_view(ctx: DashContext, target: dict, scale: float) -> tuple[tuple[float, float], float]:
@@ -853,10 +909,11 @@ def drill_target_view(ctx: DashContext, target: dict, scale: float) -> tuple[tup
     return ((w + e) / 2, (s + n) / 2), view_zoom((w, s, e, n), scale)
 
 
-def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lang, scale: float = 1.0):
+def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lang):
     """A click on a cell drills one level down, a click on a street's (or community's) bar drills to
     it, the reset button (or the end of a cycle) goes back to the district, the cycle timer walks the
-    streets: a patch of the map's centre, zoom and highlighted outline; the store the panels filter by."""
+    streets: the drilled unit (the store the map view and the panels follow), its label and the
+    breakdown chart's title."""
     state = state or {}
     if trigger == "cycle":  # unattended walls: district, then each street in turn
         target = next_in_cycle(state, lookups(ctx.grid).streets)
@@ -868,7 +925,6 @@ def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lan
         target = {"level": units[code].level, "code": code} if code in units else state
     else:
         target = {"level": "district"}
-    patch = Patch()
     if (
         target.get("level") not in ("street", "community")
         or target.get("code") not in lookups(ctx.grid).units
@@ -877,26 +933,18 @@ def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lan
     else:
         level, code = target["level"], target["code"]
         label = f"{t('level.' + level, lang)}: {unit_name(ctx, code, lang)} ({code})"
-    centre, zoom = drill_target_view(ctx, target, scale)
-    patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
-    patch["layout"]["map"]["zoom"] = zoom
-    patch["layout"]["map"]["layers"][len(background_layers(ctx.cfg)) + 2]["source"] = unit_layer(ctx, target)
-    patch["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}"
     title = t("board.by_community" if target["level"] != "district" else "by_street", lang)
-    return patch, target, label, title
+    return target, label, title
 
 
-def focus(ctx: DashContext, iid, lang, scale=None):
-    """A click on a card: the map flies to the incident and its detail opens above the cards."""
+def focus(ctx: DashContext, iid, lang):
+    """A click on a card opens the incident's detail above the cards (the map flies to it in
+    :func:`update`)."""
     if iid is None:
-        return no_update, [], "detail hidden"
+        return [], "detail hidden"
     inc = next((i for i in ctx.live.snapshot()[1] if i.incident_id == iid), None)
     if inc is None:
-        return no_update, [html.Div(t("board.gone", lang), className="empty")], "detail"
-    patch = Patch()
-    patch["layout"]["map"]["center"] = {"lon": inc.lon, "lat": inc.lat}
-    patch["layout"]["map"]["zoom"] = 16 + math.log2(float(scale or 1.0))
-    patch["layout"]["uirevision"] = f"incident-{iid}"
+        return [html.Div(t("board.gone", lang), className="empty")], "detail"
     street, community = place_names(ctx.grid, lang).get(inc.cell or "", (t("outside", lang), ""))
     stamps = ctx.live.stamps_of(iid)
     source = "citizen" if is_photo(inc.evidence) else "camera"
@@ -931,7 +979,7 @@ def focus(ctx: DashContext, iid, lang, scale=None):
             className="detail-body",
         ),
     ]
-    return patch, body, "detail" + (" overdue" if overdue else "")
+    return body, "detail" + (" overdue" if overdue else "")
 
 
 def events(ctx: DashContext, heartbeat_s: float = 15.0):
@@ -965,13 +1013,13 @@ def register(app, ctx: DashContext) -> None:
         Input("tick", "n_intervals"),
         Input("drill", "data"),
         Input("board-scale", "value"),
+        Input("board-focus", "value"),
         State("board-client", "data"),
         State("board-version", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
     )(functools.partial(refresh, ctx))
     app.callback(
-        Output("board-map", "figure", allow_duplicate=True),
         Output("drill", "data"),
         Output("drill-label", "children"),
         Output("by-unit-title", "children"),
@@ -981,15 +1029,12 @@ def register(app, ctx: DashContext) -> None:
         Input("cycle", "n_intervals"),
         State("drill", "data"),
         State("board-lang", "data"),
-        State("board-scale", "value"),
         prevent_initial_call=True,
     )(functools.partial(drill, ctx))
     app.callback(
-        Output("board-map", "figure", allow_duplicate=True),
         Output("board-detail", "children"),
         Output("board-detail", "className"),
         Input("board-focus", "value"),
         State("board-lang", "data"),
-        State("board-scale", "value"),
         prevent_initial_call=True,
     )(functools.partial(focus, ctx))
