@@ -28,6 +28,7 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
+from dashboard.media import install_photos
 from dashboard.tiles import install_tiles
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
@@ -89,6 +90,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
 
     install_tiles(server, cfg)
+    install_photos(server, cfg)
 
     @server.route("/healthz")
     def healthz():
