@@ -56,6 +56,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "board.no_photo": {"zh-CN": "无图片", "en": "No photo"},
     "board.times": {"zh-CN": "次", "en": "reports"},
     "board.gone": {"zh-CN": "该案件已不在大屏上", "en": "This incident is no longer on the board"},
+    "map.navigate": {"zh-CN": "导航前往", "en": "Navigate"},
     "fps": {"zh-CN": "帧/秒", "en": "fps"},
     "not_found": {"zh-CN": "页面不存在", "en": "Page not found"},
     "nav.board": {"zh-CN": "指挥大屏", "en": "Wall board"},

@@ -145,3 +145,22 @@ def point_map(
         showlegend=False,
     )
     return fig
+
+
+def geo_uri(lon: float, lat: float, label: str = "") -> str:
+    """A ``geo:`` link (RFC 5870) that opens the phone's map app at the point, for navigation."""
+    from urllib.parse import quote
+
+    q = f"?q={lat:.6f},{lon:.6f}" + (f"({quote(label)})" if label else "")
+    return f"geo:{lat:.6f},{lon:.6f}{q}"
+
+
+def place_label(grid: Grid, cell: str | None, lang: str) -> str:
+    """``street · community · cell NNN`` for people (names, not the 15-digit code); '-' outside."""
+    c = grid.by_code.get(cell or "")
+    if c is None:
+        return "-"
+    zh = lang == "zh-CN"
+    street = (c.street_zh if zh else c.street_en) or c.street
+    community = (c.community_zh if zh else c.community_en) or c.community
+    return f"{street} · {community} · {'网格' if zh else 'cell'} {c.code[-3:]}"

@@ -242,3 +242,14 @@ def test_citizen_position_callbacks():
     }
     *_, failed = citizen.from_gps({"error": "denied", "at": 1}, "en")
     assert failed.children.endswith(": denied") and "ph-error" in failed.className
+
+
+def test_inspector_card_names_the_place_and_links_to_navigation(tmp_path):
+    ctx = _ctx(tmp_path)
+    cell = ctx.grid.cells[5]
+    p = cell.geometry.representative_point()
+    item = {"id": 7, "type": "exposed_rubbish", "state": "dispatched", "cell": cell.code, "lon": p.x, "lat": p.y,
+            "deadline": None, "evidence": None}  # fmt: skip
+    text = str(inspector.card(ctx, item, datetime.now(UTC), "zh-CN", False).to_plotly_json())
+    assert cell.street_zh in text and cell.community_zh in text and cell.code not in text
+    assert f"geo:{p.y:.6f},{p.x:.6f}?q={p.y:.6f},{p.x:.6f}" in text and "导航前往" in text
