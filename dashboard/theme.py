@@ -5,7 +5,7 @@ others noticing."""
 
 from __future__ import annotations
 
-from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE
+from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE, OPEN_STATES
 
 STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
     NEW: "#b37feb",  # not red: red is kept for overdue
@@ -46,6 +46,4 @@ def state_colour(state: str) -> str:
 
 def incident_colour(state: str, overdue: bool) -> str:
     """A marker's colour: red when the incident is open and overdue, else its state's colour."""
-    from dispatch.lifecycle import OPEN_STATES
-
     return OVERDUE_COLOUR if overdue and state in OPEN_STATES else state_colour(state)

@@ -77,7 +77,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         console.evaluate("window.__marker = 'no-reload'")
         code = detect(r, grid, 100)  # a cell of some street: assigned by roster
         board.wait_for_selector("#ticker [id^=incident-]", timeout=30000)
-        assert code in board.locator("#ticker").inner_text()
+        assert grid.by_code[code].community_zh in board.locator("#ticker").inner_text()  # names, not codes
         console.wait_for_function(
             "() => document.querySelectorAll('#console-table tbody tr td').length > 0", timeout=30000
         )
@@ -102,7 +102,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         )
         console.screenshot(path=str(OUTPUT / "console-1920x1080.png"))
         board.wait_for_function(
-            "() => document.getElementById('ticker').innerText.includes('insp-c')", timeout=30000
+            "() => document.getElementById('ticker').innerText.includes('处置人 C')", timeout=30000
         )
         assert board.evaluate("window.__marker") == console.evaluate("window.__marker") == "no-reload"
         # a second incident elsewhere only patches what changed
