@@ -127,9 +127,9 @@ def is_overdue(inc) -> bool:
 
 
 def view_zoom(bounds: tuple[float, float, float, float], scale: float) -> float:
-    """The zoom at which ``bounds`` fills the board's map: about 1250x520 px at 1920x1080, times
+    """The zoom at which ``bounds`` fills the board's map (about 1250x520 px at 1920x1080, less a margin), times
     the wall's scale (a 4K wall shows the same view, not a small island in the middle)."""
-    return fit_zoom(bounds, round(1250 * scale), round(520 * scale))
+    return fit_zoom(bounds, round(1100 * scale), round(440 * scale))  # a margin around it
 
 
 def marker_size(inc, scale: float) -> int:
