@@ -189,7 +189,8 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         page.press("#insp-password", "Enter")
         card = page.locator("[id*='insp-card']").first
         expect(card).to_contain_text("占用消防通道", timeout=30000)
-        assert code in card.inner_text()
+        assert grid.by_code[code].community_zh in card.inner_text()  # names, not the 15-digit code
+        assert f"geo:{lat:.6f},{lon:.6f}" in card.locator("a.ph-nav").get_attribute("href")  # navigate
         assert "token" not in page.url and "ivan-password" not in page.url
         assert "token" in page.evaluate("sessionStorage.getItem('insp-auth') || ''")
         iid = int(card.inner_text().split("#", 1)[1].split()[0])
