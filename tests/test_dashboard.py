@@ -84,7 +84,8 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         assert code in console.locator("#console-table").inner_text()
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
         assert sum(z) == 1 and z[list(grid.codes).index(code)] == 1
-        assert board.evaluate("document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name === 'incidents').lon.length") == 1
+        markers = "document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name == 'incidents')"
+        assert board.evaluate(f"{markers}.lon.length") == 1
         board.screenshot(path=str(OUTPUT / "board-live-1920x1080.png"))
         # the operator reassigns it to insp-c
         console.locator("#console-table input[type=radio]").first.check()

@@ -61,7 +61,7 @@ def test_errors_uploads_and_urls():
     assert decode_upload("data:text/plain;base64,!!!", "x.txt") is None
     assert decode_upload("not a data url", "x") is None
     assert media_url("evidence/cam/1.jpg", "http://api:8060/") == "/evidence/evidence/cam/1.jpg"
-    assert media_url("/photos/20260101/a.png", "http://api:8060") == "/photos/20260101/a.png"  # through the board
+    assert media_url("/photos/20260101/a.png", "http://api:8060") == "/photos/20260101/a.png"  # the board's
     assert media_url("../secret", "http://api") is None and media_url(None, "x") is None
     assert parse_coord(" 118.2 ", -180, 180) == 118.2 and parse_coord("200", -180, 180) is None
     assert parse_coord("abc", -90, 90) is None
