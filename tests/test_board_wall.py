@@ -268,6 +268,6 @@ def test_board_reads_at_a_glance_and_drills_down(tmp_path, stack):
         while not any(s == 200 for s, _ in tiles) and time.monotonic() < deadline:
             other.wait_for_timeout(250)
         assert any(s == 200 for s, _ in tiles), tiles[:5]
-        other.screenshot(path=str(OUTPUT / "citizen-basemap-390x844.png"))
+        other.screenshot(path=str(OUTPUT / "citizen-basemap-1920x1080.png"))
         ctx.close()
     assert not [e for e in errors if "404" not in e], errors
