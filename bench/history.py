@@ -206,12 +206,8 @@ def measure(url: str, grid, args, tmp: Path, srv) -> list[dict]:
     try:
         if not wait_until(lambda: _answers(base + "/healthz"), 120, 0.5):
             sys.exit("the API did not answer:\n" + api.output()[-2000:])
-        op = post_json(base + "/api/v1/login", {"username": "op", "password": "bench-password"})[
-            "token"
-        ]
-        insp = post_json(base + "/api/v1/login", {"username": BUSY, "password": "bench-password"})[
-            "token"
-        ]
+        op = post_json(base + "/api/v1/login", {"username": "op", "password": "bench-password"})["token"]
+        insp = post_json(base + "/api/v1/login", {"username": BUSY, "password": "bench-password"})["token"]
         rng = random.Random(1)
         s, k = args.samples, args.incidents
         streets = sorted({c.street for c in grid.cells})

@@ -522,7 +522,17 @@ class DashboardConfig(_Model):
         15_000, ge=1000, description="How often the inspector's phone page asks for its dispatches."
     )
     tile_url: str | None = Field(
-        None, description="Intranet raster tile URL template; none: offline background."
+        None,
+        description="Intranet raster tile URL template ({z}/{x}/{y}), fetched and served by the board at "
+        "/tiles/{z}/{x}/{y}; none (and no tiles): offline background.",
+    )
+    tiles: Path | None = Field(
+        None,
+        description="A local raster MBTiles file (PNG or JPEG tiles) the board serves at /tiles/{z}/{x}/{y} "
+        "as every page's basemap; none (and no tile_url): offline background.",
+    )
+    tiles_attribution: str | None = Field(
+        None, description="The basemap's attribution shown on the maps (e.g. '© OpenStreetMap contributors')."
     )
     refresh_ms: int = Field(1000, ge=100)
     cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
@@ -546,6 +556,28 @@ class DashboardConfig(_Model):
         description="Largest request body the board accepts (a citizen photo travels base64-encoded, "
         "so keep it above 1.4 x dispatch.max_upload_mb).",
     )
+
+    @field_validator("tiles")
+    @classmethod
+    def _mbtiles(cls, v: Path | None) -> Path | None:
+        if v is not None and v.suffix.lower() != ".mbtiles":
+            raise ValueError(f"{v} is not an .mbtiles file")
+        return v
+
+    @field_validator("tile_url")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is not None and not (
+            v.startswith(("http://", "https://")) and all(k in v for k in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError("a tile URL is an http(s) template with {z}, {x} and {y}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_basemap(self) -> DashboardConfig:
+        if self.tiles is not None and self.tile_url is not None:
+            raise ValueError("set tiles (a local MBTiles file) or tile_url (an intranet server), not both")
+        return self
 
 
 class IoTConfig(_Model):
