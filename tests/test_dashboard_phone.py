@@ -17,14 +17,12 @@ from dashboard.media import media_url
 from dashboard.pages.citizen import can_rate, map_center, state_of
 from dashboard.pages.inspector import by_urgency, countdown_text, current, next_due, span_text
 from dashboard.pages.phone import decode_upload, error_text, parse_coord
-from dispatch.accounts import create_user
-from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection
 from tests.conftest import OUTPUT, free_port, make_config
 from tests.helpers import launch_browser
-from tests.services import services, write_config
+from tests.services import create_users, services, write_config
 
 PHONE = {"width": 390, "height": 844}
 RATE_LIMIT = 3
@@ -93,10 +91,7 @@ def stack(tmp_path_factory, redis_server):
     r = connect(redis_server)
     r.flushdb()
     grid = load_grid(cfg.grid, cfg.data)
-    engine, sessions = open_store(cfg.store_url)
-    create_user(sessions, "olga", "olga-password", "operator")
-    create_user(sessions, "ivan", "ivan-password", "inspector", "insp-a")
-    engine.dispose()
+    create_users(cfg, ("olga", "operator"), ("ivan", "inspector", "insp-a"))
     path = write_config(cfg, tmp / "cfg.yaml")
     with services(cfg, path, redis_server, ("dispatch", "api", "dashboard")):
         yield cfg, grid, r
