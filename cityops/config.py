@@ -236,6 +236,21 @@ class VisionConfig(_Model):
         description="How long a send waits for Redis to fsync its append-only file (WAITAOF) before "
         "the detections count as not yet durable and are sent again later.",
     )
+    max_clip_mb: float = Field(
+        8.0,
+        gt=0,
+        le=500,
+        description="An evidence clip larger than this (MB) is deleted and the detection sent without "
+        "it (see a camera's evidence_clip_s).",
+    )
+    clip_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Evidence clips older than this are deleted by the vision worker's sweep (0: kept).",
+    )
+    clip_sweep_interval_s: float = Field(
+        3600.0, gt=0, description="How often the vision worker looks for evidence clips past retention."
+    )
 
 
 class GridConfig(_Model):

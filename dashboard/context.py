@@ -19,6 +19,7 @@ class DashContext:
     api: ApiClient
     tz: ZoneInfo = field(init=False)
     board_views: object = None  # the board's per-page memory (dashboard.pages.board.ClientViews)
+    media_key: bytes = b""  # signs the staff's evidence clip links (dashboard.media.clip_url)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.cfg.timezone)

@@ -58,6 +58,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "by_type": {"zh-CN": "按类型(未结)", "en": "Open by type"},
     "by_street": {"zh-CN": "按街道(未结)", "en": "Open by street"},
     "no_frame": {"zh-CN": "暂无画面", "en": "No picture yet"},
+    "clip": {"zh-CN": "事发前视频片段", "en": "Clip of the seconds before"},
     "no_cameras": {"zh-CN": "未配置摄像机", "en": "No cameras configured"},
     "outside": {"zh-CN": "区外", "en": "Outside"},
     "district_all": {"zh-CN": "全区", "en": "Whole district"},

@@ -1,10 +1,25 @@
-"""Browser URLs for the media named in incidents (paths relative to the data dir, streams.media)."""
+"""Browser URLs for the media named in incidents (paths relative to the data dir, streams.media).
+
+Evidence clips are for staff only: a ``<video>`` element cannot send the API login, so the pages
+(which fetched the incident with that login) hand the browser a link signed with the board's key
+(:func:`clip_url`), and the board's ``/evidence`` route serves an ``.mp4`` only with a valid,
+unexpired signature (:func:`clip_allowed`)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import hashlib
+import hmac
+import time
+from urllib.parse import quote, urlsplit
 
+from dash import html
+
+from dashboard.i18n import t
 from streams.media import is_evidence, is_photo
+
+#: A signed clip link stays valid for one to two of these (links are stable within one, so a page
+#: that refreshes keeps the same link and a playing video is not reloaded).
+CLIP_LINK_S = 4 * 3600
 
 
 def media_url(rel: str | None, api_url: str) -> str | None:
@@ -21,3 +36,52 @@ def media_url(rel: str | None, api_url: str) -> str | None:
     if is_photo(rel):
         return f"{api_url.rstrip('/')}/{rel}"
     return None
+
+
+def media_key(secret: str) -> bytes:
+    """The key clip links are signed with (derived from the deployment's secret, not the secret)."""
+    return hmac.new(secret.encode(), b"cityops clip links v1", hashlib.sha256).digest()
+
+
+def _sign(rel: str, exp: int, key: bytes) -> str:
+    return hmac.new(key, f"{rel}\n{exp}".encode(), hashlib.sha256).hexdigest()
+
+
+def is_clip(rel: str | None) -> bool:
+    """An evidence clip's path: under ``evidence/``, an ``.mp4``, no ``..`` or backslash in it."""
+    if not rel or not is_evidence(rel) or not rel.lower().endswith(".mp4"):
+        return False
+    return "\\" not in rel and ".." not in rel.split("/") and "\x00" not in rel
+
+
+def clip_url(rel: str | None, key: bytes, now: float | None = None) -> str | None:
+    """A signed board URL for the evidence clip ``rel``; None if ``rel`` is not one."""
+    if not is_clip(rel):
+        return None
+    rel = rel.lstrip("/")
+    now = time.time() if now is None else now
+    exp = (int(now) // CLIP_LINK_S + 2) * CLIP_LINK_S
+    return f"/evidence/{quote(rel)}?exp={exp}&sig={_sign(rel, exp, key)}"
+
+
+def clip_allowed(rel: str, exp: str | None, sig: str | None, key: bytes, now: float) -> bool:
+    """Whether the link's signature is the board's own for ``rel`` and has not expired."""
+    if not exp or not sig or not exp.isdigit() or len(exp) > 12 or len(sig) > 128:
+        return False
+    if int(exp) < now:
+        return False
+    return hmac.compare_digest(sig.encode(), _sign(rel, int(exp), key).encode())
+
+
+def clip_player(url: str, lang: str) -> html.Video:
+    """A ``<video controls>`` for a signed clip link (loads only its header until played)."""
+    return html.Video(
+        src=url,
+        controls=True,
+        preload="metadata",
+        muted=True,
+        playsInline=True,
+        className="clip-video",
+        title=t("clip", lang),
+        children=html.A(t("clip", lang), href=url),  # browsers that cannot play it offer the file
+    )

@@ -22,7 +22,7 @@ import numpy as np
 from cityops.config import CameraConfig
 from streams.schemas import Detection
 from vision.classes import zone_class_errors
-from vision.clips import ClipError, write_clip
+from vision.clips import ClipError, within_cap, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.motion_gate import MotionGate
@@ -82,6 +82,7 @@ class CameraPipeline:
     run_id: str
     clock_origin: datetime = field(default_factory=lambda: datetime.now(UTC))
     gate_enabled: bool = True
+    max_clip_bytes: int = 0  # a clip above it is deleted, the detection sent without it (0: no cap)
 
     def __post_init__(self) -> None:
         can = getattr(self.detector, "classes", None)
@@ -171,8 +172,13 @@ class CameraPipeline:
         clip = None
         if self.camera.evidence_clip_s > 0 and self.recent:
             try:
-                if write_clip(self.data_dir / f"{stem}.mp4", list(self.recent), self.camera.fps):
+                path = write_clip(self.data_dir / f"{stem}.mp4", list(self.recent), self.camera.fps)
+                if path and (not self.max_clip_bytes or within_cap(path, self.max_clip_bytes)):
                     clip = f"{stem}.mp4"
+                elif path:
+                    log.warning(
+                        "%s: clip over %d bytes deleted; sending without it", det_id, self.max_clip_bytes
+                    )
             except ClipError as exc:
                 log.error("%s; sending the detection without a clip", exc)
         return Detection(

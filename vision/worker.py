@@ -24,9 +24,11 @@ from cityops.config import CameraConfig, CityOpsConfig
 from streams.bus import connect
 from streams.camera_state import HealthReporter
 from streams.errors import Outage, is_transient
+from streams.media import EVIDENCE_DIR
 from streams.producer import DurableProducer
 from streams.schemas import DETECTIONS, CameraHealth, Detection, encode
 from streams.spool import Spool
+from vision.clips import sweep_clips
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
 from vision.pipeline import CameraPipeline, timed_frames
@@ -121,7 +123,14 @@ class CameraRunner(threading.Thread):
     def _run(self) -> None:
         cam = self.camera
         detector = make_detector(cam.detector or self.cfg.detector, self.cfg.data, cam.fps)
-        self.pipeline = CameraPipeline(cam, detector, self.cfg.data, ZoneInfo(self.cfg.timezone), self.run_id)
+        self.pipeline = CameraPipeline(
+            cam,
+            detector,
+            self.cfg.data,
+            ZoneInfo(self.cfg.timezone),
+            self.run_id,
+            max_clip_bytes=int(self.cfg.vision.max_clip_mb * 1e6),
+        )
         self.source = VideoSource(
             cam.source,
             fps=cam.fps,
@@ -219,11 +228,27 @@ class VisionWorker:
             if cam_id not in self.runners and self.leases.acquire(cam_id):
                 self._start(cam_id)
 
+    def sweep(self) -> int:
+        """Delete the evidence clips past ``vision.clip_retention_days`` (every worker may: a clip
+        another one deleted first is skipped)."""
+        days = self.cfg.vision.clip_retention_days
+        n = sweep_clips(self.cfg.data / EVIDENCE_DIR, days * 86400, time.time())
+        if n:
+            log.info("worker %s: deleted %d evidence clip(s) older than %g day(s)", self.worker_id, n, days)
+        return n
+
     def run(self, stop: threading.Event) -> None:
         interval = self.cfg.vision.lease_ttl_s / 3
         log.info("vision worker %s: %d camera(s) configured", self.worker_id, len(self.cameras))
+        next_sweep = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.cfg.vision.clip_sweep_interval_s
+                    try:
+                        self.sweep()
+                    except OSError as exc:
+                        log.error("worker %s: clip sweep failed: %s", self.worker_id, exc)
                 try:
                     self.balance()
                     self.outage.ok()

@@ -15,7 +15,7 @@ from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import grid_layer, line_layer, point_map
-from dashboard.media import media_url
+from dashboard.media import clip_player, clip_url, media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
 
 DESK_ACTIONS = ("verify", "close", "reject", "escalate")
@@ -175,6 +175,9 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
         picture = html.Img(src=url, className="detail-img")
     else:
         picture = html.Div(t("no_frame", lang), className="detail-img empty")
+    clip = clip_url(inc.get("clip"), ctx.media_key)
+    if clip:  # the seconds before the detection, next to its frame
+        picture = html.Div([picture, clip_player(clip, lang)], className="detail-shots")
     site = go.Scattermap(
         lon=[inc["lon"]],
         lat=[inc["lat"]],

@@ -94,6 +94,7 @@ class IncidentOut(BaseModel):
     assignee: str | None
     count: int
     evidence: str | None
+    clip: str | None = Field(None, description="H.264 MP4 of the seconds before the detection (data dir).")
     description: str
     version: int
     opened_at: datetime
