@@ -251,6 +251,13 @@ class VisionConfig(_Model):
     clip_sweep_interval_s: float = Field(
         3600.0, gt=0, description="How often the vision worker looks for evidence clips past retention."
     )
+    live_max_fps: float = Field(
+        2.0,
+        gt=0,
+        le=2,
+        description="Live view: annotated frames per second a camera publishes while someone watches, "
+        "and the board sends each viewer, at most.",
+    )
 
 
 class GridConfig(_Model):
@@ -459,6 +466,9 @@ class DashboardConfig(_Model):
     )
     refresh_ms: int = Field(1000, ge=100)
     cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
+    live_max_viewers: int = Field(
+        20, ge=1, description="Live-view streams one board process serves at once (each holds a thread)."
+    )
     retention_h: float = Field(
         24, gt=0, description="Hours a finished incident stays in the board's live state."
     )

@@ -19,7 +19,7 @@ import time
 from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, dcc, html
-from flask import abort, jsonify, request, send_from_directory
+from flask import Response, abort, jsonify, request, send_from_directory
 from werkzeug.security import safe_join
 
 from cityops.config import CityOpsConfig
@@ -31,6 +31,7 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
+from dashboard.live_view import BOUNDARY, Viewers, bytes_client, mjpeg
 from dashboard.media import clip_allowed, is_clip, media_key
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
@@ -117,6 +118,32 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             resp.headers["Cache-Control"] = "private, max-age=3600"
             return resp
         return send_from_directory(evidence_root / "evidence", sub)
+
+    frames = bytes_client(live.r)
+    viewers = Viewers(cfg.dashboard.live_max_viewers)
+
+    @server.route("/live/<camera_id>.mjpg")
+    def live_view(camera_id: str):
+        """A camera's annotated live view (staff only: a link the console signed), MJPEG."""
+        args = request.args
+        if camera_id not in {c.id for c in cfg.cameras} and camera_id not in live.cameras:
+            abort(404)
+        if not clip_allowed(
+            f"live/{camera_id}", args.get("exp"), args.get("sig"), ctx.media_key, time.time()
+        ):
+            return jsonify({"detail": "the live view is for staff: open it from the console"}), 403
+        if not viewers.enter():
+            return jsonify({"detail": "too many live viewers on this board; try again later"}), 503
+
+        def stream():
+            try:
+                yield from mjpeg(frames, camera_id, cfg.vision.live_max_fps)
+            finally:
+                viewers.leave()
+
+        resp = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     @server.route("/healthz")
     def healthz():

@@ -58,6 +58,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "by_type": {"zh-CN": "按类型(未结)", "en": "Open by type"},
     "by_street": {"zh-CN": "按街道(未结)", "en": "Open by street"},
     "no_frame": {"zh-CN": "暂无画面", "en": "No picture yet"},
+    "live": {"zh-CN": "实时画面", "en": "Live view"},
+    "last_frame": {"zh-CN": "最后画面", "en": "last frame"},
     "clip": {"zh-CN": "事发前视频片段", "en": "Clip of the seconds before"},
     "no_cameras": {"zh-CN": "未配置摄像机", "en": "No cameras configured"},
     "outside": {"zh-CN": "区外", "en": "Outside"},

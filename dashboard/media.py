@@ -64,6 +64,14 @@ def clip_url(rel: str | None, key: bytes, now: float | None = None) -> str | Non
     return f"/evidence/{quote(rel)}?exp={exp}&sig={_sign(rel, exp, key)}"
 
 
+def live_url(camera_id: str, key: bytes, now: float | None = None) -> str:
+    """A signed board URL for a camera's live view (MJPEG)."""
+    rel = f"live/{camera_id}"
+    now = time.time() if now is None else now
+    exp = (int(now) // CLIP_LINK_S + 2) * CLIP_LINK_S
+    return f"/{quote(rel)}.mjpg?exp={exp}&sig={_sign(rel, exp, key)}"
+
+
 def clip_allowed(rel: str, exp: str | None, sig: str | None, key: bytes, now: float) -> bool:
     """Whether the link's signature is the board's own for ``rel`` and has not expired."""
     if not exp or not sig or not exp.isdigit() or len(exp) > 12 or len(sig) > 128:
@@ -71,6 +79,22 @@ def clip_allowed(rel: str, exp: str | None, sig: str | None, key: bytes, now: fl
     if int(exp) < now:
         return False
     return hmac.compare_digest(sig.encode(), _sign(rel, int(exp), key).encode())
+
+
+def live_panel(camera_id: str, health, key: bytes, tz, lang: str) -> html.Div:
+    """A camera's live view (MJPEG) with its state; an offline camera says so, with the time of the
+    last frame it sent (``health``: its CameraHealth, or None when not yet heard of)."""
+    state = health.state if health else "starting"
+    words = [t("live", lang), camera_id, t(f"cam.{state}", lang)]
+    if state != "online" and health and health.last_frame_at:
+        words.append(f"{t('last_frame', lang)} {health.last_frame_at.astimezone(tz):%m-%d %H:%M:%S}")
+    return html.Div(
+        [
+            html.Img(src=live_url(camera_id, key), className="live-view", alt=t("live", lang)),
+            html.Div(" · ".join(words), className=f"live-state {state}", id="live-state"),
+        ],
+        className="live-panel",
+    )
 
 
 def clip_player(url: str, lang: str) -> html.Video:

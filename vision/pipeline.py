@@ -154,6 +154,10 @@ class CameraPipeline:
             img if w <= width else cv2.resize(img, (width, int(h * width / w)), interpolation=cv2.INTER_AREA)
         )
 
+    def live_image(self, frame: np.ndarray, t: float) -> np.ndarray:
+        """``frame`` with the zones, the tracks as last seen and their dwell clocks (the live view)."""
+        return annotate(frame, self.zones, self.last_tracks, self.dwell_clocks(t))
+
     def dwell_clocks(self, t: float) -> dict[int, float]:
         return self.rules.dwell_clocks(t)
 

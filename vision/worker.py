@@ -31,6 +31,7 @@ from streams.spool import Spool
 from vision.clips import sweep_clips
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
+from vision.live_view import LivePublisher
 from vision.pipeline import CameraPipeline, timed_frames
 from vision.rules import UnknownRule
 from vision.sources import SourceError, VideoSource
@@ -76,6 +77,7 @@ class CameraRunner(threading.Thread):
         self.last_frame_at: datetime | None = None
         self.pipeline: CameraPipeline | None = None
         self.final_health = True
+        self.live = LivePublisher(r, camera.id, cfg.vision.live_max_fps)
 
     def stop(self, *, final_health: bool = True) -> None:
         self.final_health = final_health
@@ -152,6 +154,7 @@ class CameraRunner(threading.Thread):
                 self._publish_detection(det)
             window_frames += 1
             now = time.monotonic()
+            self.live.tick(now, lambda f=frame, t=t: self.pipeline.live_image(f, t))  # only if watched
             if now - last_health >= self.cfg.vision.health_interval_s:
                 self._health(window_frames / max(1e-6, now - window_start))
                 window_start, window_frames, last_health = now, 0, now

@@ -15,7 +15,7 @@ from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import grid_layer, line_layer, point_map
-from dashboard.media import clip_player, clip_url, media_url
+from dashboard.media import clip_player, clip_url, live_panel, media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
 
 DESK_ACTIONS = ("verify", "close", "reject", "escalate")
@@ -178,6 +178,9 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
     clip = clip_url(inc.get("clip"), ctx.media_key)
     if clip:  # the seconds before the detection, next to its frame
         picture = html.Div([picture, clip_player(clip, lang)], className="detail-shots")
+    if inc.get("camera_id"):  # the camera now, beside what it saw
+        health = ctx.live.cameras.get(inc["camera_id"])
+        picture = html.Div([picture, live_panel(inc["camera_id"], health, ctx.media_key, ctx.tz, lang)])
     site = go.Scattermap(
         lon=[inc["lon"]],
         lat=[inc["lat"]],
