@@ -1,14 +1,14 @@
 """incident clip: the H.264 MP4 evidence clip of a camera incident (issue 12)
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
