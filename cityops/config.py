@@ -318,6 +318,28 @@ class VisionConfig(_Model):
         description="How long a send waits for Redis to fsync its append-only file (WAITAOF) before "
         "the detections count as not yet durable and are sent again later.",
     )
+    max_clip_mb: float = Field(
+        8.0,
+        gt=0,
+        le=500,
+        description="An evidence clip larger than this (MB) is deleted and the detection sent without "
+        "it (see a camera's evidence_clip_s).",
+    )
+    clip_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Evidence clips older than this are deleted by the vision worker's sweep (0: kept).",
+    )
+    clip_sweep_interval_s: float = Field(
+        3600.0, gt=0, description="How often the vision worker looks for evidence clips past retention."
+    )
+    live_max_fps: float = Field(
+        2.0,
+        gt=0,
+        le=2,
+        description="Live view: annotated frames per second a camera publishes while someone watches, "
+        "and the board sends each viewer, at most.",
+    )
 
 
 class GridConfig(_Model):
@@ -536,6 +558,9 @@ class DashboardConfig(_Model):
     )
     refresh_ms: int = Field(1000, ge=100)
     cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
+    live_max_viewers: int = Field(
+        20, ge=1, description="Live-view streams one board process serves at once (each holds a thread)."
+    )
     retention_h: float = Field(
         24, gt=0, description="Hours a finished incident stays in the board's live state."
     )

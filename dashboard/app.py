@@ -16,10 +16,12 @@ layers, backgrounds, point maps) and dashboard.logins. Plain Flask routes serve 
 from __future__ import annotations
 
 import importlib
+import time
 from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, dcc, html
-from flask import abort, jsonify, request, send_from_directory
+from flask import Response, abort, jsonify, request, send_from_directory
+from werkzeug.security import safe_join
 
 from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
@@ -30,7 +32,8 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
-from dashboard.media import install_photos
+from dashboard.live_view import BOUNDARY, Viewers, bytes_client, mjpeg
+from dashboard.media import clip_allowed, install_photos, is_clip, media_key
 from dashboard.tiles import install_tiles
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
@@ -74,8 +77,10 @@ def nav(lang: str, current: str) -> html.Nav:
 
 
 def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient | None = None) -> Dash:
-    key = proxy_key(load_secret(cfg.data))
+    secret = load_secret(cfg.data)
+    key = proxy_key(secret)
     ctx = DashContext(cfg, live, grid, api or ApiClient(cfg.api_url, proxy_key=key))
+    ctx.media_key = media_key(secret)
     app = Dash(
         __name__,
         assets_folder=str(ASSETS),
@@ -100,10 +105,53 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
 
     @server.route("/evidence/<path:rel>")
     def evidence(rel: str):
-        if not rel.startswith("evidence/") or not rel.lower().endswith((".jpg", ".mp4")):
+        """Evidence JPEGs, and clips (staff only: a signed link, see dashboard.media) with range
+        requests (206, Accept-Ranges, Content-Range; 416 for a range past the end) for seeking."""
+        low = rel.lower()
+        if not rel.startswith("evidence/") or not low.endswith((".jpg", ".mp4")):
             abort(404)
+        sub = rel.removeprefix("evidence/")
         # served from the evidence folder itself: safe_join refuses any ../ out of it
-        return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
+        if safe_join(str(evidence_root / "evidence"), sub) is None:
+            abort(404)
+        if low.endswith(".mp4"):
+            args = request.args
+            if not is_clip(rel) or not clip_allowed(
+                rel, args.get("exp"), args.get("sig"), ctx.media_key, time.time()
+            ):
+                return jsonify({"detail": "clip links are for staff: open the incident in the console"}), 403
+            resp = send_from_directory(
+                evidence_root / "evidence", sub, mimetype="video/mp4", conditional=True
+            )
+            resp.headers["Cache-Control"] = "private, max-age=3600"
+            return resp
+        return send_from_directory(evidence_root / "evidence", sub)
+
+    frames = bytes_client(live.r)
+    viewers = Viewers(cfg.dashboard.live_max_viewers)
+
+    @server.route("/live/<camera_id>.mjpg")
+    def live_view(camera_id: str):
+        """A camera's annotated live view (staff only: a link the console signed), MJPEG."""
+        args = request.args
+        if camera_id not in {c.id for c in cfg.cameras} and camera_id not in live.cameras:
+            abort(404)
+        if not clip_allowed(
+            f"live/{camera_id}", args.get("exp"), args.get("sig"), ctx.media_key, time.time()
+        ):
+            return jsonify({"detail": "the live view is for staff: open it from the console"}), 403
+        if not viewers.enter():
+            return jsonify({"detail": "too many live viewers on this board; try again later"}), 503
+
+        def stream():
+            try:
+                yield from mjpeg(frames, camera_id, cfg.vision.live_max_fps)
+            finally:
+                viewers.leave()
+
+        resp = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     install_tiles(server, cfg)
     install_photos(server, cfg)

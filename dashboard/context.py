@@ -22,6 +22,7 @@ class DashContext:
     board_panels: object = (
         None  # the board's panels per live-state version (dashboard.pages.board.PanelCache)
     )
+    media_key: bytes = b""  # signs the staff's evidence clip links (dashboard.media.clip_url)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.cfg.timezone)

@@ -186,6 +186,7 @@ class Intake:
             zone_id=det.zone_id,
             count=1,
             evidence=det.evidence,
+            clip=det.clip,
             description=det.description,
             version=0,
             opened_at=det.observed_at,
@@ -217,4 +218,6 @@ class Intake:
         inc.count += 1
         if det.evidence:
             inc.evidence = det.evidence
+        if det.clip:
+            inc.clip = det.clip
         record_event(s, inc, "merged", inc.state, SYSTEM_ACTOR, det.observed_at, detection_id=det.id)

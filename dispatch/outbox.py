@@ -58,6 +58,7 @@ def record_event(
             extra={
                 "count": inc.count,
                 "evidence": inc.evidence,
+                "clip": inc.clip,
                 "assignee": inc.assignee,
                 "breaches": list(inc.breaches or []),
                 "role": actor.role,
@@ -82,6 +83,7 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
         detection_id=ev.detection_id,
         count=int(ev.extra.get("count", inc.count)),
         evidence=ev.extra.get("evidence", inc.evidence),
+        clip=ev.extra.get("clip", inc.clip),
         camera_id=inc.camera_id,
         zone_id=inc.zone_id,
         source=inc.source,

@@ -73,6 +73,7 @@ class Incident(Base):
     assignee: Mapped[str | None] = mapped_column(String(64), index=True)
     count: Mapped[int] = mapped_column(Integer, default=1)
     evidence: Mapped[str | None] = mapped_column(String(512))
+    clip: Mapped[str | None] = mapped_column(String(512))  # H.264 MP4 before the detection (0009)
     description: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

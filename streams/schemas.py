@@ -17,7 +17,7 @@ from cityops.clock import utcnow
 
 #: Schema version per message kind. A reader accepts every version from 1 to the current one of a
 #: kind (newer versions only add optional fields), so entries written before an upgrade still read.
-SCHEMA_VERSIONS: dict[str, int] = {"detection": 2, "incident": 3, "camera_health": 1, "device_health": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"detection": 2, "incident": 4, "camera_health": 1, "device_health": 1}
 
 #: Stream names (one place, so producers and consumers cannot drift apart).
 DETECTIONS = "cityops:detections"
@@ -74,7 +74,8 @@ class IncidentEvent(_Message):
 
     Schema v2 adds ``camera_id`` and ``zone_id`` (the camera and zone that raised it, if any); v3 adds
     ``source`` (camera, citizen or device) and the action ``device_clear`` (the device that raised
-    it reported clear: recorded, the incident stays open)."""
+    it reported clear: recorded, the incident stays open); v4 adds ``clip`` (the H.264 MP4 evidence
+    clip, relative to the data dir)."""
 
     kind: Literal["incident"] = "incident"
     incident_id: int = Field(ge=1)
@@ -89,6 +90,7 @@ class IncidentEvent(_Message):
     detection_id: str | None = None
     count: int = Field(1, ge=1)
     evidence: str | None = None
+    clip: str | None = None
     camera_id: str | None = None
     zone_id: str | None = None
     source: str | None = None

@@ -107,5 +107,13 @@ def test_incident_events_written_before_v2_still_read():
     del body["camera_id"], body["zone_id"], body["source"]
     old = decode({"kind": "incident", "v": "1", "data": json.dumps(body)})
     assert old.camera_id is None and old.source is None and old.incident_id == 7
-    with pytest.raises(MalformedMessage, match="reads 1 to 3"):
-        decode({"kind": "incident", "v": "4", "data": json.dumps(body)})
+    with pytest.raises(MalformedMessage, match="reads 1 to 4"):
+        decode({"kind": "incident", "v": "5", "data": json.dumps(body)})
+
+
+def test_incident_events_written_before_v4_still_read():
+    """v4 added the evidence ``clip``; a v3 entry (no such field) decodes with None."""
+    body = json.loads(encode(MESSAGES[1])["data"])
+    del body["clip"]
+    old = decode({"kind": "incident", "v": "3", "data": json.dumps(body)})
+    assert old.clip is None and old.incident_id == 7

@@ -175,3 +175,38 @@ def left_object(
 def scale_brightness(frame: np.ndarray, gain: float) -> np.ndarray:
     """A whole-frame brightness change as auto-exposure makes it: every pixel x ``gain``, clipped."""
     return np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def within_cap(path: Path, max_bytes: int) -> bool:
+    """Whether the clip at ``path`` fits ``max_bytes``; one that does not is deleted."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size <= max_bytes:
+        return True
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return False
+
+
+def sweep_clips(evidence_dir: Path, max_age_s: float, now: float) -> int:
+    """Delete the ``.mp4`` clips under ``evidence_dir`` last written more than ``max_age_s`` seconds
+    before ``now`` (a Unix time); returns how many went. Folders stay (a worker may be writing into
+    today's), evidence JPEGs stay, symbolic links are never followed. ``max_age_s`` <= 0 keeps everything."""
+    if max_age_s <= 0 or not evidence_dir.is_dir():
+        return 0
+    removed = 0
+    for dirpath, _dirs, filenames in os.walk(evidence_dir, followlinks=False):
+        for name in filenames:
+            if not name.lower().endswith(".mp4"):
+                continue
+            p = Path(dirpath) / name
+            try:
+                st = p.lstat()
+                if now - st.st_mtime > max_age_s:
+                    p.unlink()
+                    removed += 1
+            except OSError:  # gone already (another worker's sweep) or not ours to delete
+                continue
+    return removed

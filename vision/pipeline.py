@@ -29,7 +29,7 @@ from cityops.config import CameraConfig
 from streams.schemas import Detection
 from vision.background import BackgroundStore, SceneBackground, starting_image
 from vision.classes import OBJECT, zone_class_errors
-from vision.clips import ClipError, write_clip
+from vision.clips import ClipError, within_cap, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.motion_gate import MotionGate
@@ -94,6 +94,7 @@ class CameraPipeline:
     gate_enabled: bool = True
     #: keep the background image under the data dir and start from it (the worker; not the workbench)
     persist_background: bool = True
+    max_clip_bytes: int = 0  # a clip above it is deleted, the detection sent without it (0: no cap)
 
     def __post_init__(self) -> None:
         can = getattr(self.detector, "classes", None)
@@ -208,6 +209,10 @@ class CameraPipeline:
             img if w <= width else cv2.resize(img, (width, int(h * width / w)), interpolation=cv2.INTER_AREA)
         )
 
+    def live_image(self, frame: np.ndarray, t: float) -> np.ndarray:
+        """``frame`` with the zones, the tracks as last seen and their dwell clocks (the live view)."""
+        return annotate(frame, self.zones, self.last_tracks, self.dwell_clocks(t))
+
     def dwell_clocks(self, t: float) -> dict[int, float]:
         return self.rules.dwell_clocks(t)
 
@@ -226,8 +231,13 @@ class CameraPipeline:
         clip = None
         if self.camera.evidence_clip_s > 0 and self.recent:
             try:
-                if write_clip(self.data_dir / f"{stem}.mp4", list(self.recent), self.camera.fps):
+                path = write_clip(self.data_dir / f"{stem}.mp4", list(self.recent), self.camera.fps)
+                if path and (not self.max_clip_bytes or within_cap(path, self.max_clip_bytes)):
                     clip = f"{stem}.mp4"
+                elif path:
+                    log.warning(
+                        "%s: clip over %d bytes deleted; sending without it", det_id, self.max_clip_bytes
+                    )
             except ClipError as exc:
                 log.error("%s; sending the detection without a clip", exc)
         return Detection(

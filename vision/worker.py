@@ -24,12 +24,15 @@ from cityops.config import CameraConfig, CityOpsConfig
 from streams.bus import connect
 from streams.camera_state import HealthReporter
 from streams.errors import Outage, is_transient
+from streams.media import EVIDENCE_DIR
 from streams.producer import DurableProducer
 from streams.schemas import DETECTIONS, CameraHealth, Detection, encode
 from streams.spool import Spool
 from vision.background import BackgroundError
+from vision.clips import sweep_clips
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
+from vision.live_view import LivePublisher
 from vision.pipeline import CameraPipeline, timed_frames
 from vision.rules import UnknownRule
 from vision.sources import SourceError, VideoSource
@@ -75,6 +78,7 @@ class CameraRunner(threading.Thread):
         self.last_frame_at: datetime | None = None
         self.pipeline: CameraPipeline | None = None
         self.final_health = True
+        self.live = LivePublisher(r, camera.id, cfg.vision.live_max_fps)
 
     def stop(self, *, final_health: bool = True) -> None:
         self.final_health = final_health
@@ -125,7 +129,14 @@ class CameraRunner(threading.Thread):
     def _run(self) -> None:
         cam = self.camera
         detector = make_detector(cam.detector or self.cfg.detector, self.cfg.data, cam.fps)
-        self.pipeline = CameraPipeline(cam, detector, self.cfg.data, ZoneInfo(self.cfg.timezone), self.run_id)
+        self.pipeline = CameraPipeline(
+            cam,
+            detector,
+            self.cfg.data,
+            ZoneInfo(self.cfg.timezone),
+            self.run_id,
+            max_clip_bytes=int(self.cfg.vision.max_clip_mb * 1e6),
+        )
         self.source = VideoSource(
             cam.source,
             fps=cam.fps,
@@ -147,6 +158,7 @@ class CameraRunner(threading.Thread):
                 self._publish_detection(det)
             window_frames += 1
             now = time.monotonic()
+            self.live.tick(now, lambda f=frame, t=t: self.pipeline.live_image(f, t))  # only if watched
             if now - last_health >= self.cfg.vision.health_interval_s:
                 self._health(window_frames / max(1e-6, now - window_start))
                 window_start, window_frames, last_health = now, 0, now
@@ -223,11 +235,27 @@ class VisionWorker:
             if cam_id not in self.runners and self.leases.acquire(cam_id):
                 self._start(cam_id)
 
+    def sweep(self) -> int:
+        """Delete the evidence clips past ``vision.clip_retention_days`` (every worker may: a clip
+        another one deleted first is skipped)."""
+        days = self.cfg.vision.clip_retention_days
+        n = sweep_clips(self.cfg.data / EVIDENCE_DIR, days * 86400, time.time())
+        if n:
+            log.info("worker %s: deleted %d evidence clip(s) older than %g day(s)", self.worker_id, n, days)
+        return n
+
     def run(self, stop: threading.Event) -> None:
         interval = self.cfg.vision.lease_ttl_s / 3
         log.info("vision worker %s: %d camera(s) configured", self.worker_id, len(self.cameras))
+        next_sweep = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.cfg.vision.clip_sweep_interval_s
+                    try:
+                        self.sweep()
+                    except OSError as exc:
+                        log.error("worker %s: clip sweep failed: %s", self.worker_id, exc)
                 try:
                     self.balance()
                     self.outage.ok()

@@ -22,7 +22,7 @@ from dashboard.errors import api_error, login_error
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import fit_view, grid_layer, line_layer, point_map
-from dashboard.media import media_url
+from dashboard.media import clip_player, clip_url, live_panel, media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
 from dispatch.lifecycle import SlaStage
 
@@ -361,13 +361,17 @@ def evidence_panel(ctx: DashContext, inc: dict, lang: str) -> html.Div:
         if after
         else html.Div(t("evidence.none_after", lang), className="detail-img empty")
     )  # fmt: skip
-    return html.Div(
-        [
-            html.Figure([before_el, html.Figcaption(t("evidence.before", lang))], id="evidence-before"),
-            html.Figure([after_el, html.Figcaption(t("evidence.after", lang))], id="evidence-after"),
-        ],
-        className="evidence",
-    )
+    clip = clip_url(inc.get("clip"), ctx.media_key)
+    if clip:  # the seconds before the detection, next to its frame
+        before_el = html.Div([before_el, clip_player(clip, lang)], className="detail-shots")
+    panels = [
+        html.Figure([before_el, html.Figcaption(t("evidence.before", lang))], id="evidence-before"),
+        html.Figure([after_el, html.Figcaption(t("evidence.after", lang))], id="evidence-after"),
+    ]
+    if inc.get("camera_id"):  # the camera now, beside what it saw
+        health = ctx.live.cameras.get(inc["camera_id"])
+        panels.append(live_panel(inc["camera_id"], health, ctx.media_key, ctx.tz, lang))
+    return html.Div(panels, className="evidence")
 
 
 def arrival_map(ctx: DashContext, inc: dict, lang: str) -> list:

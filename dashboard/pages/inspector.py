@@ -16,7 +16,7 @@ from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import fit_view, geo_uri, outline, place_label
-from dashboard.media import media_url
+from dashboard.media import clip_player, clip_url, media_url
 from dashboard.pages import field_actions
 from dashboard.pages.phone import (
     GPS_JS,
@@ -408,6 +408,18 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
     ]
     if item.get("description"):
         info.append(html.Div(item["description"], className="ph-desc"))
+    shot, clip = (
+        media_url(item.get("evidence"), ctx.api_public_url),
+        clip_url(item.get("clip"), ctx.media_key),
+    )
+    if shot or clip:  # the evidence frame and the seconds before it
+        info.append(
+            html.Div(
+                ([html.Img(src=shot, className="ph-shot", alt="")] if shot else [])
+                + ([clip_player(clip, lang)] if clip else []),
+                className="ph-media",
+            )
+        )
     me = gps if gps and gps.get("lon") is not None else None
     return ({}, info, site_figure(ctx, item, me, lang), "accept" not in acts, "arrive" not in acts,
             "resolve" not in acts, "reject" not in acts, "escalate" not in acts, classes)  # fmt: skip

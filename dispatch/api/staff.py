@@ -146,6 +146,7 @@ class IncidentOut(BaseModel):
     assignee_name: str | None = Field(description="The assignee's name in the roster.")
     count: int
     evidence: str | None
+    clip: str | None = Field(None, description="H.264 MP4 of the seconds before the detection (data dir).")
     description: str
     version: int
     opened_at: datetime
