@@ -241,6 +241,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "source.camera": {"zh-CN": "视频识别", "en": "Camera"},
     "source.citizen": {"zh-CN": "市民上报", "en": "Citizen"},
     "source.device": {"zh-CN": "物联设备", "en": "IoT device"},
+    # the verdict loop (issue 12): an operator's verdict on a camera incident
+    "verdict.confirmed": {"zh-CN": "确认", "en": "Confirmed"},
+    "verdict.false_alarm": {"zh-CN": "误报", "en": "False alarm"},
+    "verdict.reason": {"zh-CN": "判定理由(误报必填)", "en": "Reason (needed for a false alarm)"},
+    "verdict.title": {"zh-CN": "识别判定", "en": "Detection verdict"},
+    "verdict.needs_reason": {"zh-CN": "误报请填写理由", "en": "A false alarm needs a reason"},
 }
 
 

@@ -195,8 +195,9 @@ def short_read(frames: int, expected: int | None) -> bool:
     return expected is not None and frames < expected - max(2, 0.02 * expected)
 
 
-def evaluate(labels: Path, tolerance: float | None = None) -> Score:
-    """The ``vision eval`` command: run each labelled clip, print per-clip and overall scores."""
+def evaluate(labels: Path, tolerance: float | None = None, model: str | None = None) -> Score:
+    """The ``vision eval`` command: run each labelled clip, print per-clip and overall scores.
+    ``model``: an Ultralytics model replacing each camera's detector (to compare models)."""
     tol, clips = load_labels(labels)
     tol = tolerance if tolerance is not None else tol
     total = Score()
@@ -207,6 +208,12 @@ def evaluate(labels: Path, tolerance: float | None = None) -> Score:
     print(f"{'clip':<32} {'TP':>3} {'FP':>3} {'FN':>3} {'P':>6} {'R':>6} {'F1':>6}  (tolerance {tol:g} s)")
     for lc in clips:
         camera, cfg = load_camera(lc.camera, str(lc.clip))
+        if model:
+            det = (camera.detector or cfg.detector).model_copy(
+                update={"backend": "ultralytics", "model": model, "fallback": None}
+            )
+            camera = camera.model_copy(update={"detector": det})
+            cfg = cfg.model_copy(update={"detector": det})
         with tempfile.TemporaryDirectory() as tmp:
             res = run_clip(camera, cfg, Path(tmp), video=False, progress=False)
         s = match_events(res.incidents, lc.events, tol)

@@ -17,8 +17,10 @@ from dashboard.logins import client_ip, end_login
 from dashboard.maps import grid_layer, line_layer, point_map
 from dashboard.media import media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
+from dispatch.verdicts import Verdict
 
 DESK_ACTIONS = ("verify", "close", "reject", "escalate")
+VERDICTS = tuple(v.value for v in Verdict)
 
 
 def login_box(prefix: str, lang: str) -> html.Div:
@@ -134,6 +136,23 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                                 + [html.Button(t(f"action.{a}", lang), id=f"btn-{a}") for a in DESK_ACTIONS],
                                 className="actions",
                             ),
+                            html.Div(
+                                [
+                                    dcc.Input(
+                                        id="verdict-reason",
+                                        placeholder=t("verdict.reason", lang),
+                                        maxLength=2000,
+                                        className="field wide",
+                                    ),
+                                    *[
+                                        html.Button(t(f"verdict.{v}", lang), id=f"btn-verdict-{v}")
+                                        for v in VERDICTS
+                                    ],
+                                ],
+                                className="actions",
+                                id="verdict-box",
+                                title=t("verdict.title", lang),
+                            ),
                             html.Div(id="action-msg", className="message"),
                         ],
                         className="panel console-detail",
@@ -200,8 +219,13 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
         f"{t('state.' + inc['state'], lang)} · {t('cell', lang)} {inc['cell'] or '-'} · "
         f"{t('assignee', lang)} {inc['assignee'] or t('unassigned', lang)} · {inc['count']}{t('count', lang)}"
     )
+    verdicts = [
+        html.Li(f"{t('verdict.' + v['verdict'], lang)} · {v['actor']} · {v['reason']}")  # text, never HTML
+        for v in inc.get("verdicts", [])
+    ]
     return [
         html.Div(facts, className="inc-meta big"),
+        html.Ul(verdicts, className="verdicts", id="verdicts") if verdicts else html.Div(),
         html.Div(inc.get("description") or "", className="description"),
         html.Div(
             [picture, dcc.Graph(figure=fig, config={"displayModeBar": False}, className="detail-map")],
@@ -285,6 +309,22 @@ def act(ctx: DashContext, *args):
     return f"✓ #{incident_id} {t('action.' + action, lang)} · {t('state.' + res.data['state'], lang)} · {res.data['assignee'] or ''}"
 
 
+def give_verdict(ctx: DashContext, _c, _f, selected, data, reason, token, lang):
+    """Confirmed / false alarm on the selected incident (its id), with the reason."""
+    if not token:
+        return no_update
+    if not selected or not data or selected[0] >= len(data):
+        return t("select_incident", lang)
+    incident_id = data[selected[0]]["id"]
+    verdict = callback_context.triggered_id.removeprefix("btn-verdict-")
+    if verdict == "false_alarm" and not (reason or "").strip():
+        return t("verdict.needs_reason", lang)
+    res = ctx.api.act(token, incident_id, "verdict", {"verdict": verdict, "reason": reason or ""})
+    if not res.ok:
+        return f"✗ {res.error}"
+    return f"✓ #{incident_id} {t('verdict.' + verdict, lang)}"
+
+
 def register(app, ctx: DashContext) -> None:
     bind = functools.partial
     app.callback(
@@ -344,3 +384,13 @@ def register(app, ctx: DashContext) -> None:
         State("console-lang", "data"),
         prevent_initial_call=True,
     )(bind(act, ctx))
+    app.callback(
+        Output("action-msg", "children", allow_duplicate=True),
+        *[Input(f"btn-verdict-{v}", "n_clicks") for v in VERDICTS],
+        State("console-table", "selected_rows"),
+        State("console-table", "derived_virtual_data"),
+        State("verdict-reason", "value"),
+        State("console-token", "data"),
+        State("console-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(give_verdict, ctx))
