@@ -276,3 +276,35 @@ def test_labels_file_sits_beside_the_evidence(tmp_path):
     drawn = annotate(frame, [], tracks, {}, hit=4).astype(int)
     ink = np.abs(drawn - frame).max(axis=2) > 40  # where the evidence JPEG has boxes and labels drawn
     assert ink.sum() > 100 and np.abs(clean - frame)[ink].mean() < 8  # the clean frame has none of them
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_console_verdict_control_through_the_api(tmp_path, staff_api):
+    from dash import html
+
+    from dashboard.api_client import ApiClient
+    from dashboard.context import DashContext
+    from dashboard.i18n import t
+    from dashboard.live import LiveState
+    from dashboard.pages import console
+
+    api = staff_api(users=[("olga", "operator", None)])
+    (iid,) = camera_incidents(api, 1)
+    client = ApiClient("http://testserver")
+    client.http = api.client()
+    ctx = DashContext(api.cfg, LiveState("redis://127.0.0.1:1/0"), api.grid, client)
+    token = client.login("olga", "olga-password").data["token"]
+    rows = [{"id": iid}]
+    for lang in ("zh-CN", "en"):
+        assert t("verdict.false_alarm", lang) != "verdict.false_alarm"
+        assert console.submit_verdict(ctx, "false_alarm", [0], rows, " ", token, lang) == t(
+            "verdict.needs_reason", lang
+        )
+    assert console.submit_verdict(ctx, "confirmed", None, rows, "", token, "en") == t("select_incident", "en")
+    msg = console.submit_verdict(ctx, "false_alarm", [0], rows, "<b>glare</b>", token, "zh-CN")
+    assert msg == f"✓ #{iid} 误报"
+    _, body = console.show_detail(ctx, [0], rows, None, token, "en")
+    (shown,) = [c for c in body if getattr(c, "id", None) == "verdicts"]
+    assert isinstance(shown, html.Ul) and shown.children[0].children == "False alarm · olga · <b>glare</b>"
+    msg = console.submit_verdict(ctx, "confirmed", [0], [{"id": 999999}], "", token, "en")
+    assert msg.startswith("✗ ") and "999999" in msg

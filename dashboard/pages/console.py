@@ -310,13 +310,18 @@ def act(ctx: DashContext, *args):
 
 
 def give_verdict(ctx: DashContext, _c, _f, selected, data, reason, token, lang):
-    """Confirmed / false alarm on the selected incident (its id), with the reason."""
+    """The pressed verdict button (confirmed / false alarm) on the selected incident."""
+    verdict = callback_context.triggered_id.removeprefix("btn-verdict-")
+    return submit_verdict(ctx, verdict, selected, data, reason, token, lang)
+
+
+def submit_verdict(ctx: DashContext, verdict: str, selected, data, reason, token, lang):
+    """``verdict`` on the selected incident (by its id), with the reason; the message to show."""
     if not token:
         return no_update
     if not selected or not data or selected[0] >= len(data):
         return t("select_incident", lang)
     incident_id = data[selected[0]]["id"]
-    verdict = callback_context.triggered_id.removeprefix("btn-verdict-")
     if verdict == "false_alarm" and not (reason or "").strip():
         return t("verdict.needs_reason", lang)
     res = ctx.api.act(token, incident_id, "verdict", {"verdict": verdict, "reason": reason or ""})
