@@ -225,7 +225,6 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
     ]
     return [
         html.Div(facts, className="inc-meta big"),
-        html.Ul(verdicts, className="verdicts", id="verdicts") if verdicts else html.Div(),
         html.Div(inc.get("description") or "", className="description"),
         html.Div(
             [picture, dcc.Graph(figure=fig, config={"displayModeBar": False}, className="detail-map")],
@@ -233,6 +232,11 @@ def detail(ctx: DashContext, inc: dict, lang: str) -> list:
         ),
         html.H3(t("timeline", lang)),
         html.Ol(timeline, className="timeline", id="timeline"),
+        *(
+            [html.H3(t("verdict.title", lang)), html.Ul(verdicts, className="verdicts", id="verdicts")]
+            if verdicts
+            else []
+        ),
     ]
 
 
