@@ -308,3 +308,23 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
     assert isinstance(shown, html.Ul) and shown.children[0].children == "False alarm · olga · <b>glare</b>"
     msg = console.submit_verdict(ctx, "confirmed", [0], [{"id": 999999}], "", token, "en")
     assert msg.startswith("✗ ") and "999999" in msg
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_concurrent_verdicts_of_one_operator_leave_one_row(staff_api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = staff_api(users=[("olga", "operator", None)])
+    client = api.client()
+    olga = api.login(client, "olga")
+    (iid,) = camera_incidents(api, 1)
+
+    def give(k: int) -> int:
+        body = {"verdict": "false_alarm", "reason": f"try {k}"} if k % 2 else {"verdict": "confirmed"}
+        return api.client().post(f"/api/v1/incidents/{iid}/verdict", headers=olga, json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(give, range(16)))
+    assert codes == [200] * 16
+    (only,) = client.get(f"/api/v1/incidents/{iid}", headers=olga).json()["verdicts"]
+    assert only["actor"] == "olga" and only["verdict"] in ("confirmed", "false_alarm")
