@@ -328,3 +328,37 @@ def test_concurrent_verdicts_of_one_operator_leave_one_row(staff_api):
     assert codes == [200] * 16
     (only,) = client.get(f"/api/v1/incidents/{iid}", headers=olga).json()["verdicts"]
     assert only["actor"] == "olga" and only["verdict"] in ("confirmed", "false_alarm")
+
+
+def test_event_eval_compares_models_on_the_same_clips(tmp_path):
+    """``vision eval LABELS --model A --model B``: each model replaces the camera's detector on the same
+    clips, one table each; the weight-free backend's own run (no --model) finds the event, a random-
+    weight yolo11n.yaml finds nothing, so the override really took effect."""
+    import subprocess
+    import sys
+
+    from vision.sources import DEMO_CLIP_ZONE, make_demo_clip
+
+    make_demo_clip(tmp_path / "clip.avi", seconds=30)
+    (tmp_path / "cam.yaml").write_text(yaml.safe_dump({"id": "gen", "fps": 5, "zones": [DEMO_CLIP_ZONE], "detector": {"imgsz": 64}}))
+    labels = {"tolerance_s": 5, "clips": [{"clip": "clip.avi", "camera": "cam.yaml",
+              "events": [{"type": "illegal_parking", "start": 6, "end": 26}]}]}  # fmt: skip
+    (tmp_path / "labels.yaml").write_text(yaml.safe_dump(labels))
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*extra):
+        res = subprocess.run([sys.executable, "-m", "cityops", "vision", "eval", str(tmp_path / "labels.yaml"), *extra],
+                             cwd=root, capture_output=True, text=True, timeout=300)  # fmt: skip
+        return res.returncode, res.stdout, res.stderr
+
+    rc, out, err = run()
+    assert rc == 0, err
+    assert out.strip().splitlines()[-1].split()[:4] == ["all", "1", "0", "0"], out
+    rc, out, err = run("--model", "yolo11n.yaml", "--model", "yolo11n.yaml")
+    assert rc == 0, err
+    blocks = out.split("== model ")[1:]
+    assert len(blocks) == 2 and all(b.startswith("yolo11n.yaml") for b in blocks), out
+    for b in blocks:
+        assert [ln.split()[:4] for ln in b.splitlines() if ln.startswith("all")] == [["all", "0", "0", "1"]], out
+    rc, out, err = run("--model", str(tmp_path / "nope.pt"))
+    assert rc in (1, 2) and "nope.pt" in err and "Traceback" not in err
