@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from cityops import logs
 from cityops.config import CityOpsConfig, ConfigError, load_config
 from cityops.paths import OutputError, output_folder
 from cityops.resources import DEMO_CONFIG, INSTALLED_DATA_DIR, checkout_root
 
 
 def _setup_logging(name: str, verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=f"%(asctime)s {name:<9} %(levelname)-7s %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    logs.setup(name, verbose)  # times in the config's zone once it is loaded (_load)
 
 
 def _load(path: str | None) -> CityOpsConfig:
@@ -31,6 +27,7 @@ def _load(path: str | None) -> CityOpsConfig:
         raise SystemExit(2) from exc
     if path is None and checkout_root() is None:  # the packaged example must not write into site-packages
         cfg = cfg.model_copy(update={"data_dir": Path.cwd() / INSTALLED_DATA_DIR})
+    logs.use_timezone(cfg.timezone)
     return cfg
 
 
@@ -502,9 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["inspector", "operator", "supervisor", "admin", "viewer"]
+        "--role",
+        required=True,
+        choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"],
     )
-    add.add_argument("--inspector", help="roster id the inspector acts as")
+    add.add_argument("--inspector", help="roster id the inspector (or a department's staff member) acts as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_users_add)
     chg = with_config(
@@ -513,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     chg.add_argument("username")
-    chg.add_argument("--role", choices=["inspector", "operator", "supervisor", "admin", "viewer"])
+    chg.add_argument(
+        "--role", choices=["inspector", "department", "operator", "supervisor", "admin", "viewer"]
+    )
     chg.add_argument("--inspector", help="roster id the inspector acts as ('' to clear)")
     act = chg.add_mutually_exclusive_group()
     act.add_argument("--activate", dest="active", action="store_const", const=True, default=None)
@@ -573,6 +574,17 @@ def build_parser() -> argparse.ArgumentParser:
     ros = gis_action("roster", "check the roster and cameras (config, CSV) against the grid", "roster")
     ros.add_argument("--roster-csv", help="extra inspectors: id,name,phone,cells,shift_start,shift_end")
     ros.add_argument("--cameras-csv", help="camera sites: id,name,lon,lat[,cell]")
+    com = gis_action(
+        "components",
+        "validate a component layer (部件普查) and, without errors, make it the registry",
+        "components",
+    )
+    com.add_argument(
+        "file", help="GeoJSON, GeoPackage or Shapefile of points: code, type, owner, state, name"
+    )
+    com.add_argument("--layer", help="the layer of a multi-layer GeoPackage")
+    com.add_argument("--crs", help="assumed when the file names none")
+    com.add_argument("--check", action="store_true", help="validate only; change nothing")
     return p
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -520,6 +520,79 @@ class SupervisorConfig(_Model):
     )
 
 
+class CalendarConfig(_Model):
+    """Working time (工作时) for time limits counted in working hours: periods of a working day,
+    weekend days, and public holidays / make-up working days (调休) on top of the default data."""
+
+    periods: list[str] = Field(
+        default_factory=lambda: ["08:00-12:00", "14:00-18:00"], description="Working periods, HH:MM-HH:MM."
+    )
+    weekend: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: [5, 6], description="Days off each week (Monday is 0)."
+    )
+    holidays: list[date] = Field(default_factory=list, description="Extra public holidays.")
+    workdays: list[date] = Field(default_factory=list, description="Extra make-up working days (调休上班).")
+    default_holidays: bool = Field(
+        True, description="Add the State Council holidays and make-up days of cityops/holidays.yaml."
+    )
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, v: list[str]) -> list[str]:
+        from dispatch.workcalendar import parse_periods
+
+        parse_periods(v)
+        return v
+
+
+class StaffConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str
+    phone: str = ""
+
+
+class DepartmentConfig(_Model):
+    """A department that handles cases (专业部门 / 归属部门): sanitation, traffic police, the water
+    company, a street office... It owns the types whose ``owner`` is its ``kind`` (or listed in
+    ``types``), in ``areas`` (street, community or cell codes; empty: the whole district)."""
+
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str
+    name_en: str = ""
+    kind: str = Field("", description="The taxonomy's owner code this department is (e.g. sanitation).")
+    types: list[str] = Field(default_factory=list, description="Type or category codes it owns besides.")
+    areas: list[str] = Field(default_factory=list, description="Street/community/cell codes; empty: all.")
+    staff: list[StaffConfig] = Field(default_factory=list)
+
+
+class StageLimits(_Model):
+    """Time limits in hours of the centre's and the inspector's stages (working or natural time as the
+    case's type says); the handling limit comes from the type (``limit_h``), else ``handle_h``."""
+
+    check_h: float = Field(1.0, gt=0, description="核实: the inspector checks a citizen report on site.")
+    file_h: float = Field(0.5, gt=0, description="立案: the centre files it (or not).")
+    dispatch_h: float = Field(0.5, gt=0, description="派遣: the centre dispatches it.")
+    handle_h: float = Field(8.0, gt=0, description="处置: default handling limit of types without one.")
+    verify_h: float = Field(2.0, gt=0, description="核查: the inspector checks the fix on site.")
+    close_h: float = Field(1.0, gt=0, description="结案: the centre closes it.")
+
+
+class WorkflowConfig(_Model):
+    """The case workflow (数字城管 seven steps). Defaults keep the grid inspector handling cases that no
+    department owns; ``check_citizen_reports`` and ``file_by_centre`` turn on the centre's steps."""
+
+    check_citizen_reports: bool = Field(
+        False, description="A citizen report is first checked on site by the cell's inspector (核实)."
+    )
+    file_by_centre: list[str] = Field(
+        default_factory=list,
+        description="Sources (camera, citizen, inspector, ...) whose reports wait for the centre to file "
+        "them (立案); others are filed and dispatched at once.",
+    )
+    auto_dispatch: bool = Field(True, description="Filing dispatches to the owning department at once.")
+    limits: StageLimits = StageLimits()
+
+
 class CityOpsConfig(_Model):
     district: str = "Lubei"
     data_dir: Path = Path("data")
@@ -532,6 +605,9 @@ class CityOpsConfig(_Model):
     store: StoreConfig = StoreConfig()
     sla: SLAConfig = SLAConfig()
     roster: list[InspectorConfig] = Field(default_factory=list)
+    departments: list[DepartmentConfig] = Field(default_factory=list)
+    calendar: CalendarConfig = CalendarConfig()
+    workflow: WorkflowConfig = WorkflowConfig()
     dispatch: DispatchConfig = DispatchConfig()
     dashboard: DashboardConfig = DashboardConfig()
     open311: Open311Config = Open311Config()
@@ -554,6 +630,11 @@ class CityOpsConfig(_Model):
         for label, ids in (
             ("cameras", [c.id for c in self.cameras]),
             ("roster", [i.id for i in self.roster]),
+            ("departments", [d.id for d in self.departments]),
+            (
+                "roster and department staff",
+                [i.id for i in self.roster] + [m.id for d in self.departments for m in d.staff],
+            ),
         ):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:

@@ -80,6 +80,9 @@ class ApiClient:
     def my_dispatches(self, token: str) -> ApiResult:
         return self._call("GET", "/api/v1/me/dispatches", token=token)
 
+    def my_finished(self, token: str) -> ApiResult:
+        return self._call("GET", "/api/v1/me/finished", token=token)
+
     def incidents(self, token: str, **params) -> ApiResult:
         return self._call(
             "GET",
@@ -90,6 +93,12 @@ class ApiClient:
 
     def incident(self, token: str, incident_id: int) -> ApiResult:
         return self._call("GET", f"/api/v1/incidents/{incident_id}", token=token)
+
+    def evaluation(self, token: str, **params) -> ApiResult:
+        """综合评价 rows (JSON), or the CSV text with ``format="csv"``."""
+        return self._call(
+            "GET", "/api/v1/reports/evaluation", token=token, params={k: v for k, v in params.items() if v}
+        )
 
     def act(self, token: str, incident_id: int, action: str, body: dict | None = None) -> ApiResult:
         return self._call("POST", f"/api/v1/incidents/{incident_id}/{action}", token=token, json=body or {})

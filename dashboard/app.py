@@ -5,6 +5,7 @@
 - ``/inspector``   the inspector's phone page (dashboard.pages.inspector)
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 - ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
+- ``/evaluation``  the desk's evaluation league table, 综合评价 (dashboard.pages.evaluation)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -39,18 +40,24 @@ PAGES = {
     "/inspector": "inspector",
     "/citizen": "citizen",
     "/reports": "reports",
+    "/evaluation": "evaluation",
 }
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 
 
+#: what each phone page links to: an inspector or a citizen cannot use the staff desks
+PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), **dict.fromkeys(CITIZEN_PAGES, CITIZEN_PAGES)}
+
+
 def nav(lang: str, current: str) -> html.Nav:
     other = "en" if lang == "zh-CN" else "zh-CN"
+    shown = PHONE_NAV.get(current, tuple(PAGES))
     links = [
         dcc.Link(
             t(f"nav.{name}", lang), href=f"{path}?lang={lang}", className="active" if path == current else ""
         )
         for path, name in PAGES.items()
-        if current not in CITIZEN_PAGES or path in CITIZEN_PAGES
+        if path in shown
     ]
     links.append(
         dcc.Link(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cityops.taxonomy import violation_types
+from cityops.taxonomy import case_type
+from dispatch.lifecycle import ACTIONS, Stage
 
 LANGS = ("zh-CN", "en")
 
@@ -36,6 +37,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "state.rejected": {"zh-CN": "不予受理", "en": "Rejected"},
     "state.duplicate": {"zh-CN": "重复", "en": "Duplicate"},
     "state.escalated": {"zh-CN": "已升级", "en": "Escalated"},
+    "state.checking": {"zh-CN": "待核实", "en": "Being checked on site"},
+    "state.filed": {"zh-CN": "已立案", "en": "Filed"},
+    "state.returned": {"zh-CN": "已回退", "en": "Returned to the centre"},
     "cam.online": {"zh-CN": "在线", "en": "online"},
     "cam.offline": {"zh-CN": "离线", "en": "offline"},
     "cam.error": {"zh-CN": "故障", "en": "error"},
@@ -47,6 +51,32 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "nav.console": {"zh-CN": "派遣台", "en": "Dispatch console"},
     "nav.inspector": {"zh-CN": "网格员", "en": "Inspector"},
     "nav.citizen": {"zh-CN": "市民上报", "en": "Report a problem"},
+    "nav.evaluation": {"zh-CN": "综合评价", "en": "Evaluation"},
+    "ev.title": {"zh-CN": "综合评价", "en": "Comprehensive evaluation"},
+    "ev.csv": {"zh-CN": "导出 CSV", "en": "Download CSV"},
+    "ev.key": {"zh-CN": "对象", "en": "Group"},
+    "ev.total": {"zh-CN": "全区合计", "en": "District total"},
+    "ev.street": {"zh-CN": "按街道", "en": "By street"},
+    "ev.community": {"zh-CN": "按社区", "en": "By community"},
+    "ev.department": {"zh-CN": "按部门", "en": "By department"},
+    "ev.inspector": {"zh-CN": "按监督员", "en": "By inspector"},
+    "ev.staff": {"zh-CN": "按部门人员", "en": "By department staff"},
+    "ev.day": {"zh-CN": "日", "en": "Day"},
+    "ev.week": {"zh-CN": "周", "en": "Week"},
+    "ev.month": {"zh-CN": "月", "en": "Month"},
+    "ev.quarter": {"zh-CN": "季度", "en": "Quarter"},
+    "ev.reports": {"zh-CN": "上报数", "en": "Reports"},
+    "ev.filed": {"zh-CN": "立案数", "en": "Filed"},
+    "ev.closed": {"zh-CN": "结案数", "en": "Closed"},
+    "ev.close_rate": {"zh-CN": "结案率", "en": "Close rate"},
+    "ev.on_time_rate": {"zh-CN": "按期结案率", "en": "On-time rate"},
+    "ev.overdue": {"zh-CN": "超期案卷数", "en": "Overdue"},
+    "ev.rework_rate": {"zh-CN": "返工率", "en": "Rework rate"},
+    "ev.returns": {"zh-CN": "回退数", "en": "Returns"},
+    "ev.extensions": {"zh-CN": "延期数", "en": "Extensions"},
+    "ev.timely_verification_rate": {"zh-CN": "核查及时率", "en": "Timely verification"},
+    "ev.valid_report_rate": {"zh-CN": "有效上报率", "en": "Valid reports"},
+    "ev.grade": {"zh-CN": "等级", "en": "Grade"},
     # -- board and console (dashboard/pages/board.py, console.py) --
     "today_closed": {"zh-CN": "今日结案", "en": "Closed today"},
     "overdue": {"zh-CN": "超时", "en": "Overdue"},
@@ -97,6 +127,74 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "event.assigned": {"zh-CN": "派遣", "en": "assigned"},
     "event.sla_breach": {"zh-CN": "超时升级", "en": "SLA breached"},
     "event.rated": {"zh-CN": "市民评价", "en": "citizen rating"},
+    # -- console: columns, evidence, SLA time line, errors (issue 11 items 1-4) --
+    "col.source": {"zh-CN": "来源", "en": "Source"},
+    "filter": {"zh-CN": "筛选…", "en": "filter…"},
+    "actor.system": {"zh-CN": "系统", "en": "system"},
+    "col.street": {"zh-CN": "街道", "en": "Street"},
+    "col.community": {"zh-CN": "社区", "en": "Community"},
+    "col.sla": {"zh-CN": "时限", "en": "SLA"},
+    "col.escalated": {"zh-CN": "升级", "en": "Escalated"},
+    "source.camera": {"zh-CN": "视频", "en": "Camera"},
+    "source.citizen": {"zh-CN": "市民", "en": "Citizen"},
+    "sla.left": {"zh-CN": "剩余", "en": "left"},
+    "sla.over": {"zh-CN": "超时", "en": "over"},
+    "sla.met": {"zh-CN": "按时", "en": "on time"},
+    "sla.late": {"zh-CN": "超时完成", "en": "late"},
+    "sla.due": {"zh-CN": "时限", "en": "due"},
+    "sla.stage.accept": {"zh-CN": "接单", "en": "Accept"},
+    "sla.stage.arrive": {"zh-CN": "到场", "en": "Arrive"},
+    "sla.stage.resolve": {"zh-CN": "处置", "en": "Resolve"},
+    "stamp.opened": {"zh-CN": "立案", "en": "Opened"},
+    "stamp.dispatched": {"zh-CN": "派遣", "en": "Dispatched"},
+    "stamp.closed": {"zh-CN": "结束", "en": "Closed"},
+    "escalated_yes": {"zh-CN": "已升级", "en": "Escalated"},
+    "escalated_to": {"zh-CN": "升级至", "en": "to"},
+    "signed_in": {"zh-CN": "值班员", "en": "Signed in"},
+    "evidence.before": {"zh-CN": "处置前", "en": "Before"},
+    "evidence.after": {"zh-CN": "处置后", "en": "After"},
+    "evidence.none_after": {"zh-CN": "暂无处置照片", "en": "No after photos yet"},
+    "arrival": {"zh-CN": "到场签到位置", "en": "Arrival position"},
+    "arrival.distance": {"zh-CN": "距案发点 {m} 米", "en": "{m} m from the incident"},
+    "arrival.none": {"zh-CN": "尚未到场签到", "en": "No arrival recorded yet"},
+    "sla_line": {"zh-CN": "时限节点", "en": "SLA time line"},
+    "audit": {"zh-CN": "操作记录", "en": "Audit trail"},
+    "merges.folded": {
+        "zh-CN": "合并上报 ×{n} · 首次 {first} · 最近 {last}",
+        "en": "report merged ×{n} · first {first} · last {last}",
+    },
+    "acts_on": {"zh-CN": "操作对象", "en": "Acts on"},
+    "no_actions": {"zh-CN": "当前状态无可执行操作", "en": "No action possible in this state"},
+    "selection_moved": {
+        "zh-CN": "选中的案件已变更，请确认后再操作",
+        "en": "The selection changed; check it and press again",
+    },
+    "err.login.401": {"zh-CN": "用户名或密码错误", "en": "Wrong username or password"},
+    "err.login.429": {
+        "zh-CN": "登录失败次数过多，请稍后再试",
+        "en": "Too many failed logins; try again later",
+    },
+    "err.401": {"zh-CN": "登录已失效，请重新登录", "en": "Your login has ended; log in again"},
+    "err.403": {
+        "zh-CN": "无权对案件 #{id} 执行「{action}」",
+        "en": "Your account may not use “{action}” on incident #{id}",
+    },
+    "err.404": {"zh-CN": "案件 #{id} 不存在", "en": "Incident #{id} does not exist"},
+    "err.409": {
+        "zh-CN": "案件 #{id} 当前为「{state}」，不能执行「{action}」",
+        "en": "Incident #{id} is {state}: “{action}” is not possible now",
+    },
+    "err.409.merge": {
+        "zh-CN": "无法将案件 #{id} 合并到 #{into}（目标案件须为未结案件）",
+        "en": "Incident #{id} cannot be merged into #{into} (the target must be open)",
+    },
+    "err.422": {"zh-CN": "输入有误，请检查后重试", "en": "Invalid input; check it and try again"},
+    "err.429": {"zh-CN": "操作过于频繁，请稍后再试", "en": "Too many requests; try again shortly"},
+    "err.503": {
+        "zh-CN": "派遣服务暂不可用，请稍后再试",
+        "en": "The dispatch service is unavailable; try again shortly",
+    },
+    "err.other": {"zh-CN": "操作失败（{status}）", "en": "The request failed ({status})"},
     # -- inspector and citizen pages (dashboard/pages/inspector.py, citizen.py) --
     "ph.err.400": {"zh-CN": "输入有误", "en": "Invalid input"},
     "ph.err.401": {"zh-CN": "登录已失效，请重新登录", "en": "Please log in again"},
@@ -138,6 +236,16 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "insp.done.resolve": {"zh-CN": "已提交处置结果", "en": "Resolution sent"},
     "insp.done.photo": {"zh-CN": "照片已上传", "en": "Photo uploaded"},
     "insp.site": {"zh-CN": "现场", "en": "Site"},
+    "insp.turn_down": {"zh-CN": "退回或上报", "en": "Turn down or escalate"},
+    "insp.reason": {"zh-CN": "原因（必填）", "en": "Reason (required)"},
+    "insp.reject": {"zh-CN": "不予受理", "en": "Reject"},
+    "insp.escalate": {"zh-CN": "上报升级", "en": "Escalate"},
+    "insp.need_reason": {"zh-CN": "请填写原因", "en": "Give a reason"},
+    "insp.done.reject": {"zh-CN": "已不予受理", "en": "Rejected"},
+    "insp.done.escalate": {"zh-CN": "已上报升级", "en": "Escalated"},
+    "insp.finished": {"zh-CN": "今日已完成", "en": "Finished today"},
+    "insp.none_finished": {"zh-CN": "今日暂无完成的任务", "en": "Nothing finished yet today"},
+    "fa.hours": {"zh-CN": "延期小时数", "en": "Extra hours"},
     "insp.you": {"zh-CN": "我的位置", "en": "You"},
     "cit.title": {"zh-CN": "市民随手拍", "en": "Report a problem"},
     "cit.intro": {
@@ -236,10 +344,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "devkind.smoke": {"zh-CN": "烟感探测器", "en": "Smoke detector"},
     "devkind.sos_wristband": {"zh-CN": "SOS手环", "en": "SOS wristband"},
     "devkind.manhole_cover": {"zh-CN": "智能井盖", "en": "Smart manhole cover"},
-    "col.source": {"zh-CN": "来源", "en": "Source"},
-    "source.all": {"zh-CN": "全部来源", "en": "All sources"},
-    "source.camera": {"zh-CN": "视频识别", "en": "Camera"},
-    "source.citizen": {"zh-CN": "市民上报", "en": "Citizen"},
     "source.device": {"zh-CN": "物联设备", "en": "IoT device"},
     # the verdict loop (issue 12): an operator's verdict on a camera incident
     "verdict.confirmed": {"zh-CN": "确认", "en": "Confirmed"},
@@ -250,11 +354,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def _vocabulary(key: str, lang: str) -> str | None:
+    """Labels the shared vocabulary carries itself: types, the lifecycle's actions and stages."""
+    kind, _, code = key.partition(".")
+    zh = lang.startswith("zh")
+    if kind == "type":
+        vt = case_type(code)
+        return vt.name(lang) if vt else code
+    if kind == "action" and code in ACTIONS and ACTIONS[code].zh:
+        return ACTIONS[code].zh if zh else ACTIONS[code].en.capitalize()
+    if kind == "stage" and code in Stage.__members__.values():
+        return Stage(code).zh if zh else Stage(code).en
+    return None
+
+
 def t(key: str, lang: str) -> str:
     entry = CATALOGUE.get(key)
     if entry is None:
-        if key.startswith("type."):
-            vt = violation_types().get(key[5:])
-            return vt.name(lang) if vt else key[5:]
-        return key
+        return _vocabulary(key, lang) or key
     return entry.get(lang) or entry["zh-CN"]

@@ -5,7 +5,7 @@ others noticing."""
 
 from __future__ import annotations
 
-from dispatch.lifecycle import ACCEPTED, DISPATCHED, ESCALATED, NEW, ON_SITE
+from dispatch.lifecycle import ACCEPTED, CHECKING, DISPATCHED, ESCALATED, FILED, NEW, ON_SITE, RETURNED
 
 STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
     NEW: "#ff4d4f",
@@ -13,6 +13,9 @@ STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
     ACCEPTED: "#40a9ff",
     ON_SITE: "#36cfc9",
     ESCALATED: "#f759ab",
+    CHECKING: "#ff7a45",
+    FILED: "#ffc53d",
+    RETURNED: "#9254de",
 }
 UNKNOWN_STATE_COLOUR = "#fff"  # a state without a colour of its own (final states)
 CAMERA_COLOURS = {

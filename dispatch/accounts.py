@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from dispatch.commands import Actor
-from dispatch.lifecycle import INSPECTOR, STAFF_ROLES
+from dispatch.lifecycle import FIELD_ROLES, STAFF_ROLES
 from dispatch.store import User
 
 _hasher = PasswordHasher()
@@ -52,8 +52,8 @@ def create_user(
 ) -> User:
     if role not in STAFF_ROLES:
         raise ValueError(f"role must be one of {STAFF_ROLES}")
-    if role == INSPECTOR and not inspector_id:
-        raise ValueError("an inspector account needs the roster id it acts as (--inspector)")
+    if role in FIELD_ROLES and not inspector_id:
+        raise ValueError(f"an {role} account needs the roster id it acts as (--inspector)")
     if len(password) < 8:
         raise ValueError("a password needs at least 8 characters")
     with sessions.begin() as s:
@@ -186,8 +186,8 @@ def update_user(
             user.role, changed = role, True
         if inspector_id is not _UNSET and inspector_id != user.inspector_id:
             user.inspector_id, changed = inspector_id, True
-        if user.role == INSPECTOR and not user.inspector_id:
-            raise ValueError("an inspector account needs the roster id it acts as (--inspector)")
+        if user.role in FIELD_ROLES and not user.inspector_id:
+            raise ValueError(f"an {user.role} account needs the roster id it acts as (--inspector)")
         if active is not None and active != user.active:
             user.active, changed = active, True
         if password is not None:

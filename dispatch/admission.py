@@ -13,7 +13,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 
-from cityops.taxonomy import violation_types
+from cityops.taxonomy import all_types
 from streams.schemas import Detection
 
 
@@ -32,8 +32,8 @@ def admit(
     max_age_s: float,
     types: Container[str] | None = None,
 ) -> Admission:
-    """Admit ``det`` at ``now``; ``types`` defaults to the taxonomy's codes."""
-    known = violation_types() if types is None else types
+    """Admit ``det`` at ``now``; ``types`` defaults to the taxonomy's codes (product and standard)."""
+    known = all_types() if types is None else types
     if det.type not in known:
         return Admission(False, f"type {det.type!r} is not in the taxonomy")
     ahead = (det.observed_at - now).total_seconds()

@@ -191,12 +191,15 @@ class Intake:
             opened_at=det.observed_at,
             updated_at=det.observed_at,
             breaches=[],
+            late=[],
+            extension_h=0.0,
+            component=det.component,
         )
         s.add(inc)
         s.flush()  # assigns inc.id
         note = "outside the district grid" if not inc.cell else ""
         record_event(s, inc, "created", None, SYSTEM_ACTOR, det.observed_at, note=note, detection_id=det.id)
-        self.commands.auto_assign(s, inc, det.observed_at, load)
+        self.commands.after_intake(s, inc, det.observed_at, load)
         s.flush()  # later detections of the batch may merge into it
         return inc
 

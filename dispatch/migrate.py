@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import Engine
+# before alembic is imported: importing it registers its plugins with an INFO line each
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -86,6 +86,17 @@ class Incident(Base):
     breaches: Mapped[list] = mapped_column(JSON, default=list)  # SLA stages breached: accept/arrive/resolve
     escalated_to: Mapped[str | None] = mapped_column(String(64))
     merged_into: Mapped[int | None] = mapped_column(Integer)
+    # the seven steps (dispatch.lifecycle.Stage): who handles it and who checks it, the step clocks
+    department: Mapped[str | None] = mapped_column(String(64), index=True)  # handling department id
+    inspector: Mapped[str | None] = mapped_column(String(64), index=True)  # the cell's inspector (核实/核查)
+    stage_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the current stage's clock started
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_h: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # approved 延期
+    extension_request: Mapped[dict | None] = mapped_column(JSON)  # a pending 延期申请
+    late: Mapped[list] = mapped_column(JSON, default=list)  # stages whose step clock ran out
+    component: Mapped[str | None] = mapped_column(String(64))  # the registry's component (部件) it concerns
 
 
 class IncidentEventRow(Base):

@@ -220,3 +220,22 @@ def roster(args: argparse.Namespace, cfg: CityOpsConfig) -> int:
     )
     print(report.text())
     return 0 if report.ok else 1
+
+
+def components(args: argparse.Namespace, cfg: CityOpsConfig) -> int:
+    """``cityops gis components FILE``: validate a component layer (部件普查) and, without errors and
+    unless ``--check``, make it the registry the dispatch API reads."""
+    from gis.components import activate_components, build_components
+    from gis.default import load_grid
+
+    data = _data_dir(args, cfg)
+    grid = load_grid(cfg.grid, data)
+    found, report = build_components(
+        Path(args.file), grid, [d.id for d in cfg.departments], layer=args.layer, crs=args.crs
+    )
+    print(report.text())
+    if found is None:
+        return 1
+    if not args.check:
+        print(f"active: {activate_components(found, data)}")
+    return 0

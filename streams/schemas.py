@@ -45,7 +45,7 @@ class Detection(_Message):
 
     kind: Literal["detection"] = "detection"
     id: Annotated[str, Field(min_length=1, max_length=128)]
-    source: Literal["camera", "citizen", "device"] = "camera"
+    source: Literal["camera", "citizen", "device", "inspector"] = "camera"
     type: Annotated[str, Field(min_length=1, max_length=64)]
     camera_id: str | None = None
     zone_id: str | None = None
@@ -64,6 +64,9 @@ class Detection(_Message):
     device_id: str | None = Field(None, max_length=64)
     device_state: Literal["alarm", "clear"] | None = None
     value: float | None = None
+    component: str | None = Field(
+        None, max_length=64, description="The registry's component (部件) it concerns."
+    )
 
 
 class IncidentEvent(_Message):

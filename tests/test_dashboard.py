@@ -81,7 +81,8 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         console.wait_for_function(
             "() => document.querySelectorAll('#console-table tbody tr td').length > 0", timeout=30000
         )
-        assert code in console.locator("#console-table").inner_text()
+        text = console.locator("#console-table").inner_text()  # names, not the 15-digit cell code
+        assert grid.by_code[code].community_zh in text and grid.by_code[code].street_zh in text
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
         assert sum(z) == 1 and z[list(grid.codes).index(code)] == 1
         assert board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[1].lon.length") == 1
@@ -92,10 +93,10 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         console.click("#assign-to")
         console.get_by_text("C (insp-c)").click()  # the option list opens in a popover
         console.fill("#action-note", "<script>alert(1)</script> swap")
-        console.click("#btn-assign")
+        console.click("#console-actions button:has-text('派遣/改派 #')")  # the button names the incident
         console.wait_for_function(
-            "() => document.getElementById('action-msg').innerText.includes('insp-c')", timeout=30000
-        )
+            "() => document.getElementById('action-msg').innerText.endsWith(' · C')", timeout=30000
+        )  # the roster's name of insp-c
         console.wait_for_function(
             "() => document.getElementById('timeline').innerText.includes('<script>alert(1)</script> swap')",
             timeout=30000,

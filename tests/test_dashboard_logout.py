@@ -43,8 +43,8 @@ def api_status(cfg, token: str, path: str = "/api/v1/incidents") -> int:
         return exc.code
 
 
-def stored_token(page, key: str) -> str:
-    data = json.loads(page.evaluate(f"sessionStorage.getItem('{key}')"))
+def stored_token(page, key: str, storage: str = "sessionStorage") -> str:
+    data = json.loads(page.evaluate(f"{storage}.getItem('{key}')"))
     return data if isinstance(data, str) else data["token"]
 
 
@@ -63,8 +63,9 @@ def test_console_and_inspector_logout_end_the_login(tmp_path, stack):
             page.fill("#console-password", "olga-password")
             page.click("#console-login")
             page.wait_for_selector("#console-table", state="visible", timeout=30000)
-            page.wait_for_function("() => sessionStorage.getItem('console-token') !== null", timeout=30000)
-            return stored_token(page, "console-token")
+            # kept for the origin, so that a new tab is logged in too
+            page.wait_for_function("() => localStorage.getItem('console-token') !== null", timeout=30000)
+            return stored_token(page, "console-token", "localStorage")
 
         page.goto(url + "/console")
         token = console_login()

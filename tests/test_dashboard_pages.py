@@ -9,7 +9,7 @@ import importlib
 from datetime import UTC, datetime
 
 import flask
-from dash import Dash, html, no_update
+from dash import Dash, no_update
 
 from dashboard import maps
 from dashboard.api_client import ApiClient
@@ -68,8 +68,9 @@ def test_console_detail_has_the_cell_layer_without_the_board(tmp_path):
     ctx = _ctx(tmp_path)
     console.register(app, ctx)  # the console alone, no board
     inc = {"id": 1, "type": "exposed_rubbish", "state": "new", "cell": None, "assignee": None, "count": 1,
-           "lon": 118.19, "lat": 39.65, "events": [], "evidence": None}  # fmt: skip
-    graph = console.detail(ctx, inc, "en")[2].children[1]
+           "lon": 118.19, "lat": 39.65, "events": [], "evidence": None, "source": "camera",
+           "opened_at": "2026-11-25T02:00:00+00:00"}  # fmt: skip
+    [graph] = [c for c in console.arrival_map(ctx, inc, "en") if getattr(c, "id", None) == "detail-map"]
     layers = graph.figure.layout.map.layers
     assert any(layer.source == maps.grid_layer(ctx.cfg, ctx.grid, "cell") for layer in layers), layers
 
@@ -140,33 +141,34 @@ def test_console_callbacks(tmp_path, staff_api):
     client = ApiClient("http://testserver")
     client.http = api.client()  # the real API app in-process
     ctx = _ctx(tmp_path, client)
-    assert console.show(None) == ({}, {"display": "none"}) and console.show("tok") == (
-        {"display": "none"},
-        {},
-    )
+    assert console.show(None, "en") == ({}, {"display": "none"}, "")
+    assert console.show({"token": "tok", "name": "O"}, "en") == ({"display": "none"}, {}, "Signed in: O")
     with flask.Flask(__name__).test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.9"}):
         token, msg = console.login(ctx, 1, None, "olga", "olga-password", "en")
-        assert token and msg == ""
+        assert token["token"] and token["name"] == "olga" and msg == ""
         assert console.login(ctx, 1, None, "bob", "bob-password", "en") == (no_update, t("desk_only", "en"))
+        assert console.login(ctx, 1, None, "olga", "wrong", "zh-CN") == (no_update, "用户名或密码错误")
     p = api.grid.cells[0].geometry.representative_point()
     made = client.create_request({"service_code": "exposed_rubbish", "lat": p.y, "long": p.x}, None, None)
     assert made.ok, made.error
-    title, body = console.show_detail(ctx, None, None, None, token, "en")
-    assert (title, body) == ("Select an incident", [])
-    rows = [{"id": 1}]
-    title, body = console.show_detail(ctx, [0], rows, None, token, "en")
-    assert title.startswith("#1 ") and any(getattr(c, "id", None) == "timeline" for c in body)
-    title, body = console.show_detail(ctx, [0], [{"id": 999}], None, token, "en")
-    assert title == "#999" and isinstance(body, html.Div) and "message error" in body.className
+    title, body, acts = console.show_detail(ctx, None, None, 0, token, "en")
+    assert (title, body, acts) == ("Select an incident", [], [])
+    title, body, acts = console.show_detail(ctx, 1, 1, 0, token, "en")
+    assert title[0].children == "#1 " and any(getattr(c, "id", None) == "timeline" for c in body)
+    assert {b.id["action"] for b in acts} >= {"assign", "reject"} and all(b.id["incident"] == 1 for b in acts)
+    assert all(b.children.endswith(" #1") for b in acts)  # every button names the incident it acts on
+    title, body, _ = console.show_detail(ctx, 999, None, 0, token, "zh-CN")
+    assert title == "#999" and body.children == "案件 #999 不存在" and "message error" in body.className
     assert console.logout(ctx, 1, token) == (None, "")
-    assert console.show_detail(ctx, [0], rows, None, token, "en")[0] == "#1"  # the login ended at the API
+    assert console.show_detail(ctx, 1, 1, 0, token, "en")[0] == "#1"  # the login ended at the API
 
 
 def test_inspector_pure_callbacks():
     auth = {"token": "t", "user": "bob", "inspector": "insp-b"}
     assert inspector.show(None, "en") == ({}, inspector.HIDDEN, "")
     hidden, shown, who = inspector.show(auth, "en")
-    assert hidden == inspector.HIDDEN and shown == {} and who.endswith("bob (insp-b)")
+    assert hidden == inspector.HIDDEN and shown == {} and who == "Signed in as: bob"  # no roster name given
+    assert inspector.show({**auth, "name": "Bob Li"}, "en")[2] == "Signed in as: Bob Li"  # never "insp-b"
 
 
 def test_citizen_position_callbacks():

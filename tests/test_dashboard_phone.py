@@ -87,7 +87,7 @@ def test_citizen_helpers():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, redis_server):
     tmp = tmp_path_factory.mktemp("phone")
-    cfg = make_config(tmp, roster=[{"id": "insp-a", "name": "A", "cells": ["130203"]}],
+    cfg = make_config(tmp, roster=[{"id": "insp-a", "name": "王小明", "cells": ["130203"]}],
                       dispatch={"port": free_port(), "citizen_rate_per_min": RATE_LIMIT},
                       dashboard={"port": free_port()})  # fmt: skip
     r = connect(redis_server)
@@ -189,9 +189,13 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         page.press("#insp-password", "Enter")
         card = page.locator("[id*='insp-card']").first
         expect(card).to_contain_text("占用消防通道", timeout=30000)
+        expect(page.locator("#insp-who")).to_have_text("当前用户: 王小明")  # the roster's name, not insp-a
+        expect(page.locator("#insp-finished")).to_contain_text("今日暂无完成的任务")
         assert code in card.inner_text()
         assert "token" not in page.url and "ivan-password" not in page.url
         assert "token" in page.evaluate("sessionStorage.getItem('insp-auth') || ''")
+        links = page.locator("nav.nav a:not(#lang-switch)").all_inner_texts()
+        assert links == ["网格员", "市民上报"]  # no staff desk the inspector cannot use
         iid = int(card.inner_text().split("#", 1)[1].split()[0])
         expect(card.locator("img.ph-thumb")).to_have_attribute("src", "/evidence/evidence/cam-9/ev1.jpg")
         assert page.evaluate("document.querySelector('img.ph-thumb').naturalWidth") == 320
@@ -235,6 +239,9 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         expect(page.locator("#insp-msg .ph-ok")).to_contain_text("已提交处置结果", timeout=15000)
         expect(page.locator("#insp-list")).to_contain_text("暂无待办任务", timeout=15000)
         expect(page.locator("#insp-detail")).to_be_hidden()
+        expect(page.locator("#insp-finished .ph-done")).to_contain_text(
+            f"#{iid} 占用消防通道 · 已处置", timeout=15000
+        )
         page.screenshot(path=str(OUTPUT / "phone-inspector-done-390x844.png"))
         assert page.errors == []
         ctx.close()
@@ -328,7 +335,9 @@ def test_citizen_reports_follows_and_rates(tmp_path, stack):
 
         # the desk side, through the API: the inspector handles it, the operator verifies it
         request = call(cfg, "GET", f"/open311/v2/requests/{rid}.json")[0]
-        assert request["description"] == description and request["media_url"].startswith(f"{cfg.public_api_url}/photos/")
+        assert request["description"] == description and request["media_url"].startswith(
+            f"{cfg.public_api_url}/photos/"
+        )
         [inc] = [i for i in call(cfg, "GET", "/api/v1/incidents?type=exposed_rubbish", user="olga")]
         for action, body in (
             ("accept", {}),
@@ -399,3 +408,67 @@ def test_language_switch_on_phone_pages(tmp_path, stack):
         wait_map(page, "cit-map")
         page.screenshot(path=str(OUTPUT / "phone-citizen-en-1920x1080.png"))
         ctx.close()
+
+
+@pytest.mark.browser
+def test_inspector_rejects_with_a_reason_and_escalates(tmp_path, stack):
+    """Issue 11 item 11: turn a dispatch down (with a reason) or escalate it from the phone; the
+    English nav fits one line at 390 px."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cfg, grid, r = stack
+    url = f"http://127.0.0.1:{cfg.dashboard.port}"
+    made = []
+    for k in (30, 45):
+        _, lon, lat = site(grid, k)
+        publish(r, DETECTIONS, Detection(id=f"phone-turn-{k}", type="illegal_parking", camera_id="cam-9", lon=lon,
+                                         lat=lat, observed_at=datetime.now(UTC)))  # fmt: skip
+        made.append((lon, lat))
+    with sync_playwright() as p:
+        ctx, page = phone_page(p, tmp_path, url, *made[0])
+        page.goto(url + "/inspector?lang=en")
+        nav = page.locator("nav.nav")
+        links = nav.locator("a")
+        expect(links).to_have_count(3)  # Inspector, Report a problem, 中文
+        boxes = [links.nth(k).bounding_box() for k in range(3)]
+        middles = [b["y"] + b["height"] / 2 for b in boxes]
+        assert max(middles) - min(middles) < 4, boxes  # one line
+        assert nav.bounding_box()["height"] < 60 and nav.evaluate("e => e.scrollWidth <= e.clientWidth")
+        page.fill("#insp-username", "ivan")
+        page.fill("#insp-password", "ivan-password")
+        page.press("#insp-password", "Enter")
+        expect(page.locator("#insp-who")).to_have_text("Signed in as: 王小明", timeout=30000)
+        cards = page.locator("[id*='insp-card']")
+        expect(cards).to_have_count(2, timeout=30000)
+        ids = sorted(int(c.split("#", 1)[1].split()[0]) for c in cards.all_inner_texts())
+        page.screenshot(path=str(OUTPUT / "phone-inspector-en-390x844.png"))
+
+        def choose(iid: int) -> None:
+            page.locator(f"[id*='insp-card']:has-text('#{iid} ')").click()
+            expect(page.locator("#insp-info")).to_contain_text(f"#{iid} ", timeout=15000)
+
+        choose(ids[0])
+        page.click("#insp-reject")
+        expect(page.locator("#insp-msg .ph-error")).to_have_text("Give a reason", timeout=15000)
+        page.fill("#insp-reason", "No car there: the camera saw a shadow")
+        page.screenshot(path=str(OUTPUT / "phone-inspector-reject-390x844.png"), full_page=True)
+        page.click("#insp-reject")
+        expect(page.locator("#insp-msg .ph-ok")).to_have_text(f"#{ids[0]} Rejected", timeout=15000)
+        expect(cards).to_have_count(1, timeout=15000)
+        expect(page.locator("#insp-finished")).to_contain_text(f"#{ids[0]} ", timeout=15000)
+        assert page.input_value("#insp-reason") == ""
+
+        choose(ids[1])
+        page.fill("#insp-reason", "Blocked by a lorry: needs the traffic police")
+        page.click("#insp-escalate")
+        expect(page.locator("#insp-msg .ph-ok")).to_have_text(f"#{ids[1]} Escalated", timeout=15000)
+        expect(page.locator("#insp-state")).to_have_attribute("data-state", "escalated", timeout=15000)
+        expect(page.locator("#insp-escalate")).to_be_disabled()
+        page.screenshot(path=str(OUTPUT / "phone-inspector-escalated-390x844.png"), full_page=True)
+        assert page.errors == []
+        ctx.close()
+    rejected = call(cfg, "GET", f"/api/v1/incidents/{ids[0]}", user="olga")
+    assert rejected["state"] == "rejected" and rejected["events"][-1]["note"].startswith("No car there")
+    assert rejected["events"][-1]["actor"] == "ivan"
+    escalated = call(cfg, "GET", f"/api/v1/incidents/{ids[1]}", user="olga")
+    assert escalated["state"] == "escalated" and escalated["escalated"] is True

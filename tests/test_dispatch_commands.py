@@ -110,7 +110,7 @@ def test_merge_moves_the_count_and_refuses_final_targets(world):
     with sessions() as s:
         assert s.get(Incident, a).count == 2
         assert (s.get(Incident, b).state, s.get(Incident, b).merged_into) == ("duplicate", a)
-    commands.act(c, "reject", OPERATOR)
+    commands.act(c, "reject", OPERATOR, Extras(note="not in scope"))
     with pytest.raises(Conflict, match="merge into an open one"):
         commands.merge(a, c, OPERATOR)
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.commands import Actor
+from dispatch.commands import Actor, Extras
 from dispatch.intake import citizen_report
 from dispatch.reports import COLUMNS, period_bounds, summary, to_csv
 from dispatch.store import open_store
@@ -49,7 +49,7 @@ def filled(tmp_path, store_url):
     commands.act(ids[0], "resolve", insp)
     commands.act(ids[1], "accept", insp)  # 10 minutes late
     commands.rate("r0", "tok0", 5)
-    commands.act(ids[2], "reject", Actor("op", "operator"))
+    commands.act(ids[2], "reject", Actor("op", "operator"), Extras(note="not in scope"))
     yield sessions, grid, cfg
     engine.dispose()
 

@@ -143,5 +143,5 @@ def test_alarm_cards_most_urgent_first_and_console_source_column(tmp_path):
             ev(5, "device_offline"), ev(6, "gas_leak")]  # fmt: skip
     assert [i.incident_id for i in active_alarms(incs)] == [2, 6, 1]  # resolved, camera, offline: no card
     row = {"id": 1, "type": "sos_call", "source": "device", "state": "new", "cell": None, "assignee": None,
-           "count": 1, "opened_at": now.isoformat(), "breaches": []}  # fmt: skip
+           "count": 1, "opened_at": now.isoformat(), "breaches": [], "version": 1, "due": {}}  # fmt: skip
     assert console.rows(ctx, [row], "zh-CN")[0]["source"] == "物联设备"

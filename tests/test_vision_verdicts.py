@@ -293,21 +293,31 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
     client = ApiClient("http://testserver")
     client.http = api.client()
     ctx = DashContext(api.cfg, LiveState("redis://127.0.0.1:1/0"), api.grid, client)
-    token = client.login("olga", "olga-password").data["token"]
-    rows = [{"id": iid}]
+    auth = client.login("olga", "olga-password").data["token"]
+
+    def ids(node) -> list:
+        found = [node.id] if getattr(node, "id", None) is not None else []
+        kids = getattr(node, "children", None)
+        for k in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            found += ids(k)
+        return found
+
+    _, body, _ = console.show_detail(ctx, iid, 0, 0, auth, "en")
+    buttons = [i for i in ids(html.Div(body)) if isinstance(i, dict) and i.get("type") == "console-verdict"]
+    assert buttons == [{"type": "console-verdict", "verdict": v, "incident": iid} for v in ("confirmed", "false_alarm")]
     for lang in ("zh-CN", "en"):
         assert t("verdict.false_alarm", lang) != "verdict.false_alarm"
-        assert console.submit_verdict(ctx, "false_alarm", [0], rows, " ", token, lang) == t(
-            "verdict.needs_reason", lang
-        )
-    assert console.submit_verdict(ctx, "confirmed", None, rows, "", token, "en") == t("select_incident", "en")
-    msg = console.submit_verdict(ctx, "false_alarm", [0], rows, "<b>glare</b>", token, "zh-CN")
-    assert msg == f"✓ #{iid} 误报"
-    _, body = console.show_detail(ctx, [0], rows, None, token, "en")
+        msg, bump = console.submit_verdict(ctx, "false_alarm", iid, iid, " ", auth, 3, lang)
+        assert (msg, bump) == (t("verdict.needs_reason", lang), console.no_update)
+    # the button was drawn for another incident than the one selected now: nothing is sent
+    assert console.submit_verdict(ctx, "confirmed", iid, iid + 1, "", auth, 3, "en")[0] == t("selection_moved", "en")
+    msg, bump = console.submit_verdict(ctx, "false_alarm", iid, iid, "<b>glare</b>", auth, 3, "zh-CN")
+    assert msg.children == f"✓ #{iid} 误报" and bump == 4
+    _, body, _ = console.show_detail(ctx, iid, 0, bump, auth, "en")
     (shown,) = [c for c in body if getattr(c, "id", None) == "verdicts"]
-    assert isinstance(shown, html.Ul) and shown.children[0].children == "False alarm · olga · <b>glare</b>"
-    msg = console.submit_verdict(ctx, "confirmed", [0], [{"id": 999999}], "", token, "en")
-    assert msg.startswith("✗ ") and "999999" in msg
+    assert [li.children for li in shown.children] == ["False alarm · olga · <b>glare</b>"]  # text, not HTML
+    msg, _ = console.submit_verdict(ctx, "confirmed", 999999, 999999, "", auth, 3, "en")
+    assert msg.children.startswith("✗ ") and "999999" in msg.children
 
 
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)

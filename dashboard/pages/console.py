@@ -1,26 +1,76 @@
 """The operator's dispatch console: a sortable, filterable table of incidents, an incident's detail
-(evidence, audit trail, map) and the desk's actions, all through the dispatch API with the
-operator's token. The table refreshes when the live state changes, without a page reload.
+(before and after evidence, the arrival on a map, the SLA time line, the audit trail) and the
+desk's actions, all through the dispatch API with the operator's token.
+
+The selection is an incident id (``console-selected``), never a row position: the table's radio
+button, the highlighted row and the detail pane follow that id through sorting, filtering and live
+updates, and every action button carries the id it acts on (``{"type": "console-act", "action":
+..., "incident": id}``), checked against the selection when pressed. States and actions come from
+the API (``state``, ``actions``) and are labelled from the i18n catalogue, never listed here.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
 from dashboard.context import DashContext
+from dashboard.errors import api_error, login_error
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import grid_layer, line_layer, point_map
+from dashboard.maps import fit_view, grid_layer, line_layer, point_map
 from dashboard.media import media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
+from dispatch.lifecycle import SlaStage
 from dispatch.verdicts import Verdict
 
-DESK_ACTIONS = ("verify", "close", "reject", "escalate")
-VERDICTS = tuple(v.value for v in Verdict)
+COLUMNS = (
+    "id",
+    "source",
+    "type",
+    "state",
+    "street",
+    "community",
+    "assignee",
+    "count",
+    "opened",
+    "sla",
+    "escalated",
+)
+#: actions that need more than a note (their inputs sit above the buttons)
+WITH_INPUT = {"assign": "assign-to", "merge": "merge-into"}
+SELECTED_ROW = {"backgroundColor": "#1f3f6e", "border": "1px solid #7fd3ff"}
+LATE = "#ff4d4f"
+
+# Every second, in the browser: each row's SLA countdown from the deadlines the server sent; the
+# hidden ``late`` field turns the cell red (style_data_conditional).
+COUNTDOWN_JS = """
+function(n, due, data) {
+    var dc = window.dash_clientside;
+    if (!due || !data || !data.length) { throw dc.PreventUpdate; }
+    if (window.__consoleSync !== due.now) { window.__consoleSync = due.now; window.__consoleOffset = due.now - Date.now(); }
+    var now = Date.now() + (window.__consoleOffset || 0), changed = false;
+    function pad(v) { return (v < 10 ? "0" : "") + v; }
+    function span(ms) {
+        var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+        return (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(s % 60);
+    }
+    var out = data.map(function(row) {
+        var d = due.items[String(row.id)];
+        if (!d) { return row; }
+        var left = d.due - now, late = left < 0 ? 1 : 0;
+        var text = d.stage + " " + (late ? due.over : due.left) + " " + span(left);
+        if (text === row.sla && late === row.late) { return row; }
+        changed = true;
+        return Object.assign({}, row, {sla: text, late: late});
+    });
+    if (!changed) { throw dc.PreventUpdate; }
+    return out;
+}
+"""
 
 
 def login_box(prefix: str, lang: str) -> html.Div:
@@ -48,18 +98,65 @@ def login_box(prefix: str, lang: str) -> html.Div:
     )
 
 
-def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
-    columns = [
-        {"name": t(f"col.{c}", lang), "id": c}
-        for c in ("id", "type", "source", "state", "cell", "assignee", "count", "opened", "overdue")
+def table(lang: str) -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id="console-table",
+        columns=[{"name": t(f"col.{c}", lang), "id": c} for c in COLUMNS],
+        data=[],
+        sort_action="native",
+        filter_action="native",
+        filter_options={"placeholder_text": t("filter", lang)},
+        row_selectable="single",
+        page_size=25,
+        style_as_list_view=True,
+        style_table={"overflowX": "auto"},
+        style_header={"backgroundColor": "#13294a", "color": TEXT, "fontWeight": "bold"},
+        style_cell={
+            "backgroundColor": "#0b1a31",
+            "color": "#e6f0ff",
+            "fontSize": 15,
+            "fontFamily": "inherit",
+            "padding": "5px",
+            "textAlign": "left",
+            "maxWidth": 150,
+            "overflow": "hidden",
+            "textOverflow": "ellipsis",
+        },
+        style_filter={"backgroundColor": "#0f2340", "color": "#e6f0ff"},
+        style_data_conditional=highlight(None),
+    )
+
+
+def highlight(selected: int | None) -> list[dict]:
+    """The table's conditional styles: late countdowns red, escalations pink, the selected id lit."""
+    rules = [
+        # the table's own active cell is a position: after a re-sort it sits on another incident
+        {"if": {"state": "active"}, "backgroundColor": "#0b1a31", "border": "1px solid #1d3b5f"},
+        {"if": {"filter_query": "{late} = 1", "column_id": "sla"}, "color": LATE, "fontWeight": "bold"},
+        {"if": {"filter_query": '{escalated} != ""', "column_id": "escalated"}, "color": "#f759ab"},
     ]
-    roster = [{"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster]
+    if selected is not None:
+        rules.append({"if": {"filter_query": f"{{id}} = {int(selected)}"}, **SELECTED_ROW})
+    return rules
+
+
+def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
+    # a case goes to a department (数字城管) or, where none is configured, to a grid inspector
+    roster = [{"label": f"{d.name} ({d.id})", "value": d.id} for d in ctx.cfg.departments] + [
+        {"label": f"{i.name} ({i.id})", "value": i.id} for i in ctx.cfg.roster
+    ]
     return html.Div(
         [
-            dcc.Store(id="console-token", storage_type="session"),
+            # kept for the origin (every tab of this board), not the tab: a new tab is still logged in
+            dcc.Store(id="console-token", storage_type="local"),
             dcc.Store(id="console-lang", data=lang),
             dcc.Store(id="console-version", data=-1),
+            dcc.Store(id="console-selected"),
+            dcc.Store(id="console-selected-version"),
+            dcc.Store(id="console-due"),
+            dcc.Store(id="console-bump", data=0),
             dcc.Interval(id="console-tick", interval=ctx.cfg.dashboard.refresh_ms),
+            dcc.Interval(id="console-clock", interval=1000),
             login_box("console", lang),
             html.Div(
                 [
@@ -68,36 +165,12 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             html.Div(
                                 [
                                     html.H2(t("nav.console", lang)),
+                                    html.Span(id="console-who", className="who"),
                                     html.Button(t("logout", lang), id="console-logout", n_clicks=0),
                                 ],
-                                className="actions",
+                                className="actions console-head",
                             ),
-                            dash_table.DataTable(
-                                id="console-table",
-                                columns=columns,
-                                data=[],
-                                sort_action="native",
-                                filter_action="native",
-                                row_selectable="single",
-                                page_size=18,
-                                style_as_list_view=True,
-                                style_header={
-                                    "backgroundColor": "#13294a",
-                                    "color": TEXT,
-                                    "fontWeight": "bold",
-                                },
-                                style_cell={
-                                    "backgroundColor": "#0b1a31",
-                                    "color": "#e6f0ff",
-                                    "fontSize": 16,
-                                    "padding": "6px",
-                                    "textAlign": "left",
-                                },
-                                style_filter={"backgroundColor": "#0f2340", "color": "#e6f0ff"},
-                                style_data_conditional=[
-                                    {"if": {"filter_query": "{overdue} contains '!'"}, "color": "#ff6b6b"},
-                                ],
-                            ),
+                            table(lang),
                         ],
                         className="panel console-table",
                     ),
@@ -113,9 +186,6 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                                         placeholder=t("assignee", lang),
                                         className="dropdown",
                                     ),
-                                    html.Button(
-                                        t("action.assign", lang), id="btn-assign", className="primary"
-                                    ),
                                     dcc.Input(
                                         id="merge-into",
                                         type="number",
@@ -123,36 +193,13 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                                         placeholder=t("merge_into", lang),
                                         className="field small",
                                     ),
-                                    html.Button(t("action.merge", lang), id="btn-merge"),
-                                ],
-                                className="actions",
-                            ),
-                            html.Div(
-                                [
                                     dcc.Input(
                                         id="action-note", placeholder=t("note", lang), className="field wide"
-                                    )
-                                ]
-                                + [html.Button(t(f"action.{a}", lang), id=f"btn-{a}") for a in DESK_ACTIONS],
-                                className="actions",
-                            ),
-                            html.Div(
-                                [
-                                    dcc.Input(
-                                        id="verdict-reason",
-                                        placeholder=t("verdict.reason", lang),
-                                        maxLength=2000,
-                                        className="field wide",
                                     ),
-                                    *[
-                                        html.Button(t(f"verdict.{v}", lang), id=f"btn-verdict-{v}")
-                                        for v in VERDICTS
-                                    ],
                                 ],
                                 className="actions",
-                                id="verdict-box",
-                                title=t("verdict.title", lang),
                             ),
+                            html.Div(id="console-actions", className="actions"),
                             html.Div(id="action-msg", className="message"),
                         ],
                         className="panel console-detail",
@@ -167,96 +214,381 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     )
 
 
-def rows(ctx: DashContext, incidents: list[dict], lang: str) -> list[dict]:
-    out = []
+# -- pure helpers ----------------------------------------------------------------------------------
+def parse_time(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def area_name(area: dict | None, lang: str) -> str:
+    if not area:
+        return "-"
+    return area["name_en"] if lang == "en" else area["name_zh"]
+
+
+def next_due(inc: dict) -> tuple[str, datetime] | None:
+    """The first SLA stage of an open incident not yet done, and its deadline."""
+    if inc.get("closed_at") is not None:
+        return None
+    for stage in SlaStage:
+        if not inc.get(stage.stamp) and stage.value in (inc.get("due") or {}):
+            return stage.value, parse_time(inc["due"][stage.value])
+    return None
+
+
+def span_text(seconds: float) -> str:
+    s = int(abs(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return (f"{h}:{m:02d}" if h else f"{m:02d}") + f":{sec:02d}"
+
+
+def sla_text(inc: dict, now: datetime, lang: str) -> tuple[str, int]:
+    """(countdown text, 1 when overdue) for the incident's next deadline, as the browser writes it."""
+    nd = next_due(inc)
+    if nd is None:
+        return "", 0
+    stage, due = nd
+    left = (due - now).total_seconds()
+    word = t("sla.over", lang) if left < 0 else t("sla.left", lang)
+    return f"{t('sla.stage.' + stage, lang)} {word} {span_text(left)}", int(left < 0)
+
+
+def row(ctx: DashContext, inc: dict, now: datetime, lang: str) -> dict:
+    opened = parse_time(inc["opened_at"]).astimezone(ctx.tz)
+    sla, late = sla_text(inc, now, lang)
+    escalated = ""
+    if inc.get("escalated"):
+        who = inc.get("escalated_to_name") or inc.get("escalated_to")
+        escalated = t("escalated_yes", lang) + (f" → {who}" if who else "")
+    return {
+        "id": inc["id"],
+        "source": t(f"source.{inc['source']}", lang),
+        "type": t("type." + inc["type"], lang),
+        "state": t("state." + inc["state"], lang),
+        "street": area_name(inc.get("street"), lang),
+        "community": area_name(inc.get("community"), lang),
+        "assignee": inc.get("assignee_name") or inc.get("assignee") or t("unassigned", lang),
+        "count": inc["count"],
+        "opened": f"{opened:%m-%d %H:%M:%S}",
+        "sla": sla,
+        "late": late,
+        "escalated": escalated,
+        "version": inc["version"],
+    }
+
+
+def rows(ctx: DashContext, incidents: list[dict], lang: str, now: datetime | None = None) -> list[dict]:
+    now = now or datetime.now(UTC)
+    return [row(ctx, inc, now, lang) for inc in incidents]
+
+
+def due_data(incidents: list[dict], now: datetime, lang: str) -> dict:
+    items = {}
     for inc in incidents:
-        opened = datetime.fromisoformat(inc["opened_at"]).astimezone(ctx.tz)
-        out.append(
-            {
-                "id": inc["id"],
-                "type": t("type." + inc["type"], lang),
-                "source": t("source." + inc.get("source", "camera"), lang),  # the column's filter box
-                "state": t("state." + inc["state"], lang),
-                "cell": inc["cell"] or "-",
-                "assignee": inc["assignee"] or t("unassigned", lang),
-                "count": inc["count"],
-                "opened": f"{opened:%m-%d %H:%M:%S}",
-                "overdue": ("! " + ", ".join(inc["breaches"])) if inc["breaches"] else "",
+        nd = next_due(inc)
+        if nd:
+            items[str(inc["id"])] = {
+                "due": int(nd[1].timestamp() * 1000),
+                "stage": t(f"sla.stage.{nd[0]}", lang),
             }
+    return {
+        "now": int(now.timestamp() * 1000),
+        "items": items,
+        "left": t("sla.left", lang),
+        "over": t("sla.over", lang),
+    }
+
+
+def index_of(data: list[dict], incident_id: int | None) -> list[int]:
+    """``selected_rows`` for the selected id: its position in ``data`` now (none when absent)."""
+    if incident_id is None:
+        return []
+    return next(([k] for k, r in enumerate(data) if r["id"] == incident_id), [])
+
+
+def fold_merges(events: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The audit trail with each run of repeated merges as one group: ``[("one", [e]) | ("merges",
+    [e1, e2, ...])]`` in order."""
+    out: list[tuple[str, list[dict]]] = []
+    for e in events:
+        if e["action"] == "merged" and out and out[-1][0] == "merges":
+            out[-1][1].append(e)
+        elif e["action"] == "merged":
+            out.append(("merges", [e]))
+        else:
+            out.append(("one", [e]))
+    return [("one", g) if kind == "merges" and len(g) == 1 else (kind, g) for kind, g in out]
+
+
+def sla_marks(inc: dict, now: datetime) -> list[dict]:
+    """Per SLA stage: its deadline, when it was done, and whether it is late (done after its deadline,
+    or not done and past it while the incident is open)."""
+    out = []
+    finished = inc.get("closed_at") is not None
+    for stage in SlaStage:
+        if stage.value not in (inc.get("due") or {}):
+            continue
+        due = parse_time(inc["due"][stage.value])
+        done = parse_time(inc.get(stage.stamp))
+        late = (
+            (done > due)
+            if done
+            else (not finished and now > due) or stage.value in (inc.get("breaches") or [])
         )
+        out.append({"stage": stage.value, "due": due, "done": done, "late": bool(late)})
     return out
 
 
-def detail(ctx: DashContext, inc: dict, lang: str) -> list:
-    evidence = inc.get("evidence")
-    url = media_url(evidence, ctx.api_public_url)
-    if url:
-        picture = html.Img(src=url, className="detail-img")
-    else:
-        picture = html.Div(t("no_frame", lang), className="detail-img empty")
-    site = go.Scattermap(
-        lon=[inc["lon"]],
-        lat=[inc["lat"]],
-        mode="markers",
-        marker={"size": 18, "color": state_colour(inc["state"])},
+# -- rendering -------------------------------------------------------------------------------------
+def when(ctx: DashContext, value) -> str:
+    dt = parse_time(value)
+    return f"{dt.astimezone(ctx.tz):%m-%d %H:%M:%S}" if dt else "—"
+
+
+def evidence_panel(ctx: DashContext, inc: dict, lang: str) -> html.Div:
+    before = media_url(inc.get("evidence"), ctx.api_public_url)
+    after = [u for u in (media_url(p, ctx.api_public_url) for p in inc.get("after_photos") or []) if u]
+    before_el = (
+        html.Img(src=before, className="detail-img", alt=t("evidence.before", lang))
+        if before
+        else html.Div(t("no_frame", lang), className="detail-img empty")
     )
+    after_el = (
+        html.Div([html.Img(src=u, className="detail-img after", alt=t("evidence.after", lang)) for u in after],
+                 className="after-photos")
+        if after
+        else html.Div(t("evidence.none_after", lang), className="detail-img empty")
+    )  # fmt: skip
+    return html.Div(
+        [
+            html.Figure([before_el, html.Figcaption(t("evidence.before", lang))], id="evidence-before"),
+            html.Figure([after_el, html.Figcaption(t("evidence.after", lang))], id="evidence-after"),
+        ],
+        className="evidence",
+    )
+
+
+def arrival_map(ctx: DashContext, inc: dict, lang: str) -> list:
+    site = (inc["lon"], inc["lat"])
+    traces = [
+        go.Scattermap(lon=[site[0]], lat=[site[1]], mode="markers", name=t("insp.site", lang),
+                      marker={"size": 18, "color": state_colour(inc["state"])}, hoverinfo="name"),
+    ]  # fmt: skip
+    points = [site]
+    arrival = inc.get("arrival")
+    if arrival:
+        here = (arrival["lon"], arrival["lat"])
+        points.append(here)
+        traces += [
+            go.Scattermap(lon=[site[0], here[0]], lat=[site[1], here[1]], mode="lines",
+                          line={"width": 2, "color": "#40a9ff"}, hoverinfo="skip", showlegend=False),
+            go.Scattermap(lon=[here[0]], lat=[here[1]], mode="markers", name=t("arrival", lang),
+                          marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"),
+        ]  # fmt: skip
+    centre, zoom = fit_view(points)
     cells = line_layer(grid_layer(ctx.cfg, ctx.grid, "cell"), CELL_LINE)
-    fig = point_map(ctx.cfg, (inc["lon"], inc["lat"]), [site], 14, overlays=[cells])
-    fig.update_layout(height=200)
-    timeline = [
-        html.Li(
+    fig = point_map(ctx.cfg, centre, traces, min(zoom, 17), overlays=[cells])
+    fig.update_layout(height=230, showlegend=False)
+    if arrival:
+        caption = html.Div(
             [
-                html.Span(f"v{e['version']} ", className="inc-id"),
-                f"{datetime.fromisoformat(e['at']).astimezone(ctx.tz):%m-%d %H:%M:%S} · {e['actor']} · ",
-                t("event." + e["action"], lang),
-                f" → {t('state.' + e['to_state'], lang)}",
-                html.Span(f" · {e['note']}" if e["note"] else "", className="note"),  # text, never HTML
-            ]
+                html.Span("●", className="dot-arrival"),
+                f" {t('arrival', lang)} · {when(ctx, arrival['at'])} · ",
+                html.B(
+                    t("arrival.distance", lang).format(m=f"{arrival['distance_m']:.0f}"),
+                    id="arrival-distance",
+                ),
+            ],
+            className="inc-meta",
         )
-        for e in inc.get("events", [])
+    else:
+        caption = html.Div(t("arrival.none", lang), className="inc-meta", id="arrival-distance")
+    return [
+        dcc.Graph(figure=fig, config={"displayModeBar": False}, className="detail-map", id="detail-map"),
+        caption,
     ]
-    facts = (
-        f"{t('state.' + inc['state'], lang)} · {t('cell', lang)} {inc['cell'] or '-'} · "
-        f"{t('assignee', lang)} {inc['assignee'] or t('unassigned', lang)} · {inc['count']}{t('count', lang)}"
+
+
+def sla_line(ctx: DashContext, inc: dict, now: datetime, lang: str) -> html.Div:
+    steps = [html.Div([html.Div(t("stamp.opened", lang), className="step-name"), html.Div(when(ctx, inc["opened_at"]))],
+                      className="step done")]  # fmt: skip
+    if inc.get("dispatched_at"):
+        steps.append(html.Div([html.Div(t("stamp.dispatched", lang), className="step-name"),
+                               html.Div(when(ctx, inc["dispatched_at"]))], className="step done"))  # fmt: skip
+    for mark in sla_marks(inc, now):
+        status = (
+            ("late" if mark["late"] else "done") if mark["done"] else ("late" if mark["late"] else "pending")
+        )
+        steps.append(
+            html.Div(
+                [
+                    html.Div(t(f"sla.stage.{mark['stage']}", lang), className="step-name"),
+                    html.Div(when(ctx, mark["done"]) if mark["done"] else "—"),
+                    html.Div(f"{t('sla.due', lang)} {when(ctx, mark['due'])}", className="step-due"),
+                ],
+                className=f"step {status}",
+                **{"data-stage": mark["stage"], "data-late": "1" if mark["late"] else "0"},
+            )
+        )
+    if inc.get("closed_at"):
+        steps.append(html.Div([html.Div(t("state." + inc["state"], lang), className="step-name"),
+                               html.Div(when(ctx, inc["closed_at"]))], className="step done"))  # fmt: skip
+    return html.Div(steps, className="sla-line", id="sla-line")
+
+
+def event_note(e: dict, lang: str) -> str:
+    """A person's note as they wrote it; the system's from the event's fields, in the page's language
+    (its stored note is English for the log)."""
+    if e["actor"] != "system":
+        return e["note"] or ""
+    stages = (e.get("extra") or {}).get("stages") or []
+    sep = "、" if lang == "zh-CN" else ", "
+    return sep.join(t(f"sla.stage.{st}", lang) for st in stages)
+
+
+def event_item(ctx: DashContext, e: dict, lang: str) -> html.Li:
+    note = event_note(e, lang)
+    actor = t("actor.system", lang) if e["actor"] == "system" else e["actor"]
+    return html.Li(
+        [
+            html.Span(f"v{e['version']} ", className="inc-id"),
+            f"{when(ctx, e['at'])} · {actor} · ",
+            # the standard step's term (立案, 派遣, 回退 …) where the event names one
+            (e.get("extra") or {}).get("term_zh" if lang.startswith("zh") else "term_en")
+            or t("event." + e["action"], lang),
+            f" → {t('state.' + e['to_state'], lang)}",
+            html.Span(f" · {note}" if note else "", className="note"),  # text, never HTML
+        ]
     )
-    verdicts = [
+
+
+def audit_trail(ctx: DashContext, events: list[dict], lang: str) -> html.Ol:
+    items = []
+    for kind, group in fold_merges(events):
+        if kind == "one":
+            items.append(event_item(ctx, group[0], lang))
+            continue
+        summary = t("merges.folded", lang).format(
+            n=len(group), first=when(ctx, group[0]["at"]), last=when(ctx, group[-1]["at"])
+        )
+        items.append(
+            html.Li(
+                html.Details(
+                    [html.Summary(summary, className="merge-summary"),
+                     html.Ol([event_item(ctx, e, lang) for e in group], className="timeline inner")],
+                    className="merges",
+                ),
+                className="folded", **{"data-count": str(len(group))},
+            )
+        )  # fmt: skip
+    return html.Ol(items, className="timeline", id="timeline")
+
+
+def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) -> list:
+    now = now or datetime.now(UTC)
+    assignee = inc.get("assignee_name") or inc.get("assignee") or t("unassigned", lang)
+    facts = (
+        f"{t('state.' + inc['state'], lang)} · {t('source.' + inc['source'], lang)} · "
+        f"{area_name(inc.get('street'), lang)} / {area_name(inc.get('community'), lang)} · "
+        f"{t('cell', lang)} {inc['cell'] or '-'} · {t('assignee', lang)} {assignee} · {inc['count']}{t('count', lang)}"
+    )
+    meta = [html.Div(facts, className="inc-meta big", id="detail-facts", **{"data-state": inc["state"]})]
+    if inc.get("escalated"):
+        who = inc.get("escalated_to_name") or inc.get("escalated_to") or ""
+        meta.append(
+            html.Div(f"⚠ {t('escalated_yes', lang)} {('→ ' + who) if who else ''}", className="escalated")
+        )
+    return [
+        *meta,
+        html.Div(inc.get("description") or "", className="description"),
+        html.Div(
+            [evidence_panel(ctx, inc, lang), html.Div(arrival_map(ctx, inc, lang), className="arrival")],
+            className="detail-media",
+        ),  # fmt: skip
+        html.H3(t("sla_line", lang)),
+        sla_line(ctx, inc, now, lang),
+        html.H3(t("audit", lang)),
+        audit_trail(ctx, inc.get("events", []), lang),
+        *verdict_box(inc, lang),
+    ]
+
+
+def verdict_box(inc: dict, lang: str) -> list:
+    """A camera incident's verdicts and the 确认/误报 buttons (each carrying the incident's id)."""
+    if inc.get("source") != "camera":
+        return []
+    given = [
         html.Li(f"{t('verdict.' + v['verdict'], lang)} · {v['actor']} · {v['reason']}")  # text, never HTML
         for v in inc.get("verdicts", [])
     ]
+    iid = inc["id"]
+    controls = html.Div(
+        [
+            dcc.Input(
+                id={"type": "verdict-reason", "incident": iid},
+                placeholder=t("verdict.reason", lang),
+                maxLength=2000,
+                className="field wide",
+            ),
+            *[
+                html.Button(
+                    f"{t('verdict.' + v, lang)} #{iid}",
+                    id={"type": "console-verdict", "verdict": v.value, "incident": iid},
+                    n_clicks=0,
+                )
+                for v in Verdict
+            ],
+        ],
+        className="actions",
+    )
+    return [html.H3(t("verdict.title", lang)), html.Ul(given, className="verdicts", id="verdicts"), controls]
+
+
+def action_buttons(inc: dict, lang: str) -> list:
+    """One button per action the API allows now, each naming (and carrying) the incident's id."""
+    acts = inc.get("actions") or []
+    if not acts:
+        return [html.Span(t("no_actions", lang), className="inc-meta")]
     return [
-        html.Div(facts, className="inc-meta big"),
-        html.Div(inc.get("description") or "", className="description"),
-        html.Div(
-            [picture, dcc.Graph(figure=fig, config={"displayModeBar": False}, className="detail-map")],
-            className="detail-media",
-        ),
-        html.H3(t("timeline", lang)),
-        html.Ol(timeline, className="timeline", id="timeline"),
-        *(
-            [html.H3(t("verdict.title", lang)), html.Ul(verdicts, className="verdicts", id="verdicts")]
-            if verdicts
-            else []
-        ),
+        html.Button(
+            f"{t('action.' + a, lang)} #{inc['id']}",
+            id={"type": "console-act", "action": a, "incident": inc["id"]},
+            className="primary" if a in WITH_INPUT else "",
+            n_clicks=0,
+        )
+        for a in acts
     ]
 
 
 # -- callbacks (bound to their inputs and outputs in register) -------------------------------------
+def token_of(auth) -> str | None:
+    if isinstance(auth, dict):
+        return auth.get("token")
+    return auth or None
+
+
 def login(ctx: DashContext, _c, _s, user, password, lang):
     res = ctx.api.login(user or "", password or "", client_ip=client_ip())
     if not res.ok:
-        return no_update, res.error
+        return no_update, login_error(res, lang)
     if res.data["role"] == "inspector":
         return no_update, t("desk_only", lang)
-    return res.data["token"], ""
+    return {"token": res.data["token"], "user": user, "name": res.data.get("name") or user}, ""
 
 
-def logout(ctx: DashContext, n, token):
-    end_login(ctx.api, n, token)  # ends the login at the API, not just in this browser
+def logout(ctx: DashContext, n, auth):
+    end_login(ctx.api, n, token_of(auth))  # ends the login at the API, not just in this browser
     return None, ""
 
 
-def show(token):
-    return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
+def show(auth, lang="zh-CN"):
+    if not token_of(auth):
+        return {}, {"display": "none"}, ""
+    name = auth.get("name") if isinstance(auth, dict) else ""
+    return {"display": "none"}, {}, f"{t('signed_in', lang)}: {name}" if name else ""
 
 
 def recheck_ticks(ctx: DashContext) -> int:
@@ -264,74 +596,129 @@ def recheck_ticks(ctx: DashContext) -> int:
     return max(1, round(5000 / ctx.cfg.dashboard.refresh_ms))
 
 
-def refresh(ctx: DashContext, n, token, _msg, seen, lang):
+def refresh(ctx: DashContext, n, auth, _bump, seen, selected, lang):
+    """The table from the API when the live state moved; the radio button put back on the selected id."""
+    keep = (no_update,) * 7
+    token = token_of(auth)
     if not token:
-        return no_update, no_update, no_update, no_update
+        return keep
     version = ctx.live.version
     if version == seen and callback_context.triggered_id == "console-tick" and (n or 0) % recheck_ticks(ctx):
-        return no_update, no_update, no_update, no_update
+        return keep
     res = ctx.api.incidents(token, limit=500)
     if res.status == 401:  # logged out elsewhere, deactivated, role or password changed
-        return [], -1, None, t("login_ended", lang)
+        return [], -1, None, t("login_ended", lang), [], None, None
     if not res.ok:
-        return no_update, no_update, no_update, no_update
-    return rows(ctx, res.data, lang), version, no_update, no_update
+        return keep
+    now = datetime.now(UTC)
+    data = rows(ctx, res.data, lang, now)
+    sel_version = next((r["version"] for r in data if r["id"] == selected), None)
+    return (
+        data,
+        version,
+        no_update,
+        no_update,
+        index_of(data, selected),
+        due_data(res.data, now, lang),
+        sel_version,
+    )
 
 
-def show_detail(ctx: DashContext, selected, data, _msg, token, lang):
-    if not token or not selected or not data or selected[0] >= len(data):
-        return t("select_incident", lang), []
-    incident_id = data[selected[0]]["id"]
-    res = ctx.api.incident(token, incident_id)
-    if not res.ok:
-        return f"#{incident_id}", html.Div(res.error, className="message error")
-    inc = res.data
-    return f"#{inc['id']} {t('type.' + inc['type'], lang)}", detail(ctx, inc, lang)
-
-
-def act(ctx: DashContext, *args):
-    """The pressed button's action on the selected incident (the buttons' clicks come first)."""
-    selected, data, assignee, merge_into, note, token, lang = args[-7:]
-    if not token:
+def select(row_ids, active_cell, current):
+    """The incident the operator picked (its radio button or any cell of its row), by id."""
+    trigger = callback_context.triggered_id
+    prop = (callback_context.triggered or [{}])[0].get("prop_id", "")
+    if prop.endswith("active_cell"):
+        picked = (active_cell or {}).get("row_id")
+    else:
+        picked = (row_ids or [None])[0]
+    if trigger is None or picked is None or picked == current:
         return no_update
-    if not selected or not data or selected[0] >= len(data):
-        return t("select_incident", lang)
-    incident_id = data[selected[0]]["id"]
-    action = callback_context.triggered_id.removeprefix("btn-")
+    return picked
+
+
+def mark_selected(selected):
+    return highlight(selected)
+
+
+def radio_follows(selected, data):
+    """A row picked by a click on a cell gets its radio button too (by id, in the data as it is now)."""
+    return index_of(data or [], selected)
+
+
+def show_detail(ctx: DashContext, selected, _sel_version, _bump, auth, lang):
+    token = token_of(auth)
+    if not token or selected is None:
+        return t("select_incident", lang), [], []
+    res = ctx.api.incident(token, selected)
+    if not res.ok:
+        return (
+            f"#{selected}",
+            html.Div(api_error(res, lang, incident_id=selected), className="message error"),
+            [],
+        )
+    inc = res.data
+    title = [html.Span(f"#{inc['id']} ", className="inc-id", id="detail-id"), t("type." + inc["type"], lang)]
+    return title, detail(ctx, inc, lang), action_buttons(inc, lang)
+
+
+def act(ctx: DashContext, clicks, selected, assignee, merge_into, note, auth, bump, lang):
+    """The pressed button's action on the incident it names, which must be the selected one."""
+    trigger = callback_context.triggered_id
+    token = token_of(auth)
+    if not token or not isinstance(trigger, dict) or not any(clicks or []):
+        return no_update, no_update
+    action, incident_id = trigger["action"], trigger["incident"]
+    if incident_id != selected:  # the button was drawn for another incident than the one selected now
+        return t("selection_moved", lang), no_update
+    into = None
     if action == "assign":
         if not assignee:
-            return t("pick_assignee", lang)
+            return t("pick_assignee", lang), no_update
         res = ctx.api.act(token, incident_id, "assign", {"assignee": assignee, "note": note or ""})
     elif action == "merge":
         if not merge_into:
-            return t("merge_into", lang)
-        res = ctx.api.act(token, incident_id, "merge", {"into": int(merge_into), "note": note or ""})
+            return t("merge_into", lang), no_update
+        into = int(merge_into)
+        res = ctx.api.act(token, incident_id, "merge", {"into": into, "note": note or ""})
     else:
         res = ctx.api.act(token, incident_id, action, {"note": note or ""})
     if not res.ok:
-        return f"✗ {res.error}"
-    return f"✓ #{incident_id} {t('action.' + action, lang)} · {t('state.' + res.data['state'], lang)} · {res.data['assignee'] or ''}"
+        now = ctx.api.incident(token, incident_id)
+        state = now.data["state"] if now.ok else None
+        target = into if action == "merge" and res.status == 404 else incident_id
+        text = api_error(res, lang, incident_id=target, action=action, state=state, into=into)
+        return html.Span(f"✗ {text}", className="error", **{"data-incident": str(incident_id)}), bump + 1
+    inc = res.data
+    who = inc.get("assignee_name") or inc.get("assignee") or ""
+    text = f"✓ #{incident_id} {t('action.' + action, lang)} · {t('state.' + inc['state'], lang)}" + (
+        f" · {who}" if who else ""
+    )
+    return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
 
 
-def give_verdict(ctx: DashContext, _c, _f, selected, data, reason, token, lang):
-    """The pressed verdict button (confirmed / false alarm) on the selected incident."""
-    verdict = callback_context.triggered_id.removeprefix("btn-verdict-")
-    return submit_verdict(ctx, verdict, selected, data, reason, token, lang)
+def give_verdict(ctx: DashContext, clicks, selected, reasons, auth, bump, lang):
+    """The pressed verdict button on the incident it names, which must be the selected one."""
+    trigger = callback_context.triggered_id
+    if not token_of(auth) or not isinstance(trigger, dict) or not any(clicks or []):
+        return no_update, no_update
+    reason = next((r for r in reasons or [] if r), "")
+    return submit_verdict(ctx, trigger["verdict"], trigger["incident"], selected, reason, auth, bump, lang)
 
 
-def submit_verdict(ctx: DashContext, verdict: str, selected, data, reason, token, lang):
-    """``verdict`` on the selected incident (by its id), with the reason; the message to show."""
-    if not token:
-        return no_update
-    if not selected or not data or selected[0] >= len(data):
-        return t("select_incident", lang)
-    incident_id = data[selected[0]]["id"]
-    if verdict == "false_alarm" and not (reason or "").strip():
-        return t("verdict.needs_reason", lang)
+def submit_verdict(ctx: DashContext, verdict: str, incident_id: int, selected, reason, auth, bump, lang):
+    """``verdict`` (confirmed / false_alarm) with ``reason`` on the incident; (message, bump)."""
+    token = token_of(auth)
+    if incident_id != selected:
+        return t("selection_moved", lang), no_update
+    if verdict == Verdict.FALSE_ALARM and not (reason or "").strip():
+        return t("verdict.needs_reason", lang), no_update
     res = ctx.api.act(token, incident_id, "verdict", {"verdict": verdict, "reason": reason or ""})
     if not res.ok:
-        return f"✗ {res.error}"
-    return f"✓ #{incident_id} {t('verdict.' + verdict, lang)}"
+        text = api_error(res, lang, incident_id=incident_id)
+        return html.Span(f"✗ {text}", className="error", **{"data-incident": str(incident_id)}), bump + 1
+    text = f"✓ #{incident_id} {t('verdict.' + verdict, lang)}"
+    return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
 
 
 def register(app, ctx: DashContext) -> None:
@@ -356,50 +743,81 @@ def register(app, ctx: DashContext) -> None:
     app.callback(
         Output("console-login-box", "style"),
         Output("console-main", "style"),
+        Output("console-who", "children"),
         Input("console-token", "data"),
+        State("console-lang", "data"),
     )(show)
     app.callback(
         Output("console-table", "data"),
         Output("console-version", "data"),
         Output("console-token", "data", allow_duplicate=True),
         Output("console-login-msg", "children", allow_duplicate=True),
+        Output("console-table", "selected_rows"),
+        Output("console-due", "data"),
+        Output("console-selected-version", "data"),
         Input("console-tick", "n_intervals"),
         Input("console-token", "data"),
-        Input("action-msg", "children"),
+        Input("console-bump", "data"),
         State("console-version", "data"),
+        State("console-selected", "data"),
         State("console-lang", "data"),
         prevent_initial_call="initial_duplicate",
     )(bind(refresh, ctx))
     app.callback(
+        Output("console-selected", "data"),
+        Input("console-table", "selected_row_ids"),
+        Input("console-table", "active_cell"),
+        State("console-selected", "data"),
+        prevent_initial_call=True,
+    )(select)
+    app.callback(Output("console-table", "style_data_conditional"), Input("console-selected", "data"))(
+        mark_selected
+    )
+    app.callback(
+        Output("console-table", "selected_rows", allow_duplicate=True),
+        Input("console-selected", "data"),
+        State("console-table", "data"),
+        prevent_initial_call=True,
+    )(radio_follows)
+    app.clientside_callback(
+        COUNTDOWN_JS,
+        Output("console-table", "data", allow_duplicate=True),
+        Input("console-clock", "n_intervals"),
+        State("console-due", "data"),
+        State("console-table", "data"),
+        prevent_initial_call=True,
+    )
+    app.callback(
         Output("detail-title", "children"),
         Output("detail-body", "children"),
-        Input("console-table", "selected_rows"),
-        Input("console-table", "derived_virtual_data"),
-        Input("action-msg", "children"),
+        Output("console-actions", "children"),
+        Input("console-selected", "data"),
+        Input("console-selected-version", "data"),
+        Input("console-bump", "data"),
         State("console-token", "data"),
         State("console-lang", "data"),
     )(bind(show_detail, ctx))
     app.callback(
         Output("action-msg", "children"),
-        Input("btn-assign", "n_clicks"),
-        Input("btn-merge", "n_clicks"),
-        *[Input(f"btn-{a}", "n_clicks") for a in DESK_ACTIONS],
-        State("console-table", "selected_rows"),
-        State("console-table", "derived_virtual_data"),
+        Output("console-bump", "data"),
+        Input({"type": "console-act", "action": ALL, "incident": ALL}, "n_clicks"),
+        State("console-selected", "data"),
         State("assign-to", "value"),
         State("merge-into", "value"),
         State("action-note", "value"),
         State("console-token", "data"),
+        State("console-bump", "data"),
         State("console-lang", "data"),
         prevent_initial_call=True,
     )(bind(act, ctx))
     app.callback(
         Output("action-msg", "children", allow_duplicate=True),
-        *[Input(f"btn-verdict-{v}", "n_clicks") for v in VERDICTS],
-        State("console-table", "selected_rows"),
-        State("console-table", "derived_virtual_data"),
-        State("verdict-reason", "value"),
+        Output("console-bump", "data", allow_duplicate=True),
+        Input({"type": "console-verdict", "verdict": ALL, "incident": ALL}, "n_clicks"),
+        State("console-selected", "data"),
+        State({"type": "verdict-reason", "incident": ALL}, "value"),
         State("console-token", "data"),
+        State("console-bump", "data"),
         State("console-lang", "data"),
         prevent_initial_call=True,
     )(bind(give_verdict, ctx))

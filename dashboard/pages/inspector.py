@@ -17,6 +17,7 @@ from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import fit_view, outline
 from dashboard.media import media_url
+from dashboard.pages import field_actions
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
@@ -225,6 +226,19 @@ def detail_panel(lang: str) -> html.Div:
             html.Button(
                 t("insp.resolve", lang), id="insp-resolve", className="ph-btn ph-primary", n_clicks=0
             ),
+            html.H3(t("insp.turn_down", lang)),
+            html.Label(t("insp.reason", lang), htmlFor="insp-reason"),
+            dcc.Textarea(id="insp-reason", maxLength=2000, className="ph-input ph-textarea"),
+            html.Div(
+                [
+                    html.Button(
+                        t("insp.reject", lang), id="insp-reject", className="ph-btn ph-danger", n_clicks=0
+                    ),
+                    html.Button(t("insp.escalate", lang), id="insp-escalate", className="ph-btn", n_clicks=0),
+                ],
+                className="ph-row",
+            ),
+            field_actions.controls(lang),
         ],
         id="insp-detail",
         className="ph-section",
@@ -265,6 +279,8 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                     html.H2(t("insp.mine", lang)),
                     html.Div(id="insp-list", className="ph-list"),
                     detail_panel(lang),
+                    html.H2(t("insp.finished", lang)),
+                    html.Div(id="insp-finished", className="ph-list"),
                 ],
                 id="insp-main",
                 style=HIDDEN,
@@ -282,7 +298,13 @@ def login(ctx: DashContext, _n, _s, username, password, lang):
     if not res.ok:
         return no_update, message(error_text(res, lang), False), ""
     d = res.data
-    return {"token": d["token"], "user": username.strip(), "inspector": d.get("inspector_id")}, None, ""
+    auth = {
+        "token": d["token"],
+        "user": username.strip(),
+        "inspector": d.get("inspector_id"),
+        "name": d.get("name"),
+    }
+    return auth, None, ""
 
 
 def logout(ctx: DashContext, n, auth):
@@ -293,16 +315,16 @@ def logout(ctx: DashContext, n, auth):
 def show(auth, lang):
     if not auth:
         return {}, HIDDEN, ""
-    who = auth["user"] + (f" ({auth['inspector']})" if auth.get("inspector") else "")
+    who = auth.get("name") or auth["user"]  # the roster's name, not the roster id
     return HIDDEN, {}, f"{t('insp.signed_in', lang)}: {who}"
 
 
 def refresh(ctx: DashContext, auth, _n, _bump, selected, lang):
     if not auth:
-        return [], [], None, no_update, no_update, no_update
+        return [], [], None, no_update, no_update, no_update, []
     res = ctx.api.my_dispatches(auth["token"])
     if res.status == 401:  # logged out elsewhere, deactivated, role or password changed: log in again
-        return [], [], None, None, None, message(error_text(res, lang), False)
+        return [], [], None, None, None, message(error_text(res, lang), False), []
     if not res.ok:
         return (
             no_update,
@@ -311,12 +333,14 @@ def refresh(ctx: DashContext, auth, _n, _bump, selected, lang):
             message(error_text(res, lang), False),
             no_update,
             no_update,
+            no_update,
         )
     items = by_urgency(res.data)
     now = datetime.now(UTC)
     shown = current(items, selected)
     cards = [card(ctx, i, now, lang, i is shown) for i in items]
     cleared = None if cb.triggered_id == "insp-auth" else no_update  # messages stay until the next login
+    done = ctx.api.my_finished(auth["token"])
     return (
         items,
         cards or html.Div(t("insp.none", lang), className="empty"),
@@ -324,7 +348,28 @@ def refresh(ctx: DashContext, auth, _n, _bump, selected, lang):
         cleared,
         no_update,
         no_update,
+        finished_list(ctx, done.data, lang) if done.ok else no_update,
     )
+
+
+def finished_list(ctx: DashContext, items: list[dict], lang: str):
+    """Today's finished dispatches: number, type, state now and when."""
+    if not items:
+        return html.Div(t("insp.none_finished", lang), className="empty")
+    out = []
+    for i in items:
+        at = parse_time(i.get("resolved_at") or i.get("closed_at")).astimezone(ctx.tz)
+        out.append(
+            html.Div(
+                [
+                    html.Span(f"#{i['id']} ", className="inc-id"),
+                    f"{t('type.' + i['type'], lang)} · {t('state.' + i['state'], lang)} · {at:%H:%M}",
+                ],
+                className="ph-done",
+                **{"data-state": i["state"]},
+            )
+        )
+    return out
 
 
 def select(clicks):
@@ -340,7 +385,7 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
     item = current(items, selected)
     classes = ["ph-card selected" if item and c["index"] == item["id"] else "ph-card" for c in card_ids]
     if item is None:
-        return HIDDEN, None, go.Figure(), True, True, True, classes
+        return HIDDEN, None, go.Figure(), True, True, True, True, True, classes
     acts = set(item.get("actions") or [])
     info = [
         html.Div(
@@ -359,10 +404,11 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
         info.append(html.Div(item["description"], className="ph-desc"))
     me = gps if gps and gps.get("lon") is not None else None
     return ({}, info, site_figure(ctx, item, me, lang), "accept" not in acts, "arrive" not in acts,
-            "resolve" not in acts, classes)  # fmt: skip
+            "resolve" not in acts, "reject" not in acts, "escalate" not in acts, classes)  # fmt: skip
 
 
-def act(ctx: DashContext, _a, gps, contents, _r, filenames, note, photos, auth, items, selected, bump, lang):
+def act(ctx: DashContext, _a, gps, contents, _r, _rej, _esc, filenames, note, reason, photos, auth, items, selected,
+        bump, lang):  # fmt: skip
     item = current(items, selected)
     trigger = cb.triggered_id
     if not auth or item is None or not cb.triggered or cb.triggered[0]["value"] in (None, 0, []):
@@ -371,11 +417,33 @@ def act(ctx: DashContext, _a, gps, contents, _r, filenames, note, photos, auth, 
     paths = list(photos["paths"]) if photos and photos.get("incident") == iid else []
     if trigger == "insp-upload":
         return upload(ctx, token, iid, contents, filenames, paths, lang)
+    if trigger in ("insp-reject", "insp-escalate"):
+        action = trigger.removeprefix("insp-")
+        if not (reason or "").strip():
+            return (
+                message(t("insp.need_reason", lang), False),
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+            )
+        res = ctx.api.act(token, iid, action, {"note": reason.strip()})
+        if not res.ok:
+            return message(error_text(res, lang), False), bump + 1, no_update, no_update, no_update, no_update
+        return (
+            message(f"#{iid} {t('insp.done.' + action, lang)}", True),
+            bump + 1,
+            no_update,
+            no_update,
+            no_update,
+            "",
+        )
     if trigger == "insp-accept":
         res, done = ctx.api.act(token, iid, "accept"), "insp.done.accept"
     elif trigger == "insp-gps":
         if gps.get("error"):
-            return gps_failed(gps, lang), no_update, no_update, no_update, no_update
+            return gps_failed(gps, lang), no_update, no_update, no_update, no_update, no_update
         body = {"lon": gps["lon"], "lat": gps["lat"]}
         res, done = ctx.api.act(token, iid, "arrive", body), "insp.done.arrive"
     else:
@@ -384,7 +452,7 @@ def act(ctx: DashContext, _a, gps, contents, _r, filenames, note, photos, auth, 
             "insp.done.resolve",
         )
     if not res.ok:
-        return message(error_text(res, lang), False), bump + 1, no_update, no_update, no_update
+        return message(error_text(res, lang), False), bump + 1, no_update, no_update, no_update, no_update
     resolved = trigger == "insp-resolve"
     photos_out = {"incident": None, "paths": []} if resolved else no_update
     return (
@@ -392,6 +460,7 @@ def act(ctx: DashContext, _a, gps, contents, _r, filenames, note, photos, auth, 
         bump + 1,
         photos_out,
         "" if resolved else no_update,
+        no_update,
         no_update,
     )
 
@@ -410,7 +479,7 @@ def upload(ctx: DashContext, token, iid, contents, filenames, paths, lang):
             notes.append(message(f"{name}: {t('insp.done.photo', lang)}", True))
         else:
             notes.append(message(f"{name}: {error_text(res, lang)}", False))
-    return notes, no_update, {"incident": iid, "paths": paths}, no_update, None
+    return notes, no_update, {"incident": iid, "paths": paths}, no_update, None, no_update
 
 
 def photo_list(ctx: DashContext, photos):
@@ -451,6 +520,7 @@ def register(app, ctx: DashContext) -> None:
         Output("insp-msg", "children", allow_duplicate=True),
         Output("insp-auth", "data", allow_duplicate=True),
         Output("insp-login-msg", "children", allow_duplicate=True),
+        Output("insp-finished", "children"),
         Input("insp-auth", "data"),
         Input("insp-refresh", "n_intervals"),
         Input("insp-bump", "data"),
@@ -477,6 +547,8 @@ def register(app, ctx: DashContext) -> None:
         Output("insp-accept", "disabled"),
         Output("insp-arrive", "disabled"),
         Output("insp-resolve", "disabled"),
+        Output("insp-reject", "disabled"),
+        Output("insp-escalate", "disabled"),
         Output({"type": "insp-card", "index": ALL}, "className"),
         Input("insp-items", "data"),
         Input("insp-selected", "data"),
@@ -497,12 +569,16 @@ def register(app, ctx: DashContext) -> None:
         Output("insp-photos", "data"),
         Output("insp-note", "value"),
         Output("insp-upload", "contents"),
+        Output("insp-reason", "value"),
         Input("insp-accept", "n_clicks"),
         Input("insp-gps", "data"),
         Input("insp-upload", "contents"),
         Input("insp-resolve", "n_clicks"),
+        Input("insp-reject", "n_clicks"),
+        Input("insp-escalate", "n_clicks"),
         State("insp-upload", "filename"),
         State("insp-note", "value"),
+        State("insp-reason", "value"),
         State("insp-photos", "data"),
         State("insp-auth", "data"),
         State("insp-items", "data"),
@@ -512,3 +588,4 @@ def register(app, ctx: DashContext) -> None:
         prevent_initial_call=True,
     )(bind(act, ctx))
     app.callback(Output("insp-photo-list", "children"), Input("insp-photos", "data"))(bind(photo_list, ctx))
+    field_actions.register(app, ctx)

@@ -24,7 +24,10 @@ from dispatch.api.deps import ApiContext, ctx, desk_actor
 from dispatch.api.guards import JsonGuard, validation_error
 from dispatch.api.open311_format import error_response, is_open311
 from dispatch.api.web import SecurityHeaders, install_docs
-from dispatch.commands import Conflict, Forbidden, NotFound
+from dispatch.commands import Conflict, Forbidden, Invalid, NotFound
+from dispatch.evaluation import evaluate
+from dispatch.evaluation import period_bounds as eval_bounds
+from dispatch.evaluation import to_csv as eval_csv
 from dispatch.reports import period_bounds, summary, to_csv
 from dispatch.wiring import build_dispatch
 from gis.grid import Grid
@@ -126,6 +129,10 @@ def create_api(
     async def _403(req, exc):
         return _error(req, 403, str(exc))
 
+    @app.exception_handler(Invalid)
+    async def _422(_req, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.exception_handler(Conflict)
     async def _409(req, exc):
         return _error(req, 409, str(exc))
@@ -155,6 +162,34 @@ def create_api(
         rows = summary(c.readers, c.grid, c.cfg.sla, day=day, period=period, by=by, tz=commands.tz)
         if format == "csv":
             return PlainTextResponse(to_csv(rows), media_type="text/csv")
+        return rows
+
+    @app.get("/api/v1/reports/evaluation", tags=["reports"], response_model=None)
+    def evaluation(
+        day: date = Query(default_factory=lambda: clock().astimezone(commands.tz).date(), alias="date"),
+        period: str = Query("month", pattern="^(day|week|month|quarter)$"),
+        by: str = Query("street", pattern="^(street|community|cell|department|inspector|staff)$"),
+        format: str = Query("json", pattern="^(json|csv)$"),
+        lang: str = Query("en", pattern="^(en|zh-CN)$"),
+        _actor=Depends(desk_actor),
+        c: ApiContext = Depends(ctx),
+    ):
+        """综合评价: 上报数, 立案数, 结案数, 结案率, 按期结案率, 超期案卷数, 返工率, 回退数, 延期数, 核查及时率
+        and 有效上报率 per region, department or position over a period, graded green/blue/yellow/red
+        (formulas in docs/dmc.md); the last row is the district's total."""
+        try:
+            [b.astimezone(UTC) for b in eval_bounds(day, period, commands.tz)]
+        except (OverflowError, ValueError):
+            raise HTTPException(422, f"date {day} is out of the range a report can cover") from None
+
+        def handling_due(inc):
+            clock = commands.step_clock(inc)
+            return clock.due if clock is not None and clock.stage.value == "handle" else None
+
+        rows = evaluate(c.readers, c.grid, day=day, period=period, by=by, tz=commands.tz, now=clock(),
+                        due_now=handling_due)  # fmt: skip
+        if format == "csv":
+            return PlainTextResponse(eval_csv(rows, lang), media_type="text/csv; charset=utf-8")
         return rows
 
     @app.get("/photos/{day}/{name}", tags=["citizen (Open311 GeoReport v2)"], response_class=FileResponse)

@@ -45,6 +45,8 @@ STATUS_NOTES = {
     State.ON_SITE: "the {role} is on site", State.RESOLVED: "resolved by the {role}",
     State.VERIFIED: "resolved and verified", State.CLOSED: "closed",
     State.REJECTED: "not accepted", State.DUPLICATE: "merged with another report",
+    State.CHECKING: "being checked on site", State.FILED: "accepted as a case",
+    State.RETURNED: "being sent to the right department",
 }  # fmt: skip
 ROLE_NAMES = {"inspector": "grid inspector", "operator": "dispatch desk", "supervisor": "supervisor",
               "admin": "dispatch desk", "system": "dispatch system"}  # fmt: skip

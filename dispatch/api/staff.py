@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
+from cityops.taxonomy import case_type
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.api.paging import after, link_next, prefix_end
 from dispatch.commands import Actor, Extras, NotFound
-from dispatch.lifecycle import INSPECTOR, OPEN_STATES, actions_allowed
+from dispatch.lifecycle import (
+    ACTIONS,
+    CHECKING,
+    DEPARTMENT,
+    ESCALATED,
+    INSPECTOR,
+    ON_SITE,
+    OPEN_STATES,
+    RESOLVED,
+    STAFF_ROLES,
+)
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, IncidentEventRow
 from dispatch.uploads import UploadError, store_photo
 from dispatch.verdicts import Verdict, VerdictConflict, record_verdict, verdicts_of
+from gis.projection import distance_m
+from streams.schemas import Detection
 from vision.classes import KNOWN, canonical
 
 router = APIRouter(prefix="/api/v1")
@@ -35,6 +49,7 @@ class TokenOut(BaseModel):
     token: str
     role: str
     inspector_id: str | None
+    name: str = Field(description="The roster name of an inspector, else the username.")
     expires_in: int
 
 
@@ -46,8 +61,12 @@ class PasswordChange(BaseModel):
 
 class AccountChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["inspector", "operator", "supervisor", "admin", "viewer"] | None = None
-    inspector_id: str | None = Field(None, max_length=64, description="The roster id an inspector acts as.")
+    role: Literal[STAFF_ROLES] | None = None
+    inspector_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The roster id an inspector (or a department's staff member) acts as.",
+    )
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
 
@@ -74,8 +93,30 @@ class Arrival(Note):
 
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assignee: str = Field(min_length=1, max_length=64)
+    assignee: str = Field(
+        min_length=1, max_length=64, description="A department id or an inspector's roster id."
+    )
     note: str = Field("", max_length=2000)
+
+
+class ExtensionRequest(Note):
+    hours: float = Field(
+        gt=0, le=24 * 90, description="More hours asked for (the type's working or natural hours)."
+    )
+
+
+class StageOut(BaseModel):
+    """The step clock a case runs on now: its stage (zh/en), the standard step, and its deadline."""
+
+    stage: str
+    zh: str
+    en: str
+    step: str
+    step_zh: str
+    started_at: datetime
+    hours: float
+    time: str
+    due: datetime
 
 
 class MergeInto(BaseModel):
@@ -84,16 +125,27 @@ class MergeInto(BaseModel):
     note: str = Field("", max_length=2000)
 
 
+class Area(BaseModel):
+    """A street (街道) or community (社区) of the grid, by code with its names."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
 class IncidentOut(BaseModel):
     id: int
     type: str
     state: str
-    source: str
+    source: str = Field(description="Where the report came from: camera, citizen (or another source).")
     cell: str | None
+    street: Area | None = Field(description="The street of the incident's cell (None outside the grid).")
+    community: Area | None = Field(description="The community of the incident's cell.")
     lon: float
     lat: float
     camera_id: str | None
     assignee: str | None
+    assignee_name: str | None = Field(description="The assignee's name in the roster.")
     count: int
     evidence: str | None
     description: str
@@ -106,8 +158,20 @@ class IncidentOut(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     breaches: list[str]
+    escalated: bool = Field(description="Escalated now or earlier (by hand or by a breached SLA stage).")
     escalated_to: str | None
+    escalated_to_name: str | None = Field(description="The supervisor's name in the roster.")
     merged_into: int | None
+    department: str | None
+    inspector: str | None
+    checked_at: datetime | None
+    filed_at: datetime | None
+    verified_at: datetime | None
+    extension_h: float
+    extension_request: dict | None
+    late: list[str]
+    component: str | None
+    stage: StageOut | None
     due: dict[str, datetime]
     actions: list[str]
 
@@ -121,6 +185,14 @@ class EventOut(BaseModel):
     note: str
     at: datetime
     extra: dict
+
+
+class ArrivalOut(BaseModel):
+    lon: float
+    lat: float
+    at: datetime
+    actor: str
+    distance_m: float = Field(description="From the incident's position, in metres.")
 
 
 class VerdictBox(BaseModel):
@@ -161,22 +233,80 @@ class VerdictOut(BaseModel):
 
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
-    verdicts: list[VerdictOut] = []
+    after_photos: list[str] = Field(description="Photos the inspector sent on arrival and resolution.")
+    arrival: ArrivalOut | None = Field(
+        description="Where the inspector checked in on site (the last arrival)."
+    )
+    verdicts: list[VerdictOut] = Field([], description="Operators' verdicts (confirmed / false alarm).")
+
+
+COMPUTED = frozenset(
+    {"due", "actions", "stage", "street", "community", "assignee_name", "escalated", "escalated_to_name"}
+)
+
+
+def roster_names(c: ApiContext) -> dict[str, str]:
+    """Roster id -> name (built once per API process)."""
+    names = c.__dict__.get("_roster_names")
+    if names is None:
+        names = c.__dict__["_roster_names"] = {i.id: i.name for i in c.cfg.roster}
+    return names
+
+
+def areas(c: ApiContext, cell_code: str | None) -> dict:
+    cell = c.grid.by_code.get(cell_code or "")
+    if cell is None:
+        return {"street": None, "community": None}
+    return {
+        "street": {"code": cell.street, "name_zh": cell.street_zh, "name_en": cell.street_en},
+        "community": {"code": cell.community, "name_zh": cell.community_zh, "name_en": cell.community_en},
+    }
 
 
 def to_out(inc: Incident, c: ApiContext, actor: Actor) -> dict:
-    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in ("due", "actions")}
+    data = {k: getattr(inc, k) for k in IncidentOut.model_fields if k not in COMPUTED}
+    names = roster_names(c)
     data["breaches"] = list(inc.breaches or [])
-    data["due"] = deadlines(inc, targets_for(inc.type, c.cfg.sla))
-    data["actions"] = actions_allowed(inc.state, actor.role)
+    data["late"] = list(inc.late or [])
+    data["extension_h"] = inc.extension_h or 0.0
+    # the inspector's accept/arrive/resolve clocks run while an inspector handles it
+    data["due"] = {} if inc.department else deadlines(inc, targets_for(inc.type, c.cfg.sla))
+    clock = c.commands.step_clock(inc)
+    data["stage"] = clock.as_dict() if clock else None
+    data["actions"] = c.commands.actions_for(inc, actor)
+    data["assignee_name"] = names.get(inc.assignee) if inc.assignee else None
+    data["escalated_to_name"] = names.get(inc.escalated_to) if inc.escalated_to else None
+    data["escalated"] = inc.state == ESCALATED or bool(inc.escalated_to) or bool(inc.breaches)
+    data.update(areas(c, inc.cell))
     return data
 
 
-def _visible(inc: Incident | None, actor: Actor, incident_id: int) -> Incident:
-    # an inspector cannot tell another's dispatch from a missing one
-    if inc is None or (actor.role == INSPECTOR and inc.assignee != actor.inspector_id):
+def evidence_after(inc: Incident, events: list[dict]) -> dict:
+    """The inspector's photos and last arrival position, from the audit trail."""
+    photos, arrival = [], None
+    for e in events:
+        extra = e.get("extra") or {}
+        if e["action"] != "transition" or e["actor"] == "system":
+            continue
+        photos += [p for p in extra.get("photos") or [] if p not in photos]
+        if e["to_state"] == ON_SITE and extra.get("lon") is not None and extra.get("lat") is not None:
+            arrival = {
+                "lon": extra["lon"], "lat": extra["lat"], "at": e["at"], "actor": e["actor"],
+                "distance_m": round(distance_m(inc.lon, inc.lat, extra["lon"], extra["lat"]), 1),
+            }  # fmt: skip
+    return {"after_photos": photos, "arrival": arrival}
+
+
+def _visible(inc: Incident | None, actor: Actor, incident_id: int, c: ApiContext) -> Incident:
+    # a field account cannot tell another's case from a missing one
+    if inc is None or not c.commands.can_see(inc, actor):
         raise HTTPException(404, f"incident {incident_id} not found")
     return inc
+
+
+def _next_due(d: dict) -> datetime:
+    dues = list(d["due"].values()) + ([d["stage"]["due"]] if d.get("stage") else [])
+    return min(dues) if dues else d["opened_at"]
 
 
 THROTTLED = {429: {"description": "Too many failed logins for the account or the address; see Retry-After."}}
@@ -198,8 +328,13 @@ def _check_password(c: ApiContext, request: Request, username: str, password: st
 
 
 def _token_out(c: ApiContext, user) -> TokenOut:
+    name = roster_names(c).get(user.inspector_id or "") or user.username
     return TokenOut(
-        token=c.tokens.issue(user), role=user.role, inspector_id=user.inspector_id, expires_in=c.tokens.ttl_s
+        token=c.tokens.issue(user),
+        role=user.role,
+        inspector_id=user.inspector_id,
+        name=name,
+        expires_in=c.tokens.ttl_s,
     )
 
 
@@ -262,7 +397,7 @@ def change_account(
     )
 
 
-@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector"])
+@router.get("/me/dispatches", response_model=list[IncidentOut], tags=["inspector", "department"])
 def my_dispatches(
     request: Request,
     response: Response,
@@ -271,19 +406,50 @@ def my_dispatches(
     actor: Actor = Depends(current_actor),
     c: ApiContext = Depends(ctx),
 ):
-    """The caller's open dispatches, oldest clock first (the clocks start at dispatch), ``limit`` per
-    page; within a page the most urgent (earliest next deadline) first. Further pages: ``Link``."""
-    if actor.role != INSPECTOR:
-        raise HTTPException(403, "only inspectors have dispatches")
+    """The caller's open work, most urgent (earliest next deadline) first: an inspector's dispatches
+    and the cell's reports to check (核实) and fixes to verify (核查); a department's cases. ``limit``
+    per page, pages in clock order (the clocks start at dispatch); further pages: ``Link``."""
+    if actor.role == INSPECTOR:
+        mine = (Incident.assignee == actor.inspector_id) & Incident.state.in_(OPEN_STATES)
+        to_check = (Incident.inspector == actor.inspector_id) & (
+            (Incident.state == CHECKING) | ((Incident.state == RESOLVED) & Incident.department.is_not(None))
+        )
+        q = select(Incident).where(mine | to_check)
+    elif actor.role == DEPARTMENT:
+        dept = c.commands.department_of(actor)
+        if dept is None:
+            raise HTTPException(403, f"{actor.inspector_id!r} is no department's staff in the config")
+        q = select(Incident).where(Incident.department == dept, Incident.state.in_(OPEN_STATES))
+    else:
+        raise HTTPException(403, "only inspectors and departments have dispatches")
     start = func.coalesce(Incident.dispatched_at, Incident.opened_at)
-    q = select(Incident).where(Incident.assignee == actor.inspector_id, Incident.state.in_(OPEN_STATES))
     if (cond := after(cursor, start, Incident.id, descending=False)) is not None:
         q = q.where(cond)
     with c.readers() as s:
         rows = s.scalars(q.order_by(start, Incident.id).limit(limit)).all()
     link_next(request, response, rows, limit, lambda i: i.dispatched_at or i.opened_at)
     out = [to_out(i, c, actor) for i in rows]
-    return sorted(out, key=lambda d: min(d["due"].values()))
+    return sorted(out, key=_next_due)
+
+
+@router.get("/me/finished", response_model=list[IncidentOut], tags=["inspector"])
+def my_finished(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """The caller's dispatches finished today (resolved, or taken off their list by a final state) in
+    the city's time zone, latest first."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only inspectors have dispatches")
+    tz = c.commands.tz
+    start = datetime.combine(c.commands.clock().astimezone(tz).date(), time.min, tz).astimezone(UTC)
+    with c.readers() as s:
+        rows = s.scalars(
+            select(Incident).where(
+                Incident.assignee == actor.inspector_id,
+                Incident.state.not_in(OPEN_STATES),
+                or_(Incident.resolved_at >= start, Incident.closed_at >= start),
+            )
+        ).all()
+    out = [to_out(i, c, actor) for i in rows]
+    return sorted(out, key=lambda d: d["resolved_at"] or d["closed_at"], reverse=True)
 
 
 @router.get("/incidents", response_model=list[IncidentOut], tags=["desk"])
@@ -294,7 +460,10 @@ def list_incidents(
     type: str | None = Query(None, max_length=64),
     cell: str | None = Query(None, max_length=32, description="cell, community or street code (prefix)"),
     assignee: str | None = Query(None, max_length=64),
-    source: str | None = Query(None, pattern="^(camera|citizen|device)$", description="who raised it"),
+    source: str | None = Query(
+        None, pattern="^(camera|citizen|device|inspector)$", description="who raised it"
+    ),
+    department: str | None = Query(None, max_length=64),
     open_only: bool = False,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=200, description="X-Next-Cursor of the previous page"),
@@ -318,6 +487,8 @@ def list_incidents(
         q = q.where(Incident.assignee == assignee)
     if source:
         q = q.where(Incident.source == source)
+    if department:
+        q = q.where(Incident.department == department)
     if open_only:
         q = q.where(Incident.state.in_(OPEN_STATES))
     if (cond := after(cursor, Incident.updated_at, Incident.id, descending=True)) is not None:
@@ -334,7 +505,7 @@ def get_incident(
     incident_id: IncidentId, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
 ):
     with c.readers() as s:
-        inc = _visible(s.get(Incident, incident_id), actor, incident_id)
+        inc = _visible(s.get(Incident, incident_id), actor, incident_id, c)
         events = s.scalars(
             select(IncidentEventRow)
             .where(IncidentEventRow.incident_id == incident_id)
@@ -342,6 +513,7 @@ def get_incident(
         ).all()
         out = to_out(inc, c, actor)
         out["events"] = [{k: getattr(e, k) for k in EventOut.model_fields} for e in events]
+        out.update(evidence_after(inc, out["events"]))
     out["verdicts"] = verdicts_of(c.readers, incident_id)
     return out
 
@@ -438,7 +610,7 @@ def upload_photo(
     c: ApiContext = Depends(ctx),
 ):
     with c.readers() as s:
-        _visible(s.get(Incident, incident_id), actor, incident_id)
+        _visible(s.get(Incident, incident_id), actor, incident_id, c)
     limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
     data = file.file.read(limit + 1)
     try:
@@ -448,7 +620,7 @@ def upload_photo(
     return {"photo": rel}
 
 
-for _name in ("verify", "close", "reject"):
+for _name in ("close",):
 
     def _desk_route(
         incident_id: IncidentId,
@@ -463,6 +635,47 @@ for _name in ("verify", "close", "reject"):
         f"/incidents/{{incident_id}}/{_name}", _desk_route, methods=["POST"], response_model=IncidentOut,
         tags=["desk"], name=_name, summary=f"{_name.capitalize()} an incident",
     )  # fmt: skip
+
+
+def _note_route(name: str, dep, tags: list[str]) -> None:
+    action = ACTIONS[name]
+
+    def route(incident_id: IncidentId, body: Note, actor: Actor = Depends(dep), c: ApiContext = Depends(ctx)):
+        _check_photos(c, body.photos)
+        return _act(c, incident_id, name, actor, Extras(note=body.note, photos=body.photos))
+
+    router.add_api_route(
+        f"/incidents/{{incident_id}}/{name}", route, methods=["POST"], response_model=IncidentOut, tags=tags,
+        name=name, summary=f"{action.zh} ({action.en})",
+        description=f"Step {action.step.zh} ({action.step.en}). Allowed: {', '.join(sorted(action.roles - {'system'}))}."
+        + (" The note must say why." if action.reason else "") + (" At least one photo." if action.photos else ""),
+    )  # fmt: skip
+
+
+for _name, _tags in (
+    ("request_check", ["desk"]),
+    ("confirm", ["inspector"]),
+    ("refute", ["inspector"]),
+    ("file", ["desk"]),
+    ("return", ["department"]),
+    ("approve_extension", ["desk"]),
+    ("refuse_extension", ["desk"]),
+    ("rework", ["inspector"]),
+    ("verify", ["inspector", "desk"]),
+    ("reject", ["desk", "inspector"]),  # 不予立案 at the centre; an inspector turns down their own dispatch
+):
+    _note_route(_name, current_actor, _tags)
+
+
+@router.post("/incidents/{incident_id}/request_extension", response_model=IncidentOut, tags=["department"])
+def request_extension(
+    incident_id: IncidentId,
+    body: ExtensionRequest,
+    actor: Actor = Depends(current_actor),
+    c: ApiContext = Depends(ctx),
+):
+    """延期申请: the department asks the centre for more time (hours, and why in the note)."""
+    return _act(c, incident_id, "request_extension", actor, Extras(note=body.note, hours=body.hours))
 
 
 @router.post("/incidents/{incident_id}/assign", response_model=IncidentOut, tags=["desk"])
@@ -487,13 +700,88 @@ def merge(
     return to_out(inc, c, actor)
 
 
+class FieldReport(BaseModel):
+    """信息收集: a grid inspector reports a problem found on patrol."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A product or standard type code (default: the component's type).",
+    )
+    lon: float | None = Field(None, ge=-180, le=180, description="Default: the component's position.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    component: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The registry's component (部件) it concerns: its problem goes to the component's owner.",
+    )
+    description: str = Field("", max_length=2000)
+    photos: list[str] = Field(
+        default_factory=list, max_length=10, description="Paths returned by the photo upload."
+    )
+
+
+class Reported(BaseModel):
+    incident_id: int
+    created: bool
+
+
+@router.post("/reports", response_model=Reported, status_code=201, tags=["inspector"])
+def field_report(body: FieldReport, actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
+    """信息收集 by a grid inspector: a new case (or merged into an open one of the type nearby)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    comp = c.commands.components.get(body.component) if body.component else None
+    if body.component and comp is None:
+        raise HTTPException(422, f"no component {body.component!r} in the registry")
+    kind = body.type or (comp.type if comp else None)
+    lon, lat = (body.lon, body.lat) if body.lon is not None and body.lat is not None else (
+        (comp.lon, comp.lat) if comp else (None, None))  # fmt: skip
+    if kind is None or lon is None:
+        raise HTTPException(422, "give the type and the position (lon, lat), or a component")
+    if case_type(kind) is None:
+        raise HTTPException(422, f"unknown type {kind!r}")
+    c.check_in_district(lon, lat)
+    for p in body.photos:  # uploaded first (to the photo upload without an incident)
+        if not p.startswith("photos/") or ".." in p or not (c.data_dir / p).is_file():
+            raise HTTPException(422, f"unknown photo {p!r}: upload it first")
+    det = Detection(
+        id=f"I{uuid.uuid4().hex[:16]}", source="inspector", type=kind, lon=lon, lat=lat, component=body.component,
+        observed_at=c.commands.clock(), evidence=body.photos[0] if body.photos else None,
+        description=(f"[{actor.inspector_id}] " + body.description).strip(),
+    )  # fmt: skip
+    res = c.intake.handle(det)
+    c.publish()
+    return Reported(incident_id=res.incident_id, created=res.created)
+
+
+@router.post("/photos", tags=["inspector"])
+def upload_report_photo(
+    file: UploadFile = File(...), actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)
+):
+    """A photo for a field report not yet sent (its path goes into the report's ``photos``)."""
+    if actor.role != INSPECTOR:
+        raise HTTPException(403, "only grid inspectors report problems found on patrol")
+    limit = int(c.cfg.dispatch.max_upload_mb * 1e6)
+    try:
+        rel = store_photo(file.file.read(limit + 1), c.data_dir, limit)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return {"photo": rel}
+
+
 class Me(BaseModel):
     username: str
     role: str
     inspector_id: str | None
+    name: str = Field(description="The roster name of an inspector, else the username.")
 
 
 @router.get("/me", response_model=Me, tags=["accounts"])
-def me(actor: Actor = Depends(current_actor)):
+def me(actor: Actor = Depends(current_actor), c: ApiContext = Depends(ctx)):
     """Who the token belongs to: the board asks before it shows staff data to a wall screen."""
-    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id)
+    name = roster_names(c).get(actor.inspector_id or "") or actor.name
+    return Me(username=actor.name, role=actor.role, inspector_id=actor.inspector_id, name=name)

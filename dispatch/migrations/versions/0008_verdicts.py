@@ -1,7 +1,7 @@
 """verdicts: operators' confirmed / false-alarm verdicts with their labelled frames (issue 12)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from dispatch.store import UTCDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,198 @@
+"""The desk's evaluation page (综合评价): the league table of regions, departments or positions over a
+day, week, month or quarter, each row in its grade's colour (green / blue / yellow / red), and the
+same table as CSV. Figures come from the dispatch API (``/api/v1/reports/evaluation``) with the desk
+account's token."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+
+import plotly.graph_objects as go
+from dash import Input, Output, State, dash_table, dcc, html, no_update
+
+from dashboard.context import DashContext
+from dashboard.i18n import t
+from dashboard.logins import client_ip
+from dashboard.maps import fit_zoom, grid_layer, line_layer, point_map
+from dashboard.theme import CELL_LINE
+from gis.components import load_components
+
+GRADE_COLOURS = {
+    "green": "#237804",
+    "blue": "#0958d9",
+    "yellow": "#ad8b00",
+    "red": "#a8071a",
+    "grey": "#434343",
+}
+FIGURES = ("reports", "filed", "closed", "close_rate", "on_time_rate", "overdue", "rework_rate", "returns",
+           "extensions", "timely_verification_rate", "valid_report_rate", "grade")  # fmt: skip
+RATES = {"close_rate", "on_time_rate", "rework_rate", "timely_verification_rate", "valid_report_rate"}
+
+
+def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
+    def choice(id_, values, value):
+        return dcc.Dropdown(id=id_, options=[{"label": t(f"ev.{v}", lang), "value": v} for v in values],
+                            value=value, clearable=False, className="dropdown")  # fmt: skip
+
+    return html.Div(
+        [
+            dcc.Store(id="ev-token", storage_type="session"),
+            dcc.Store(id="ev-lang", data=lang),
+            html.Div(
+                [
+                    dcc.Input(id="ev-user", placeholder=t("username", lang), autoComplete="username", className="field"),
+                    dcc.Input(id="ev-password", type="password", placeholder=t("password", lang), className="field",
+                              autoComplete="current-password"),
+                    html.Button(t("login", lang), id="ev-login", className="primary"),
+                    html.Div(id="ev-login-msg", className="message"),
+                ],
+                id="ev-login-box", className="login-box",
+            ),
+            html.Div(
+                [
+                    html.H2(t("ev.title", lang)),
+                    html.Div(
+                        [
+                            choice("ev-by", ("street", "community", "department", "inspector", "staff"), "street"),
+                            choice("ev-period", ("day", "week", "month", "quarter"), "month"),
+                            dcc.DatePickerSingle(id="ev-date", date=date.today().isoformat(), display_format="YYYY-MM-DD"),
+                            html.Button(t("ev.csv", lang), id="ev-csv"),
+                            dcc.Download(id="ev-download"),
+                        ],
+                        className="actions",
+                    ),
+                    dash_table.DataTable(
+                        id="ev-table", data=[], sort_action="native", style_as_list_view=True,
+                        columns=[{"name": t("ev.key", lang), "id": "key"}]
+                        + [{"name": t(f"ev.{c}", lang), "id": c} for c in FIGURES],
+                        style_cell={"backgroundColor": "#0b1a31", "color": "#e6f0ff", "fontSize": 15, "padding": "6px"},
+                        style_header={"backgroundColor": "#13294a", "fontWeight": "bold"},
+                        style_data_conditional=[
+                            {"if": {"filter_query": f'{{colour}} = "{name}"'}, "backgroundColor": colour}
+                            for name, colour in GRADE_COLOURS.items()
+                        ],
+                    ),
+                    html.Div(id="ev-msg", className="message"),
+                    dcc.Graph(id="ev-map", config={"displayModeBar": False}, style={"height": "520px"}),
+                ],
+                id="ev-main", className="panel", style={"display": "none"},
+            ),
+        ],
+        className="evaluation-page",
+    )  # fmt: skip
+
+
+def names(ctx: DashContext, lang: str) -> dict[str, str]:
+    """Codes -> names people read: streets, communities, departments, inspectors."""
+    zh = lang.startswith("zh")
+    out = {}
+    for c in ctx.grid.cells:
+        out[c.street] = c.street_zh if zh else c.street_en
+        out[c.community] = c.community_zh if zh else c.community_en
+    out.update({d.id: (d.name if zh or not d.name_en else d.name_en) for d in ctx.cfg.departments})
+    out.update({i.id: i.name for i in ctx.cfg.roster})
+    return out
+
+
+def shown_rows(rows: list[dict], lang: str, named: dict[str, str] | None = None) -> list[dict]:
+    """The API's rows as the table shows them: names for codes, rates in per cent, the total named."""
+    named = named or {}
+    out = []
+    for r in rows:
+        row = {k: r.get(k) for k in ("key", "colour", *FIGURES)}
+        for k in RATES:
+            row[k] = "-" if r.get(k) is None else f"{100 * r[k]:.1f}%"
+        row["key"] = t("ev.total", lang) if r["key"] == "(all)" else named.get(r["key"]) or r["key"]
+        out.append(row)
+    return out
+
+
+def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str) -> go.Figure:
+    """Streets or communities in their grade's colour, and the component registry (部件) as one
+    clustered layer per component type."""
+    level = by if by in ("street", "community") else "street"
+    layer = grid_layer(ctx.cfg, ctx.grid, level)
+    colour_of = {r["key"]: r["colour"] for r in rows} if by == level else {}
+    codes = [f["properties"]["code"] for f in layer["features"]]
+    palette = list(GRADE_COLOURS)
+    traces = [
+        go.Choroplethmap(
+            geojson=layer, featureidkey="properties.code", locations=codes,
+            z=[palette.index(colour_of.get(c, "grey")) for c in codes], zmin=0, zmax=len(palette) - 1,
+            colorscale=[[i / (len(palette) - 1), GRADE_COLOURS[name]] for i, name in enumerate(palette)],
+            showscale=False, marker={"opacity": 0.55}, hoverinfo="text",
+            text=[f["properties"]["name_zh" if lang.startswith("zh") else "name_en"] for f in layer["features"]],
+        )
+    ]  # fmt: skip
+    by_type: dict[str, list] = {}
+    for comp in load_components(ctx.cfg.data).values():
+        by_type.setdefault(comp.type, []).append(comp)
+    for kind, comps in sorted(by_type.items()):
+        traces.append(
+            go.Scattermap(
+                lon=[c.lon for c in comps], lat=[c.lat for c in comps], mode="markers", name=t(f"type.{kind}", lang),
+                marker={"size": 9}, cluster={"enabled": True, "maxzoom": 15}, hovertext=[c.code for c in comps],
+            )
+        )  # fmt: skip
+    w, s_, e, n = ctx.grid.bounds
+    fig = point_map(ctx.cfg, ((w + e) / 2, (s_ + n) / 2), traces, fit_zoom((w, s_, e, n), 1400, 520),
+                    overlays=[line_layer(grid_layer(ctx.cfg, ctx.grid, "street"), CELL_LINE)])  # fmt: skip
+    fig.update_layout(
+        showlegend=bool(by_type), legend={"font": {"color": "#e6f0ff"}, "bgcolor": "rgba(0,0,0,0.4)"}
+    )
+    return fig
+
+
+def login(ctx: DashContext, _n, _s, user, password, lang):
+    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
+    if not res.ok:
+        return no_update, res.error
+    if res.data["role"] not in ("operator", "supervisor", "admin"):
+        return no_update, t("desk_only", lang)
+    return res.data["token"], ""
+
+
+def show(token):
+    return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
+
+
+def refresh(ctx: DashContext, token, by, period, day, lang):
+    if not token:
+        return no_update, no_update, no_update
+    res = ctx.api.evaluation(token, by=by, period=period, date=(day or "")[:10])
+    if not res.ok:
+        return [], res.error, no_update
+    return shown_rows(res.data, lang, names(ctx, lang)), "", grade_map(ctx, res.data, by, lang)
+
+
+def csv(ctx: DashContext, n, token, by, period, day, lang):
+    if not n or not token:
+        return no_update
+    res = ctx.api.evaluation(token, by=by, period=period, date=(day or "")[:10], format="csv", lang=lang)
+    if not res.ok:
+        return no_update
+    return {"content": res.data, "filename": f"evaluation-{by}-{period}-{(day or '')[:10]}.csv"}
+
+
+def register(app, ctx: DashContext) -> None:
+    bind = functools.partial
+    app.callback(
+        Output("ev-token", "data"), Output("ev-login-msg", "children"),
+        Input("ev-login", "n_clicks"), Input("ev-password", "n_submit"),
+        State("ev-user", "value"), State("ev-password", "value"), State("ev-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(login, ctx))  # fmt: skip
+    app.callback(Output("ev-login-box", "style"), Output("ev-main", "style"), Input("ev-token", "data"))(show)
+    app.callback(
+        Output("ev-table", "data"), Output("ev-msg", "children"), Output("ev-map", "figure"),
+        Input("ev-token", "data"), Input("ev-by", "value"), Input("ev-period", "value"), Input("ev-date", "date"),
+        State("ev-lang", "data"),
+    )(bind(refresh, ctx))  # fmt: skip
+    app.callback(
+        Output("ev-download", "data"),
+        Input("ev-csv", "n_clicks"),
+        State("ev-token", "data"), State("ev-by", "value"), State("ev-period", "value"), State("ev-date", "date"),
+        State("ev-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(csv, ctx))  # fmt: skip
