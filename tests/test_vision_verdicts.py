@@ -372,3 +372,27 @@ def test_event_eval_compares_models_on_the_same_clips(tmp_path):
         assert [ln.split()[:4] for ln in b.splitlines() if ln.startswith("all")] == [["all", "0", "0", "1"]], out
     rc, out, err = run("--model", str(tmp_path / "nope.pt"))
     assert rc in (1, 2) and "nope.pt" in err and "Traceback" not in err
+
+
+def test_train_and_eval_refuse_what_they_cannot_use(tmp_path, capsys):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data")}))
+    conf = ["--config", str(cfg_file), "--quiet"]
+    assert main(["vision", "train", "--data", str(tmp_path / "nope"), "--model", "yolo11n.yaml", *conf]) == 2
+    assert "no data.yaml" in capsys.readouterr().err
+    ds = tmp_path / "ds"
+    for part in ("train", "val"):
+        (ds / "images" / part).mkdir(parents=True)
+        cv2.imwrite(str(ds / "images" / part / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
+    (ds / "data.yaml").write_text(yaml.safe_dump({"path": str(ds), "train": "images/train", "val": "images/val"}))
+    int8 = tmp_path / "yolo11n_int8_openvino_model"
+    int8.mkdir()
+    assert main(["vision", "train", "--data", str(ds), "--model", str(int8), *conf]) == 2
+    assert "cannot be trained" in capsys.readouterr().err
+    assert main(["vision", "train", "--data", str(ds), "--model", str(tmp_path / "gone.pt"), *conf]) == 2
+    assert "gone.pt" in capsys.readouterr().err
+    (ds / "images" / "val" / "a.jpg").unlink()
+    assert main(["vision", "train", "--data", str(ds), "--model", "yolo11n.yaml", *conf]) == 2
+    assert "val images" in capsys.readouterr().err
+    assert main(["vision", "eval", "--data", str(ds), "--config", str(cfg_file)]) == 2
+    assert "--model" in capsys.readouterr().err
