@@ -304,13 +304,17 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
 
     _, body, _ = console.show_detail(ctx, iid, 0, 0, auth, "en")
     buttons = [i for i in ids(html.Div(body)) if isinstance(i, dict) and i.get("type") == "console-verdict"]
-    assert buttons == [{"type": "console-verdict", "verdict": v, "incident": iid} for v in ("confirmed", "false_alarm")]
+    assert buttons == [
+        {"type": "console-verdict", "verdict": v, "incident": iid} for v in ("confirmed", "false_alarm")
+    ]
     for lang in ("zh-CN", "en"):
         assert t("verdict.false_alarm", lang) != "verdict.false_alarm"
         msg, bump = console.submit_verdict(ctx, "false_alarm", iid, iid, " ", auth, 3, lang)
         assert (msg, bump) == (t("verdict.needs_reason", lang), console.no_update)
     # the button was drawn for another incident than the one selected now: nothing is sent
-    assert console.submit_verdict(ctx, "confirmed", iid, iid + 1, "", auth, 3, "en")[0] == t("selection_moved", "en")
+    assert console.submit_verdict(ctx, "confirmed", iid, iid + 1, "", auth, 3, "en")[0] == t(
+        "selection_moved", "en"
+    )
     msg, bump = console.submit_verdict(ctx, "false_alarm", iid, iid, "<b>glare</b>", auth, 3, "zh-CN")
     assert msg.children == f"✓ #{iid} 误报" and bump == 4
     _, body, _ = console.show_detail(ctx, iid, 0, bump, auth, "en")
@@ -350,7 +354,9 @@ def test_event_eval_compares_models_on_the_same_clips(tmp_path):
     from vision.sources import DEMO_CLIP_ZONE, make_demo_clip
 
     make_demo_clip(tmp_path / "clip.avi", seconds=30)
-    (tmp_path / "cam.yaml").write_text(yaml.safe_dump({"id": "gen", "fps": 5, "zones": [DEMO_CLIP_ZONE], "detector": {"imgsz": 64}}))
+    (tmp_path / "cam.yaml").write_text(
+        yaml.safe_dump({"id": "gen", "fps": 5, "zones": [DEMO_CLIP_ZONE], "detector": {"imgsz": 64}})
+    )
     labels = {"tolerance_s": 5, "clips": [{"clip": "clip.avi", "camera": "cam.yaml",
               "events": [{"type": "illegal_parking", "start": 6, "end": 26}]}]}  # fmt: skip
     (tmp_path / "labels.yaml").write_text(yaml.safe_dump(labels))
@@ -369,7 +375,9 @@ def test_event_eval_compares_models_on_the_same_clips(tmp_path):
     blocks = out.split("== model ")[1:]
     assert len(blocks) == 2 and all(b.startswith("yolo11n.yaml") for b in blocks), out
     for b in blocks:
-        assert [ln.split()[:4] for ln in b.splitlines() if ln.startswith("all")] == [["all", "0", "0", "1"]], out
+        assert [ln.split()[:4] for ln in b.splitlines() if ln.startswith("all")] == [
+            ["all", "0", "0", "1"]
+        ], out
     rc, out, err = run("--model", str(tmp_path / "nope.pt"))
     assert rc in (1, 2) and "nope.pt" in err and "Traceback" not in err
 
@@ -384,7 +392,9 @@ def test_train_and_eval_refuse_what_they_cannot_use(tmp_path, capsys):
     for part in ("train", "val"):
         (ds / "images" / part).mkdir(parents=True)
         cv2.imwrite(str(ds / "images" / part / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
-    (ds / "data.yaml").write_text(yaml.safe_dump({"path": str(ds), "train": "images/train", "val": "images/val"}))
+    (ds / "data.yaml").write_text(
+        yaml.safe_dump({"path": str(ds), "train": "images/train", "val": "images/val"})
+    )
     int8 = tmp_path / "yolo11n_int8_openvino_model"
     int8.mkdir()
     assert main(["vision", "train", "--data", str(ds), "--model", str(int8), *conf]) == 2
