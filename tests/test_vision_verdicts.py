@@ -59,16 +59,16 @@ def write_config(tmp_path: Path, cfg, name: str = "cityops.yaml", store_url: str
     return path
 
 
-def camera_incidents(api, n: int, seed: int = 3) -> dict[int, list[Track]]:
+def camera_incidents(api, n: int, seed: int = 3, first: int = 0) -> dict[int, list[Track]]:
     """``n`` camera incidents in distinct cells, each with an evidence JPEG, clean frame and labels
     written by vision's own writers; returns incident id -> the boxes drawn on its frame."""
     from dispatch.wiring import build_dispatch
 
     rng = random.Random(seed)
     intake = build_dispatch(api.cfg, api.grid, sessions=api.sessions).intake
-    cells = api.grid.cells[:: max(1, len(api.grid.cells) // n)][:n]
+    cells = api.grid.cells[first:][:: max(1, len(api.grid.cells) // n)][:n]
     out = {}
-    for i, cell in enumerate(cells):
+    for i, cell in enumerate(cells, start=first):
         frame, tracks = synth_frame(rng)
         rel = f"evidence/20261125/cam_{i}.jpg"
         write_jpeg(annotate(frame, [], tracks, {}, hit=tracks[0].id), api.cfg.data, rel)
@@ -322,6 +322,11 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
     assert [li.children for li in shown.children] == ["False alarm · olga · <b>glare</b>"]  # text, not HTML
     msg, _ = console.submit_verdict(ctx, "confirmed", 999999, 999999, "", auth, 3, "en")
     assert msg.children.startswith("✗ ") and "999999" in msg.children
+    # merged into another: the page says so in its language, not the API's English
+    (other,) = camera_incidents(api, 1, seed=5, first=1)
+    assert client.act(auth, other, "merge", {"into": iid}).ok
+    msg, _ = console.submit_verdict(ctx, "confirmed", other, other, "", auth, 3, "zh-CN")
+    assert msg.children == f"✗ 案件 #{other} 已合并到其他案件或不是视频识别案件，不能判定"
 
 
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)

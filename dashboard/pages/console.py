@@ -715,7 +715,7 @@ def submit_verdict(ctx: DashContext, verdict: str, incident_id: int, selected, r
         return t("verdict.needs_reason", lang), no_update
     res = ctx.api.act(token, incident_id, "verdict", {"verdict": verdict, "reason": reason or ""})
     if not res.ok:
-        text = api_error(res, lang, incident_id=incident_id)
+        text = api_error(res, lang, incident_id=incident_id, action="verdict")
         return html.Span(f"✗ {text}", className="error", **{"data-incident": str(incident_id)}), bump + 1
     text = f"✓ #{incident_id} {t('verdict.' + verdict, lang)}"
     return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
