@@ -42,7 +42,7 @@ from streams.bus import connect, publish  # noqa: E402
 from streams.camera_state import HealthReporter  # noqa: E402
 from streams.embedded import EmbeddedRedis, free_port  # noqa: E402
 from streams.schemas import CAMERA_HEALTH, DETECTIONS, INCIDENTS, CameraHealth, Detection, IncidentEvent  # noqa: E402
-from tests.reliability.harness import Service, rss_mb, wait_until, write_config  # noqa: E402
+from tests.reliability.harness import Service, answers, rss_mb, wait_until, write_config  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
@@ -230,7 +230,7 @@ def run_size(n: int, args) -> dict:
         try:
             for s in services:
                 s.start()
-            ok = wait_until(lambda: _answers(f"{board_url}/api/live") and _answers(f"http://127.0.0.1:{api_port}/healthz"),
+            ok = wait_until(lambda: answers(f"{board_url}/api/live") and answers(f"http://127.0.0.1:{api_port}/healthz"),
                             180, 0.5)  # fmt: skip
             if not ok:
                 sys.exit("services did not answer:\n" + "\n".join(s.output()[-1500:] for s in services))
@@ -304,14 +304,6 @@ def browser_probes(board_url: str, r, grid, n: int, probes: int) -> list[float]:
         out = dom_latencies(page, r, grid, 10_000_000 + n, probes)
         browser.close()
     return out
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=3).read()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from dispatch.accounts import create_user  # noqa: E402
 from dispatch.store import Incident, IncidentEventRow, ProcessedDetection, open_store  # noqa: E402
 from gis.default import load_grid  # noqa: E402
 from streams.embedded import EmbeddedRedis, free_port  # noqa: E402
-from tests.reliability.harness import Service, wait_until, write_config  # noqa: E402
+from tests.reliability.harness import Service, answers, wait_until, write_config  # noqa: E402
 
 TYPES = ["illegal_parking", "exposed_rubbish", "street_vending", "fire_lane_blocked"]
 LIFE = ["dispatched", "accepted", "on_site", "resolved", "verified", "closed"]
@@ -204,14 +204,10 @@ def measure(url: str, grid, args, tmp: Path, srv) -> list[dict]:
     api = Service("api", config, srv.url, tmp).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        if not wait_until(lambda: _answers(base + "/healthz"), 120, 0.5):
+        if not wait_until(lambda: answers(base + "/healthz"), 120, 0.5):
             sys.exit("the API did not answer:\n" + api.output()[-2000:])
-        op = post_json(base + "/api/v1/login", {"username": "op", "password": "bench-password"})[
-            "token"
-        ]
-        insp = post_json(base + "/api/v1/login", {"username": BUSY, "password": "bench-password"})[
-            "token"
-        ]
+        op = post_json(base + "/api/v1/login", {"username": "op", "password": "bench-password"})["token"]
+        insp = post_json(base + "/api/v1/login", {"username": BUSY, "password": "bench-password"})["token"]
         rng = random.Random(1)
         s, k = args.samples, args.incidents
         streets = sorted({c.street for c in grid.cells})
@@ -258,19 +254,11 @@ def bare_rps(tmp: Path) -> float | None:
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level",
                              "warning"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/bare"), 30, 0.2)
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/bare"), 30, 0.2)
         return wrk(f"http://127.0.0.1:{port}/bare", None)
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=3).read()
-        return True
-    except OSError:
-        return False
 
 
 def main() -> None:

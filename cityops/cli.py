@@ -68,8 +68,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     errors, lines = [], []
     for cam in cfg.cameras:
         det = cam.detector or cfg.detector
-        lines.append(f"  camera {cam.id}: detector {_detector_label(det)}")
+        static = cam.uses_static_objects(det.backend)
+        extra = (" + static objects" if static else "") + (
+            f", background {cam.background}" if cam.background else ""
+        )
+        lines.append(f"  camera {cam.id}: detector {_detector_label(det)}{extra}")
         can = producible(det)
+        if static and can is not None:
+            can = can | {"object"}
         errors += [
             f"camera {cam.id!r}: {e}" for z in cam.zones for e in zone_class_errors(z.id, z.classes, can)
         ]
@@ -245,6 +251,8 @@ def cmd_vision(args: argparse.Namespace) -> int:
         return cmd_vision_dataset_export(args)
     if getattr(args, "vision_command", None) == "train":
         return cmd_vision_train(args)
+    if getattr(args, "vision_command", None) == "background":
+        return cmd_vision_background(args)
     from vision.worker import VisionWorker
 
     _setup_logging("vision", args.verbose)
@@ -306,15 +314,36 @@ def cmd_vision_eval(args: argparse.Namespace) -> int:
     if not args.labels:
         print("cityops vision eval: give a label file (LABELS.yaml) or --data DIR", file=sys.stderr)
         return 2
+    gate = {"on": True, "off": False}.get(args.gate)
+
+    def run(model: str | None = None) -> None:
+        evaluate(
+            Path(args.labels),
+            args.tolerance,
+            clips_dir=Path(args.clips) if args.clips else None,
+            detector=Path(args.detector) if args.detector else None,
+            json_out=_json_for(args.json, model),
+            gate=gate,
+            model=model,
+        )
+
     if not models:
-        return _vision_tool(lambda: evaluate(Path(args.labels), args.tolerance))
+        return _vision_tool(run)
 
     def each() -> None:
         for m in models:
             print(f"== model {m}")
-            evaluate(Path(args.labels), args.tolerance, model=m)
+            run(m)
 
     return _vision_tool(each)
+
+
+def _json_for(arg: str | None, model: str | None) -> Path | None:
+    """``--json`` as given, or one file per ``--model`` beside it (scores.<model>.json)."""
+    if not arg:
+        return None
+    p = Path(arg)
+    return p if model is None else p.with_name(f"{p.stem}.{Path(model.rstrip('/')).stem}{p.suffix}")
 
 
 def cmd_vision_dataset_export(args: argparse.Namespace) -> int:
@@ -364,6 +393,40 @@ def cmd_vision_train(args: argparse.Namespace) -> int:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in card["metrics"].items())
         print(f"wrote {card['model']} and {out / 'model_card.md'} ({card['epochs']} epoch(s); {metrics})")
     return rc
+
+
+def cmd_vision_background(args: argparse.Namespace) -> int:
+    """``cityops vision background CAM --from CLIP@T``: a reference image of the camera's empty scene."""
+    from vision.background import BackgroundError, capture, parse_clip_at, write_image
+
+    cfg = _load(args.config)
+    cams = {c.id: c for c in cfg.cameras}
+    if args.camera_id not in cams:
+        print(
+            f"cityops: no camera {args.camera_id!r} in the config; cameras: {', '.join(sorted(cams)) or 'none'}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        clip, at = parse_clip_at(args.source)
+    except BackgroundError as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else cfg.data / "vision" / "reference" / f"{args.camera_id}.png"
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
+        print(f"cityops: --out {out}: give an image file name (.png, .jpg)", file=sys.stderr)
+        return 2
+    try:
+        img = capture(clip, at, args.median)
+        write_image(out, img)
+    except (BackgroundError, OSError) as exc:
+        print(f"cityops: {exc}", file=sys.stderr)
+        return 1
+    how = f"median of {args.median:g} s from {at:g} s" if args.median > 0 else f"frame at {at:g} s"
+    print(f"wrote {out.resolve()} ({img.shape[1]}x{img.shape[0]}, {how} of {clip})")
+    print(f"add this line to camera {args.camera_id!r} in {args.config or 'the config'}:")
+    print(f"    background: {out.resolve()}")
+    return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -462,6 +525,30 @@ def build_parser() -> argparse.ArgumentParser:
     veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
     veval.add_argument("labels", nargs="?", help="label YAML (format: docs/vision.md)")
     veval.add_argument("--tolerance", type=float, help="seconds (overrides the label file's tolerance_s)")
+    veval.add_argument("--clips", help="folder holding the clips (default: the label file's folder)")
+    veval.add_argument("--detector", help="detector YAML replacing every camera's (compare backends)")
+    veval.add_argument("--gate", choices=("on", "off"), help="force the motion gate on or off")
+    veval.add_argument("--json", help="also write the scores (per clip, per type, all) to this JSON file")
+    vbg = vis_sub.add_parser(
+        "background", help="capture a camera's reference image of the empty scene from a clip"
+    )
+    vbg.add_argument("camera_id", metavar="CAMERA", help="camera id in the config")
+    vbg.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="CLIP@T",
+        help="video file or image folder and the second to take, e.g. street.mp4@12.5",
+    )
+    vbg.add_argument(
+        "--median",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="take the per-pixel median of S seconds from T on (people walking through vanish)",
+    )
+    vbg.add_argument("--out", help="image file (default: <data dir>/vision/reference/<camera>.png)")
+    vbg.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config")
     veval.add_argument(
         "--model", action="append", help="Ultralytics model to score (repeat to compare: old, then new)"
     )

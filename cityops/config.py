@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -63,30 +64,17 @@ class ActiveHours(_Model):
         return t >= self.start or t <= self.end
 
 
-class ZoneConfig(_Model):
-    id: Annotated[str, Field(pattern=_ID)]
-    name: str = ""
+class Outline(_Model):
+    """A polygon drawn on a camera's picture: ``polygon`` in pixels or ``polygon_norm`` in 0-1
+    fractions of the frame's width and height (scaled when the first frame gives the size)."""
+
     polygon: list[tuple[float, float]] | None = Field(
-        None, description="Image coordinates (pixels) of the zone outline (or give polygon_norm)."
+        None, description="Image coordinates (pixels) of the outline (or give polygon_norm)."
     )
     polygon_norm: list[tuple[float, float]] | None = Field(
         None,
         description="The outline as 0-1 fractions of the frame's width and height (any frame size).",
     )
-    rules: list[str] = Field(min_length=1, description="Violation codes this zone enforces (see taxonomy).")
-    classes: list[str] | None = Field(
-        None,
-        description="Object classes that count in this zone; empty: the defaults of each rule (see vision/rules).",
-    )
-    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
-    min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
-    dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
-    require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
-    cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
-    max_gap_s: float = Field(
-        5.0, ge=0, description="An object unseen this long (occlusion, missed detection) keeps its dwell."
-    )
-    active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
 
     @field_validator("polygon")
     @classmethod
@@ -96,7 +84,7 @@ class ZoneConfig(_Model):
         if pts is None:
             return None
         if len(pts) < 3:
-            raise ValueError(f"a zone polygon needs at least 3 points, got {len(pts)}")
+            raise ValueError(f"a polygon needs at least 3 points, got {len(pts)}")
         if any(x < 0 or y < 0 for x, y in pts):
             raise ValueError("image coordinates cannot be negative")
         poly = Polygon(pts)
@@ -114,9 +102,9 @@ class ZoneConfig(_Model):
         return cls._valid_polygon(pts)
 
     @model_validator(mode="after")
-    def _one_outline(self) -> ZoneConfig:
+    def _one_outline(self) -> Outline:
         if (self.polygon is None) == (self.polygon_norm is None):
-            raise ValueError("give the zone's outline once: 'polygon' (pixels) or 'polygon_norm' (0-1)")
+            raise ValueError("give the outline once: 'polygon' (pixels) or 'polygon_norm' (0-1)")
         if self.polygon is not None and all(v <= 1 for p in self.polygon for v in p):
             raise ValueError(
                 "every polygon point is <= 1: these look like 0-1 fractions of the frame, which as pixels "
@@ -130,6 +118,48 @@ class ZoneConfig(_Model):
             return list(self.polygon)
         return [(x * width, y * height) for x, y in self.polygon_norm or []]
 
+
+class MotionMask(Outline):
+    """An area the motion gate and the weight-free backend ignore (trees in the wind, a clock, a
+    screen), as Frigate's motion masks. Objects a detector finds there still count."""
+
+    name: str = ""
+
+
+class ZoneKind(StrEnum):
+    RULES = "rules"  # the zone's rules apply to objects whose anchor is inside it
+    EXCLUDE = "exclude"  # objects whose anchor is inside never count for the camera's rule zones
+
+
+class ZoneConfig(Outline):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str = ""
+    kind: ZoneKind = Field(
+        ZoneKind.RULES,
+        description="rules: enforce 'rules' here; exclude: a place where they do not apply (a marked "
+        "parking row beside a no-parking pavement): objects whose anchor is inside never count for "
+        "'rules' (empty: every rule) in the camera's other zones.",
+    )
+    rules: list[str] = Field(
+        default_factory=list,
+        description="Violation codes this zone enforces (see taxonomy); for kind exclude, the codes it "
+        "exempts from (empty: all).",
+    )
+    classes: list[str] | None = Field(
+        None,
+        description="Object classes that count in this zone; empty: the defaults of each rule (see "
+        "vision/rules). For kind exclude: the classes exempted (empty: every object).",
+    )
+    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    min_area: int = Field(400, ge=0, description="Minimum box area in pixels.")
+    dwell_s: float = Field(60.0, gt=0, description="Seconds an object must stay before it is a violation.")
+    require_stationary: bool = Field(True, description="Count dwell only while the object stands still.")
+    cooldown_s: float = Field(600.0, ge=0, description="Quiet time after an incident for the same track.")
+    max_gap_s: float = Field(
+        5.0, ge=0, description="An object unseen this long (occlusion, missed detection) keeps its dwell."
+    )
+    active_hours: list[ActiveHours] = Field(default_factory=lambda: [ActiveHours()])
+
     @field_validator("rules")
     @classmethod
     def _known_rules(cls, rules: list[str]) -> list[str]:
@@ -137,6 +167,28 @@ class ZoneConfig(_Model):
         if unknown:
             raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(RULE_CODES)}")
         return rules
+
+    @model_validator(mode="after")
+    def _kind(self) -> ZoneConfig:
+        if self.kind == ZoneKind.RULES and not self.rules:
+            raise ValueError(
+                "a zone with no rules enforces nothing: list its 'rules', or give 'kind: exclude' for a "
+                "place where they do not apply (e.g. a marked parking row; its 'rules' then name the "
+                "rules it exempts from, none: all)"
+            )
+        if self.kind == ZoneKind.EXCLUDE:
+            rule_only = {"dwell_s", "require_stationary", "cooldown_s", "max_gap_s", "active_hours"}
+            given = sorted(rule_only & self.model_fields_set)
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only for zones that enforce rules; an exclude zone takes "
+                    "'rules' (exempted, none: all), 'classes', 'min_confidence' and 'min_area'"
+                )
+        return self
+
+    def exempts(self, code: str) -> bool:
+        """Does this exclude zone exempt objects from rule ``code``?"""
+        return self.kind == ZoneKind.EXCLUDE and (not self.rules or code in self.rules)
 
 
 class DetectorConfig(_Model):
@@ -173,6 +225,10 @@ class DetectorConfig(_Model):
         return self
 
 
+#: Rules about objects no COCO class names: where they are, the static-object analysis runs by default.
+STATIC_OBJECT_RULES = frozenset({"exposed_rubbish", "street_vending"})
+
+
 class CameraConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: str = ""
@@ -195,12 +251,38 @@ class CameraConfig(_Model):
         description="bytetrack (needs cityops[tracking]), iou (no dependency), auto: the first available.",
     )
     motion_gate: bool = Field(True, description="Skip the detector on frames where nothing moved in a zone.")
+    motion_masks: list[MotionMask] = Field(
+        default_factory=list,
+        description="Areas where motion is ignored by the motion gate and the weight-free backend "
+        "(trees, a clock, a screen); 'polygon' (pixels) or 'polygon_norm' (0-1) each.",
+    )
     evidence_clip_s: float = Field(
         0.0,
         ge=0,
         le=60,
         description="Seconds of H.264 video before each detection kept as evidence (0: none).",
     )
+
+    background: str | None = Field(
+        None,
+        description="Image (PNG/JPEG) of the empty scene: the background models start from it, so an "
+        "object there from the first frame is found (capture one: 'cityops vision background').",
+    )
+    static_objects: bool | None = Field(
+        None,
+        description="Run the static-object analysis beside the detector: new objects that stayed and "
+        "that it does not explain as a person or vehicle count as class 'object' (rubbish, stall goods). "
+        "Default: on where a zone enforces exposed_rubbish or street_vending.",
+    )
+
+    def uses_static_objects(self, backend: str) -> bool:
+        """Does this camera run the static-object analysis beside a detector of this ``backend``?
+        The weight-free backend (``motion``) is that analysis itself."""
+        if backend == "motion":
+            return False
+        if self.static_objects is not None:
+            return self.static_objects
+        return any(r in STATIC_OBJECT_RULES for z in self.zones if z.kind == ZoneKind.RULES for r in z.rules)
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
@@ -440,7 +522,17 @@ class DashboardConfig(_Model):
         15_000, ge=1000, description="How often the inspector's phone page asks for its dispatches."
     )
     tile_url: str | None = Field(
-        None, description="Intranet raster tile URL template; none: offline background."
+        None,
+        description="Intranet raster tile URL template ({z}/{x}/{y}), fetched and served by the board at "
+        "/tiles/{z}/{x}/{y}; none (and no tiles): offline background.",
+    )
+    tiles: Path | None = Field(
+        None,
+        description="A local raster MBTiles file (PNG or JPEG tiles) the board serves at /tiles/{z}/{x}/{y} "
+        "as every page's basemap; none (and no tile_url): offline background.",
+    )
+    tiles_attribution: str | None = Field(
+        None, description="The basemap's attribution shown on the maps (e.g. '© OpenStreetMap contributors')."
     )
     refresh_ms: int = Field(1000, ge=100)
     cycle_s: float = Field(0, ge=0, description="Seconds per street when the wall board cycles; 0: off.")
@@ -464,6 +556,28 @@ class DashboardConfig(_Model):
         description="Largest request body the board accepts (a citizen photo travels base64-encoded, "
         "so keep it above 1.4 x dispatch.max_upload_mb).",
     )
+
+    @field_validator("tiles")
+    @classmethod
+    def _mbtiles(cls, v: Path | None) -> Path | None:
+        if v is not None and v.suffix.lower() != ".mbtiles":
+            raise ValueError(f"{v} is not an .mbtiles file")
+        return v
+
+    @field_validator("tile_url")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is not None and not (
+            v.startswith(("http://", "https://")) and all(k in v for k in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError("a tile URL is an http(s) template with {z}, {x} and {y}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_basemap(self) -> DashboardConfig:
+        if self.tiles is not None and self.tile_url is not None:
+            raise ValueError("set tiles (a local MBTiles file) or tile_url (an intranet server), not both")
+        return self
 
 
 class IoTConfig(_Model):
@@ -713,7 +827,10 @@ def load_config(path: str | Path) -> CityOpsConfig:
         cfg = CityOpsConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    return resolve_paths(cfg, path.parent.resolve())
+    try:
+        return resolve_paths(cfg, path.parent.resolve())
+    except ConfigError as exc:  # a file the config names is missing or unusable
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
@@ -730,9 +847,45 @@ def resolve_paths(cfg: CityOpsConfig, base: Path) -> CityOpsConfig:
             update={"cfg": rel(d.cfg), "names": rel(d.names), "model": model, "fallback": det(d.fallback)}
         )
 
-    cams = [c.model_copy(update={"source": rel(c.source), "detector": det(c.detector)}) for c in cfg.cameras]
+    cams = [
+        c.model_copy(
+            update={"source": rel(c.source), "detector": det(c.detector), "background": rel(c.background)}
+        )
+        for c in cfg.cameras
+    ]
+    bad = [
+        f"cameras[{i}].background: {err}" for i, c in enumerate(cams) if (err := _image_error(c.background))
+    ]
+    if bad:
+        raise ConfigError(f"{len(bad)} problem(s)\n" + "\n".join(bad))
     grid = cfg.grid.model_copy(update={"source": rel(cfg.grid.source)})
     data_dir = cfg.data_dir if cfg.data_dir.is_absolute() else (base / cfg.data_dir).resolve()
     return cfg.model_copy(
         update={"detector": det(cfg.detector), "cameras": cams, "grid": grid, "data_dir": data_dir}
     )
+
+
+def _image_error(path: str | None) -> str | None:
+    """Why ``path`` is not a readable image (None: it is, or no path given)."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return (
+            f"value {path!r} -- file not found (an image of the empty scene; "
+            "capture one with 'cityops vision background')"
+        )
+    try:
+        import cv2
+        import numpy as np
+    except ImportError:  # no OpenCV here: the vision worker checks it when the camera starts
+        return None
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        return f"value {path!r} -- cannot be read ({exc.strerror or exc})"
+    try:
+        ok = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) is not None
+    except cv2.error:
+        ok = False
+    return None if ok else f"value {path!r} -- not an image OpenCV can read (PNG, JPEG, ...)"

@@ -30,6 +30,8 @@ from dashboard.context import DashContext
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
+from dashboard.media import install_photos
+from dashboard.tiles import install_tiles
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
 from gis.grid import Grid
@@ -102,6 +104,9 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             abort(404)
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         return send_from_directory(evidence_root / "evidence", rel.removeprefix("evidence/"))
+
+    install_tiles(server, cfg)
+    install_photos(server, cfg)
 
     @server.route("/healthz")
     def healthz():

@@ -19,6 +19,9 @@ class DashContext:
     api: ApiClient
     tz: ZoneInfo = field(init=False)
     board_views: object = None  # the board's per-page memory (dashboard.pages.board.ClientViews)
+    board_panels: object = (
+        None  # the board's panels per live-state version (dashboard.pages.board.PanelCache)
+    )
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.cfg.timezone)

@@ -24,8 +24,9 @@ def _origin(url: str | None) -> str:
 
 def csp(app: Dash, cfg: CityOpsConfig) -> str:
     """The policy: scripts from the board itself (and the hashes of Dash's inline ones), images and
-    fetches from the board, the tile server and the dispatch API (citizen photos)."""
-    origins = (_origin(cfg.dashboard.tile_url), _origin(cfg.api_url), _origin(cfg.public_api_url))
+    fetches from the board (basemap tiles included: dashboard.tiles) and the dispatch API (citizen photos,
+    also at the public base URL Open311 gives them)."""
+    origins = (_origin(cfg.api_url), _origin(cfg.public_api_url))
     others = " ".join(sorted({o for o in origins if o}))
     return "; ".join(
         [

@@ -50,6 +50,7 @@ class LiveState:
         self.stamps: dict[int, dict[str, datetime]] = {}  # incident id -> first time in each state
         self.version = 0
         self.lock = threading.Lock()
+        self._changed = threading.Condition(self.lock)  # notified on every version change
         self._stop = threading.Event()
         self._cursor = {INCIDENTS: "0-0", CAMERA_HEALTH: "0-0", DEVICE_HEALTH: "0-0"}
         self._thread: threading.Thread | None = None
@@ -83,6 +84,7 @@ class LiveState:
             else:
                 return False
             self.version += 1
+            self._changed.notify_all()
             return True
 
     def prune(self, now: datetime) -> int:
@@ -164,6 +166,12 @@ class LiveState:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def wait_change(self, version: int, timeout_s: float) -> int:
+        """The version once it differs from ``version``, or after ``timeout_s`` (the board's push)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != version, timeout_s)
+            return self.version
 
     # -- views ------------------------------------------------------------------------------------
     def snapshot(self) -> tuple[int, list[IncidentEvent], list[CameraHealth]]:

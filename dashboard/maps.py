@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from cityops.config import CityOpsConfig
 from dashboard.theme import MAP_BACKGROUND, MAP_STYLE
+from dashboard.tiles import TILE_PATH
 from gis.grid import Grid
 from gis.hierarchy import Level
 from gis.layers import DEFAULT_NDIGITS, DEFAULT_TOLERANCE_M, cached_layer, layer_path
@@ -58,13 +59,28 @@ def map_style(cfg: CityOpsConfig) -> str:
     return MAP_STYLE
 
 
+def has_basemap(cfg: CityOpsConfig) -> bool:
+    """Whether the board serves basemap tiles (a local MBTiles file or an intranet tile server)."""
+    return cfg.dashboard.tiles is not None or bool(cfg.dashboard.tile_url)
+
+
 def background_layers(cfg: CityOpsConfig) -> list[dict]:
-    """The offline dark background, or the intranet tile layer when ``dashboard.tile_url`` is set."""
-    if cfg.dashboard.tile_url:
-        return [{"sourcetype": "raster", "source": [cfg.dashboard.tile_url], "below": "traces"}]
-    return [
+    """Every map's background: the offline dark fill, and over it the basemap the board serves at
+    ``/tiles/{z}/{x}/{y}`` (dashboard.tiles) when ``dashboard.tiles`` or ``dashboard.tile_url`` is
+    set; the grid and the markers are drawn over both."""
+    layers = [
         {"sourcetype": "geojson", "source": WORLD, "type": "fill", "color": MAP_BACKGROUND, "below": "traces"}
     ]
+    if has_basemap(cfg):
+        layers.append(
+            {
+                "sourcetype": "raster",
+                "source": [TILE_PATH],
+                "sourceattribution": cfg.dashboard.tiles_attribution or "",
+                "below": "traces",
+            }
+        )
+    return layers
 
 
 def line_layer(source: dict, colour: str, width: float | None = None, below: str | None = None) -> dict:
@@ -129,3 +145,22 @@ def point_map(
         showlegend=False,
     )
     return fig
+
+
+def geo_uri(lon: float, lat: float, label: str = "") -> str:
+    """A ``geo:`` link (RFC 5870) that opens the phone's map app at the point, for navigation."""
+    from urllib.parse import quote
+
+    q = f"?q={lat:.6f},{lon:.6f}" + (f"({quote(label)})" if label else "")
+    return f"geo:{lat:.6f},{lon:.6f}{q}"
+
+
+def place_label(grid: Grid, cell: str | None, lang: str) -> str:
+    """``street · community · cell NNN`` for people (names, not the 15-digit code); '-' outside."""
+    c = grid.by_code.get(cell or "")
+    if c is None:
+        return "-"
+    zh = lang == "zh-CN"
+    street = (c.street_zh if zh else c.street_en) or c.street
+    community = (c.community_zh if zh else c.community_en) or c.community
+    return f"{street} · {community} · {'网格' if zh else 'cell'} {c.code[-3:]}"

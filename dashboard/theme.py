@@ -5,10 +5,20 @@ others noticing."""
 
 from __future__ import annotations
 
-from dispatch.lifecycle import ACCEPTED, CHECKING, DISPATCHED, ESCALATED, FILED, NEW, ON_SITE, RETURNED
+from dispatch.lifecycle import (
+    ACCEPTED,
+    CHECKING,
+    DISPATCHED,
+    ESCALATED,
+    FILED,
+    NEW,
+    ON_SITE,
+    OPEN_STATES,
+    RETURNED,
+)
 
 STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
-    NEW: "#ff4d4f",
+    NEW: "#b37feb",  # not red: red is kept for overdue
     DISPATCHED: "#faad14",
     ACCEPTED: "#40a9ff",
     ON_SITE: "#36cfc9",
@@ -17,6 +27,7 @@ STATE_COLOURS = {  # the open states (dispatch.lifecycle.OPEN_STATES)
     FILED: "#ffc53d",
     RETURNED: "#9254de",
 }
+OVERDUE_COLOUR = "#ff1f1f"  # an open incident past an SLA stage: red whatever its state
 UNKNOWN_STATE_COLOUR = "#fff"  # a state without a colour of its own (final states)
 CAMERA_COLOURS = {
     "online": "#52c41a",
@@ -44,3 +55,8 @@ CHART_LAYOUT = {
 
 def state_colour(state: str) -> str:
     return STATE_COLOURS.get(state, UNKNOWN_STATE_COLOUR)
+
+
+def incident_colour(state: str, overdue: bool) -> str:
+    """A marker's colour: red when the incident is open and overdue, else its state's colour."""
+    return OVERDUE_COLOUR if overdue and state in OPEN_STATES else state_colour(state)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from streams.embedded import die_with_parent, free_port
+from streams.embedded import die_with_parent, free_port, stop_child
 
 log = logging.getLogger(__name__)
 USER = "cityops"
@@ -147,13 +147,7 @@ class EmbeddedMosquitto:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM: mosquitto saves its persistence file (queued messages, sessions) on the way out."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, timeout)
         if self.proc and self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

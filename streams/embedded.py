@@ -68,6 +68,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def stop_child(proc: subprocess.Popen | None, timeout: float) -> None:
+    """SIGTERM a server we started (it saves its data on the way out), SIGKILL after ``timeout`` s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -152,13 +163,7 @@ class EmbeddedRedis:
         raise EmbeddedRedisError(f"{binary.name} did not answer on {self.host}:{self.port} within {timeout}s")
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, timeout)
         self.proc = None
 
     def __enter__(self) -> EmbeddedRedis:

@@ -222,3 +222,42 @@ class MqttPublisher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# -- vision: frames composed from the real sample footage (vision.clips) ---------------------------
+VTEST = ROOT.parent / "shared" / "media" / "vtest.avi"
+LOT = ROOT.parent / "shared" / "media" / "car-detection.mp4"
+#: where a garment cut from vtest.avi is left on its pavement, and where a man stands beside it
+CLOTH_AT, MAN_AT = (560, 300), (640, 242)
+
+
+def media_frames(path: Path, fps: float, seconds: float | None = None, start_s: float = 0.0):
+    """The clip's frames at ``fps`` from ``start_s`` on, for ``seconds`` (None: to its end)."""
+    from vision.sources import VideoSource
+
+    for f, t in VideoSource(str(path), fps=fps):
+        if t + 1e-6 < start_s:
+            continue
+        if seconds is not None and t >= start_s + seconds - 1e-6:
+            return
+        yield f
+
+
+_PROPS: dict = {}
+
+
+def vtest_props() -> dict:
+    """Real pieces of vtest.avi: ``bg`` (the clip's median: the scene without passers-by), ``cloth``
+    (the yellow garment lying on the grass in frame 0, as crop and alpha) and ``man`` (the man
+    standing on the pavement in frame 0, cut against ``bg``)."""
+    if not _PROPS:
+        from vision.clips import cut_object, median_background
+
+        bg = median_background(media_frames(VTEST, 10))
+        first = next(media_frames(VTEST, 10))
+        _PROPS.update(
+            bg=bg,
+            cloth=cut_object(first, (66, 492, 162, 530)),
+            man=cut_object(first, (248, 214, 292, 312), bg),
+        )
+    return _PROPS

@@ -15,6 +15,18 @@ from tests.conftest import OUTPUT, ROOT
 from tests.helpers import wait_http
 
 
+def create_users(cfg: CityOpsConfig, *users: tuple) -> None:
+    """Staff accounts in the config's store, ``(name, role[, roster or staff id])``; each password is
+    ``<name>-password`` (as tests.helpers.login expects)."""
+    from dispatch.accounts import create_user
+    from dispatch.store import open_store
+
+    engine, sessions = open_store(cfg.store_url)
+    for name, role, *ident in users:
+        create_user(sessions, name, f"{name}-password", role, *ident)
+    engine.dispose()
+
+
 def write_config(cfg: CityOpsConfig, path: Path) -> Path:
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), allow_unicode=True))
     return path

@@ -15,8 +15,12 @@ from tests.conftest import make_config
 LINK = '<a href="https://evil.example/">click</a>'
 
 
-def _labels(fig) -> list[str]:
-    return [str(v) for trace in fig.data for v in (trace.y if trace.orientation == "h" else trace.x)]
+def _labels(fig: dict) -> list[str]:
+    return [
+        str(v)
+        for trace in fig["data"]
+        for v in (trace["y"] if trace.get("orientation") == "h" else trace["x"])
+    ]
 
 
 def test_markup_in_types_streets_and_cameras_is_escaped(tmp_path):

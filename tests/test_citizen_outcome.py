@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dispatch.accounts import create_user
-from dispatch.store import open_store
 from gis.default import load_grid
 from gis.projection import LocalMetric
 from streams.bus import connect
 from tests.conftest import OUTPUT, free_port, make_config
 from tests.helpers import launch_browser
-from tests.services import services, write_config
+from tests.services import create_users, services, write_config
 
 PHONE = {"width": 390, "height": 844}
 
@@ -35,10 +33,7 @@ def stack(tmp_path_factory, redis_server):
     r = connect(redis_server)
     r.flushdb()
     grid = load_grid(cfg.grid, cfg.data)
-    engine, sessions = open_store(cfg.store_url)
-    create_user(sessions, "olga", "olga-password", "operator")
-    create_user(sessions, "ivan", "ivan-password", "inspector", "insp-a")
-    engine.dispose()
+    create_users(cfg, ("olga", "operator"), ("ivan", "inspector", "insp-a"))
     path = write_config(cfg, tmp / "cfg.yaml")
     with services(cfg, path, redis_server, ("dispatch", "api", "dashboard")):
         yield cfg, grid

@@ -17,14 +17,12 @@ from PIL import Image
 from dashboard.api_client import ApiResult
 from dashboard.errors import api_error
 from dashboard.pages.console import fold_merges, index_of, sla_marks, sla_text
-from dispatch.accounts import create_user
-from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection
 from tests.conftest import OUTPUT, free_port, make_config
 from tests.helpers import launch_browser, png
-from tests.services import services, write_config
+from tests.services import create_users, services, write_config
 
 ROSTER = [
     {"id": "insp-a", "name": "王小明", "cells": ["130203001"]},
@@ -80,11 +78,7 @@ def stack(tmp_path, redis_url):
     cfg = make_config(tmp_path, roster=ROSTER, sla={"accept_s": 25, "arrive_s": 3600, "resolve_s": 7200},
                       dispatch={"port": free_port(), "sla_sweep_s": 1},
                       dashboard={"port": free_port(), "refresh_ms": 500})  # fmt: skip
-    engine, sessions = open_store(cfg.store_url)
-    create_user(sessions, "olga", "olga-password", "operator")
-    create_user(sessions, "ivan", "ivan-password", "inspector", "insp-a")
-    create_user(sessions, "bob", "bob-password", "inspector", "insp-b")
-    engine.dispose()
+    create_users(cfg, ("olga", "operator"), ("ivan", "inspector", "insp-a"), ("bob", "inspector", "insp-b"))
     path = write_config(cfg, tmp_path / "cfg.yaml")
     r = connect(redis_url)
     with services(cfg, path, redis_url, ("dispatch", "api", "dashboard")):

@@ -77,7 +77,7 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         console.evaluate("window.__marker = 'no-reload'")
         code = detect(r, grid, 100)  # a cell of some street: assigned by roster
         board.wait_for_selector("#ticker [id^=incident-]", timeout=30000)
-        assert code in board.locator("#ticker").inner_text()
+        assert grid.by_code[code].community_zh in board.locator("#ticker").inner_text()  # names, not codes
         console.wait_for_function(
             "() => document.querySelectorAll('#console-table tbody tr td').length > 0", timeout=30000
         )
@@ -85,7 +85,8 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         assert grid.by_code[code].community_zh in text and grid.by_code[code].street_zh in text
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
         assert sum(z) == 1 and z[list(grid.codes).index(code)] == 1
-        assert board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[1].lon.length") == 1
+        markers = "document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name == 'incidents')"
+        assert board.evaluate(f"{markers}.lon.length") == 1
         board.screenshot(path=str(OUTPUT / "board-live-1920x1080.png"))
         # the operator reassigns it to insp-c
         console.locator("#console-table input[type=radio]").first.check()
@@ -103,13 +104,13 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         )
         console.screenshot(path=str(OUTPUT / "console-1920x1080.png"))
         board.wait_for_function(
-            "() => document.getElementById('ticker').innerText.includes('insp-c')", timeout=30000
+            "() => document.getElementById('ticker').innerText.includes('处置人 C')", timeout=30000
         )
         assert board.evaluate("window.__marker") == console.evaluate("window.__marker") == "no-reload"
         # a second incident elsewhere only patches what changed
         detect(r, grid, 2000, "exposed_rubbish")
         board.wait_for_function(
-            "() => document.querySelector('#board-map .js-plotly-plot').data[1].lon.length === 2",
+            "() => document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name === 'incidents').lon.length === 2",
             timeout=30000,
         )
         assert board.locator("#ticker [id^=incident-]").count() == 2

@@ -17,6 +17,7 @@ from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.live import LiveState
 from dashboard.pages import board, citizen, console, inspector
+from dashboard.theme import OVERDUE_COLOUR, state_colour
 from gis.default import load_grid
 from streams.schemas import IncidentEvent, encode
 from tests.conftest import make_config
@@ -89,7 +90,7 @@ def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path
     view = board.ClientView(0, {})
     fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
     names = [trace["name"] for trace in fig["data"]]
-    assert names == [board.CELLS, board.INCIDENTS, board.CAMERAS, board.DEVICES]
+    assert names == [board.CELLS, board.HIGHLIGHT, board.INCIDENTS, board.CAMERAS, board.DEVICES]
     assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
 
 
@@ -113,7 +114,7 @@ def test_marker_patch_lands_on_the_markers_trace_whatever_the_order(tmp_path):
     by_name = {trace["name"]: trace for trace in after["data"]}
     markers = by_name[board.INCIDENTS]
     assert markers["customdata"] == [1, 2] and markers["lon"] == [None, new.lon]
-    assert markers["marker"]["color"][1] == board.state_colour("dispatched")
+    assert markers["marker"]["color"][1] == state_colour("dispatched")
     cells = by_name[board.CELLS]
     z = dict(zip(cells["locations"], cells["z"], strict=True))
     assert z[new.cell] == 1 and z[closed.cell] == 0
@@ -125,14 +126,73 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     ctx = _ctx(tmp_path)
     board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
     ctx.live.apply(encode(_incident(ctx, 1)))
-    out = board.refresh(ctx, 1, "page-1", 0, "en")  # a page the server does not know: the whole map
-    fig, version = out[0], out[-1]
-    assert version == ctx.live.version and fig["data"][1]["customdata"] == [1]
-    assert board.refresh(ctx, 2, "page-1", version, "en") == (no_update,) * 8  # nothing new
+    district = {"level": "district"}
+    push = lambda page, have: board.refresh(ctx, ctx.live.version, None, district, 1, None, page, have, "en")  # noqa: E731
+    out = push("page-1", 0)  # a page the server does not know: the whole map and every panel
+    fig, seq = out[0], out[-1]
+    m = board.trace_index(fig)[board.INCIDENTS]
+    assert ctx.board_views.get("page-1", seq).version == ctx.live.version and fig["data"][m][
+        "customdata"
+    ] == [1]
+    assert len(out) == 2 + len(board.PANELS) and no_update not in out
+    assert push("page-1", seq) == (no_update,) * (2 + len(board.PANELS))  # nothing new
     ctx.live.apply(encode(_incident(ctx, 3, state="accepted")))
-    patch, *_, version2 = board.refresh(ctx, 3, "page-1", version, "en")
+    patch, *panels, seq2 = push("page-1", seq)
+    dropped = push("page-1", seq)  # Dash dropped that answer: the page still holds seq
+    assert dropped[0] is not no_update and dropped[-1] != seq2
     after = apply_patch(fig, patch)
-    assert after["data"][1]["customdata"] == [1, 3] and version2 == ctx.live.version
+    assert (
+        after["data"][m]["customdata"] == [1, 3]
+        and ctx.board_views.get("page-1", seq2).version == ctx.live.version
+    )
+    sent = dict(zip(board.PANELS, panels, strict=True))
+    assert sent["camera-wall"] is no_update  # the cameras did not change: not sent again
+    assert sent["kpis"] is not no_update and sent["ticker"] is not no_update
+    # overdue: red, bigger, and the cell's tooltip counts it
+    late = _incident(ctx, 3, state="accepted", version=2).model_copy(update={"breaches": ["arrive"]})
+    ctx.live.apply(encode(late))
+    patch, *_ = push("page-1", seq2)
+    after = apply_patch(after, patch)
+    assert after["data"][m]["marker"]["color"][1] == OVERDUE_COLOUR
+    assert after["data"][m]["marker"]["size"][1] > after["data"][m]["marker"]["size"][0]
+    k = list(ctx.grid.codes).index(late.cell)
+    assert after["data"][0]["customdata"][k] == 1 and after["data"][0]["z"][k] == 1
+    assert "Overdue" in after["data"][0]["hovertemplate"] or "overdue" in after["data"][0]["hovertemplate"]
+
+
+def test_drill_down_filters_the_panels_and_names_the_cells(tmp_path):
+    ctx = _ctx(tmp_path)
+    board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
+    a = _incident(ctx, 1)
+    other = next(k for k, c in enumerate(ctx.grid.cells) if c.street != ctx.grid.cells[1].street)
+    b = _incident(ctx, other)  # in another street
+    for inc in (a, b):
+        ctx.live.apply(encode(inc))
+    street_a = ctx.grid.by_code[a.cell].street
+    assert ctx.grid.by_code[b.cell].street != street_a
+    whole = board.panels(ctx, ctx.live.snapshot()[1], [], "en")
+    drilled = board.panels(ctx, ctx.live.snapshot()[1], [], "en", {"level": "street", "code": street_a})
+    ids = lambda ticker: sorted(c.id for c in ticker if c.id)  # noqa: E731
+    assert ids(whole[1]) == sorted(["incident-1", f"incident-{other}"]) and ids(drilled[1]) == ["incident-1"]
+    kpi = lambda tiles: tiles[2].children[0].children  # noqa: E731 (the open count)
+    assert (kpi(whole[0]), kpi(drilled[0])) == ("2", "1")
+    assert sum(drilled[5]["data"][0]["x"]) == 1  # by community inside the street
+    # the drill callback highlights the street and the labels are names, not codes
+    click = {"points": [{"location": a.cell}]}
+    target, label, title = board.drill_to(ctx, "board-map", click, None, {"level": "district"}, "en")
+    seq = board.update(ctx, {"level": "district"}, 1, "page-2", 0, "en")[-1]  # the page's first answer
+    patch = board.update(ctx, target, 1, "page-2", seq, "en")[0]  # the drill store changed
+    assert target == {"level": "street", "code": street_a}
+    name = ctx.grid.by_code[a.cell].street_en
+    assert name in label and title == t("board.by_community", "en")
+    ops = patch.to_plotly_json()["operations"]
+    lons = next(op for op in ops if op["location"][-1] == "lon")["params"]["value"]
+    street = next(u for u in ctx.grid.streets if u.code == street_a).geometry
+
+    ring = [p for p in lons if p is not None]
+    assert len(ring) > 10 and min(ring) >= street.bounds[0] - 1e-4 and max(ring) <= street.bounds[2] + 1e-4
+    labels = board.cell_labels(ctx.grid, "en")
+    assert name in labels[list(ctx.grid.codes).index(a.cell)]
 
 
 # -- callbacks called directly ---------------------------------------------------------------------
@@ -184,3 +244,14 @@ def test_citizen_position_callbacks():
     }
     *_, failed = citizen.from_gps({"error": "denied", "at": 1}, "en")
     assert failed.children.endswith(": denied") and "ph-error" in failed.className
+
+
+def test_inspector_card_names_the_place_and_links_to_navigation(tmp_path):
+    ctx = _ctx(tmp_path)
+    cell = ctx.grid.cells[5]
+    p = cell.geometry.representative_point()
+    item = {"id": 7, "type": "exposed_rubbish", "state": "dispatched", "cell": cell.code, "lon": p.x, "lat": p.y,
+            "deadline": None, "evidence": None}  # fmt: skip
+    text = str(inspector.card(ctx, item, datetime.now(UTC), "zh-CN", False).to_plotly_json())
+    assert cell.street_zh in text and cell.community_zh in text and cell.code not in text
+    assert f"geo:{p.y:.6f},{p.x:.6f}?q={p.y:.6f},{p.x:.6f}" in text and "导航前往" in text

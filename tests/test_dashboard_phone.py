@@ -17,14 +17,12 @@ from dashboard.media import media_url
 from dashboard.pages.citizen import can_rate, map_center, state_of
 from dashboard.pages.inspector import by_urgency, countdown_text, current, next_due, span_text
 from dashboard.pages.phone import decode_upload, error_text, parse_coord
-from dispatch.accounts import create_user
-from dispatch.store import open_store
 from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection
 from tests.conftest import OUTPUT, free_port, make_config
 from tests.helpers import launch_browser
-from tests.services import services, write_config
+from tests.services import create_users, services, write_config
 
 PHONE = {"width": 390, "height": 844}
 RATE_LIMIT = 3
@@ -61,7 +59,7 @@ def test_errors_uploads_and_urls():
     assert decode_upload("data:text/plain;base64,!!!", "x.txt") is None
     assert decode_upload("not a data url", "x") is None
     assert media_url("evidence/cam/1.jpg", "http://api:8060/") == "/evidence/evidence/cam/1.jpg"
-    assert media_url("/photos/20260101/a.png", "http://api:8060") == "http://api:8060/photos/20260101/a.png"
+    assert media_url("/photos/20260101/a.png", "http://api:8060") == "/photos/20260101/a.png"  # the board's
     assert media_url("../secret", "http://api") is None and media_url(None, "x") is None
     assert parse_coord(" 118.2 ", -180, 180) == 118.2 and parse_coord("200", -180, 180) is None
     assert parse_coord("abc", -90, 90) is None
@@ -93,10 +91,7 @@ def stack(tmp_path_factory, redis_server):
     r = connect(redis_server)
     r.flushdb()
     grid = load_grid(cfg.grid, cfg.data)
-    engine, sessions = open_store(cfg.store_url)
-    create_user(sessions, "olga", "olga-password", "operator")
-    create_user(sessions, "ivan", "ivan-password", "inspector", "insp-a")
-    engine.dispose()
+    create_users(cfg, ("olga", "operator"), ("ivan", "inspector", "insp-a"))
     path = write_config(cfg, tmp / "cfg.yaml")
     with services(cfg, path, redis_server, ("dispatch", "api", "dashboard")):
         yield cfg, grid, r
@@ -191,7 +186,8 @@ def test_inspector_accepts_arrives_uploads_and_resolves(tmp_path, stack):
         expect(card).to_contain_text("占用消防通道", timeout=30000)
         expect(page.locator("#insp-who")).to_have_text("当前用户: 王小明")  # the roster's name, not insp-a
         expect(page.locator("#insp-finished")).to_contain_text("今日暂无完成的任务")
-        assert code in card.inner_text()
+        assert grid.by_code[code].community_zh in card.inner_text()  # names, not the 15-digit code
+        assert f"geo:{lat:.6f},{lon:.6f}" in card.locator("a.ph-nav").get_attribute("href")  # navigate
         assert "token" not in page.url and "ivan-password" not in page.url
         assert "token" in page.evaluate("sessionStorage.getItem('insp-auth') || ''")
         links = page.locator("nav.nav a:not(#lang-switch)").all_inner_texts()

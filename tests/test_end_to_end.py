@@ -104,7 +104,8 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
         svc.step(block_ms=500)
         page.wait_for_selector("#ticker [id^=incident-]", timeout=15000)
         text = page.locator("#ticker").inner_text()
-        assert "暴露垃圾" in text and code in text and "insp-b" in text
+        cell = svc.intake.grid.by_code[code]  # the card names the place and the inspector (roster: B)
+        assert "暴露垃圾" in text and cell.community_zh in text and "处置人 B" in text
         assert page.evaluate("window.__marker") == "same-page"  # no reload happened
         z = page.evaluate("document.getElementById('board-map').querySelector('.js-plotly-plot').data[0].z")
         assert sum(z) == 1

@@ -40,7 +40,15 @@ def test_catalogue_is_complete_and_consistent():
 
 
 @pytest.mark.parametrize(
-    ("kind", "code"), [("water_leak", "E0402"), ("water_level", "E0405"), ("smoke", "E0407")]
+    ("kind", "code"),
+    [
+        ("water_leak", "E0402"),
+        ("water_level", "E0405"),
+        ("smoke", "E0407"),
+        ("gas", "E0403"),
+        ("sos_wristband", "E0492"),
+        ("manhole_cover", "E0491"),
+    ],  # the iot bridge's device kinds
 )
 def test_iot_kinds_map_onto_standard_types(kind, code):
     assert type_for_iot(kind).code == code
@@ -68,3 +76,12 @@ def test_users_extend_the_catalogue_with_their_own_file(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("CITYOPS_TAXONOMY_EXTRA")
         taxonomy.standard_catalogue.cache_clear()
+
+
+def test_every_device_kind_of_the_iot_bridge_raises_a_standard_type():
+    from iot.kinds import INCIDENT_TYPE, OFFLINE_TYPE
+
+    for kind, product_code in INCIDENT_TYPE.items():
+        assert type_for_iot(kind) is not None, kind
+        assert violation_types()[product_code].standard == type_for_iot(kind).code
+    assert violation_types()[OFFLINE_TYPE].standard == "E0691"

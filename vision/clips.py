@@ -93,3 +93,85 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path | N
         for f in frames:
             w.write(f)
     return path if w.frames else None
+
+
+# -- composing test footage from real clips ------------------------------------------------------
+# Event clips for tests and the labelled eval set are built from real footage: a real object cut
+# from one frame and left at a place of the same scene ("left object"), a real person held beside
+# it, a whole-frame brightness change. These functions do the composing; callers read and write.
+
+
+def median_background(frames: Iterable[np.ndarray], every: int = 16) -> np.ndarray:
+    """The scene without passers-by: the per-pixel median of every ``every``-th frame."""
+    picked = [f for i, f in enumerate(frames) if i % every == 0]
+    if not picked:
+        raise ValueError("no frames to take a background from")
+    return np.median(np.stack(picked), axis=0).astype(np.uint8)
+
+
+def cut_object(
+    frame: np.ndarray,
+    box: tuple[int, int, int, int],
+    background: np.ndarray | None = None,
+    threshold: int = 40,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The object inside ``box`` (x1, y1, x2, y2) of ``frame`` as ``(crop, alpha)``: alpha is 1 where
+    the pixel differs from ``background`` (the same scene without the object) or, without one, from
+    the median colour of the box's border (an item lying on grass or tarmac), else 0."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    crop = frame[y1:y2, x1:x2].copy()
+    if background is not None:
+        ref = background[y1:y2, x1:x2].astype(np.int16)
+    else:
+        border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
+        ref = np.broadcast_to(np.median(border, axis=0).astype(np.int16), crop.shape)
+    diff = np.abs(crop.astype(np.int16) - ref).max(axis=2) > threshold
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    alpha = cv2.morphologyEx(diff.astype(np.uint8), cv2.MORPH_CLOSE, k)
+    alpha = cv2.morphologyEx(alpha, cv2.MORPH_OPEN, k)
+    return crop, alpha.astype(np.float32)
+
+
+def paste_object(
+    frame: np.ndarray,
+    crop: np.ndarray,
+    alpha: np.ndarray,
+    at: tuple[int, int],
+    background: np.ndarray | None = None,
+    threshold: int = 30,
+) -> np.ndarray:
+    """``frame`` with ``crop`` placed at ``at`` (its top-left corner). With ``background`` (the scene
+    without passers-by), pixels where the frame differs from it (someone walking past) stay in front."""
+    x, y = at
+    h, w = crop.shape[:2]
+    out = frame.copy()
+    region = out[y : y + h, x : x + w]
+    a = alpha[: region.shape[0], : region.shape[1]].copy()
+    if background is not None:
+        passer = np.abs(region.astype(np.int16) - background[y : y + h, x : x + w]).max(axis=2) > threshold
+        a[passer] = 0
+    a = a[..., None]
+    region[:] = (crop[: region.shape[0], : region.shape[1]] * a + region * (1 - a)).astype(np.uint8)
+    return out
+
+
+def left_object(
+    frames: Iterable[np.ndarray],
+    crop: np.ndarray,
+    alpha: np.ndarray,
+    at: tuple[int, int],
+    start: int,
+    end: int | None = None,
+    background: np.ndarray | None = None,
+) -> Iterable[np.ndarray]:
+    """``frames`` with the object left at ``at`` from frame index ``start`` up to ``end`` (exclusive;
+    None: to the end); occlusion by passers-by as in :func:`paste_object`."""
+    for i, f in enumerate(frames):
+        yield paste_object(f, crop, alpha, at, background) if start <= i and (end is None or i < end) else f
+
+
+def scale_brightness(frame: np.ndarray, gain: float) -> np.ndarray:
+    """A whole-frame brightness change as auto-exposure makes it: every pixel x ``gain``, clipped."""
+    return np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)

@@ -95,20 +95,25 @@ class LabelledClip:
     clip: Path
     camera: Path
     events: list[Event]
+    background: Path | None = None  # the camera's reference image of the empty scene, beside the clip
 
 
-def load_labels(path: Path) -> tuple[float, list[LabelledClip]]:
+def load_labels(path: Path, clips_dir: Path | None = None) -> tuple[float, list[LabelledClip]]:
+    """The label file's tolerance and clips; clip paths are relative to ``clips_dir`` (default: the
+    label file's folder), camera paths to the label file's folder."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         base = Path(path).parent
+        clip_base = Path(clips_dir) if clips_dir is not None else base
         clips = [
             LabelledClip(
-                base / c["clip"],
+                clip_base / c["clip"],
                 base / c["camera"],
                 [
                     Event(e["type"], float(e["start"]), float(e["end"]), e.get("zone"))
                     for e in c.get("events", [])
                 ],
+                clip_base / c["background"] if c.get("background") else None,
             )
             for c in data["clips"]
         ]

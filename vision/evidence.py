@@ -12,6 +12,7 @@ from vision.tracking import Track
 from vision.zones import Zone
 
 ZONE_COLOUR = (0, 200, 255)
+EXCLUDE_COLOUR = (80, 200, 80)  # exclude zones (parking allowed): green
 BOX_COLOUR = (60, 220, 60)
 HIT_COLOUR = (40, 40, 255)
 
@@ -26,11 +27,12 @@ def annotate(
     img = frame.copy()
     for z in zones:
         pts = np.array(z.points, dtype=np.int32)
+        colour = EXCLUDE_COLOUR if z.excludes else ZONE_COLOUR
         overlay = img.copy()
-        cv2.fillPoly(overlay, [pts], ZONE_COLOUR)
+        cv2.fillPoly(overlay, [pts], colour)
         img = cv2.addWeighted(overlay, 0.18, img, 0.82, 0)
-        cv2.polylines(img, [pts], True, ZONE_COLOUR, 2)
-        cv2.putText(img, z.id, tuple(pts[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6, ZONE_COLOUR, 2)
+        cv2.polylines(img, [pts], True, colour, 2)
+        cv2.putText(img, z.id, tuple(pts[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
     for tr in tracks:
         b = tr.box
         colour = HIT_COLOUR if tr.id == hit else BOX_COLOUR

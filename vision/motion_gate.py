@@ -3,6 +3,7 @@
 "Nothing moved" means: no motion inside any zone, and no motion inside the last box of any object
 still tracked (``watch``), so an object leaving (even out of the zones, or where a zone does not
 reach) makes the detector run and see that it has gone. The detector still runs every ``refresh_s``.
+Motion inside ``ignore`` (the camera's motion masks: trees, a clock, a screen) never counts.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ class MotionGate:
         threshold: float = 0.002,
         refresh_s: float = 5.0,
         box_threshold: float = 0.02,
+        ignore: np.ndarray | None = None,
     ):
         self.width, self.threshold, self.refresh_s = width, threshold, refresh_s
         self.box_threshold = box_threshold  # changed fraction of a watched box that counts as motion
         self._zone_masks = zone_masks
+        self._ignore_full = ignore  # frame-sized, 255 where motion is ignored
+        self._ignore: np.ndarray | None = None
         self._mask: np.ndarray | None = None
         self._prev: np.ndarray | None = None
         self._last_detect_t = -1e9
@@ -49,11 +53,18 @@ class MotionGate:
             if not self._zone_masks:
                 full[:] = 255
             self._mask = cv2.resize(full, small.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+            if self._ignore_full is not None:
+                self._ignore = (
+                    cv2.resize(self._ignore_full, small.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+                )
+                self._mask &= ~self._ignore
         prev, self._prev = self._prev, small
         if prev is None or t - self._last_detect_t >= self.refresh_s:
             self._last_detect_t = t
             return True
         diff = cv2.absdiff(prev, small) > 20
+        if self._ignore is not None:
+            diff &= ~self._ignore
         moving = np.count_nonzero(diff & self._mask) / max(1, np.count_nonzero(self._mask))
         if moving >= self.threshold or self._departing(diff, frame.shape[1], watch):
             self._last_detect_t = t

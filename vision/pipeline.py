@@ -1,5 +1,11 @@
 """One camera's analysis: motion gate -> detect -> track -> zone rules -> detections with evidence.
 
+Beside the detector, the scene's background models run on every frame: the weight-free backend's
+own, or the static-object analysis (:mod:`vision.static_objects`) beside any other backend, which
+adds ``object`` boxes for new static things the detector does not explain. The pipeline starts
+those models from the camera's reference image or the background kept by its last run, and keeps
+their image every :data:`KEEP_BACKGROUND_S` seconds and on :meth:`CameraPipeline.close`.
+
 Pure of Redis and threads: :meth:`CameraPipeline.process` takes a frame and returns the messages it
 produced, so the worker, the workbench, the benchmarks and the tests share it. The first frame
 checks the zones against the picture size (:class:`vision.zones.ZoneError` for a zone outside it).
@@ -21,19 +27,23 @@ import numpy as np
 
 from cityops.config import CameraConfig
 from streams.schemas import Detection
-from vision.classes import zone_class_errors
+from vision.background import BackgroundStore, SceneBackground, starting_image
+from vision.classes import OBJECT, zone_class_errors
 from vision.clips import ClipError, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
 from vision.labels import write_labels
 from vision.motion_gate import MotionGate
 from vision.rules import CameraRules, Violation
+from vision.static_objects import StaticObjects
 from vision.tracking import make_tracker
-from vision.zones import Zone, ZoneError, check_zones
+from vision.zones import Zone, ZoneError, check_zones, mask_image
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "gate", "detect", "track", "rules", "evidence")
+STAGES = ("decode", "gate", "detect", "track", "rules", "evidence", "static")
+#: Seconds (of the camera's clock) between two saves of its background image.
+KEEP_BACKGROUND_S = 60.0
 
 
 @dataclass
@@ -83,9 +93,14 @@ class CameraPipeline:
     run_id: str
     clock_origin: datetime = field(default_factory=lambda: datetime.now(UTC))
     gate_enabled: bool = True
+    #: keep the background image under the data dir and start from it (the worker; not the workbench)
+    persist_background: bool = True
 
     def __post_init__(self) -> None:
         can = getattr(self.detector, "classes", None)
+        static = self.camera.uses_static_objects(self.detector.name)
+        if static and can is not None:
+            can = can | {OBJECT}
         bad = [e for z in self.camera.zones for e in zone_class_errors(z.id, z.classes, can)]
         if bad:
             raise ZoneError(f"camera {self.camera.id!r}: " + "; ".join(bad))
@@ -93,6 +108,20 @@ class CameraPipeline:
         gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
         self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)
         self.rules = CameraRules(self.zones)
+        self.static: StaticObjects | None = None
+        if static:
+            named = frozenset().union(*(r.classes for r in self.rules.rules))
+            self.static = StaticObjects(fps=self.camera.fps, camera_id=self.camera.id, named=named)
+        self.scene: SceneBackground | None = (
+            self.static.scene if self.static else getattr(self.detector, "scene", None)
+        )
+        self.store = BackgroundStore(self.data_dir, self.camera.id) if self.persist_background else None
+        self._kept_at: float | None = None
+        if self.scene is not None:
+            self.scene.camera_id = self.camera.id
+            img, origin = starting_image(self.store, self.camera.background)
+            if img is not None:
+                self.scene.seed(img, origin)
         self.gate: MotionGate | None = None
         self.times = StageTimes()
         self.last_tracks: list = []
@@ -108,12 +137,15 @@ class CameraPipeline:
 
     def _first_frame(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
-        check_zones(self.camera.zones, w, h)
+        check_zones(self.camera.zones, w, h, self.camera.motion_masks)
         for z in self.zones:
             z.fit(w, h)
         self.frame_size = (w, h)
+        ignore = mask_image(self.camera.motion_masks, w, h)
+        if ignore is not None and self.scene is not None:  # the background models (weight-free, static)
+            self.scene.ignore = ignore
         if self.use_gate:
-            self.gate = MotionGate([z.mask((h, w)) for z in self.zones])
+            self.gate = MotionGate([z.mask((h, w)) for z in self.zones if not z.excludes], ignore=ignore)
 
     def process(self, frame: np.ndarray, t: float) -> list[Detection]:
         """Analyse one frame at media time ``t`` (seconds); returns the new detections."""
@@ -121,7 +153,11 @@ class CameraPipeline:
             self._first_frame(frame)
         self.times.frames += 1
         now = self.clock_origin + timedelta(seconds=t)
+        ts = _time.perf_counter()
+        if self.static is not None:  # every frame: its background models count memory in frames
+            self.static.update(frame)
         t0 = _time.perf_counter()
+        self.times.add("static", t0 - ts)
         run = self.gate is None or self.gate.should_detect(
             frame, t, [tr.box for tr in self.tracker.keep_alive(t)]
         )
@@ -130,9 +166,13 @@ class CameraPipeline:
             boxes = self.detector.detect(frame)
             self.times.detected += 1
             t2 = _time.perf_counter()
+            if self.static is not None:  # what the detector does not explain, as 'object' boxes
+                boxes = self.static.fuse(boxes)
+            t2s = _time.perf_counter()
+            self.times.add("static", t2s - t2)
             tracks = self.tracker.update(boxes, t)
         else:  # nothing moved where anything was: draw the tracks as last seen, count nothing
-            t2 = t1
+            t2 = t2s = t1
             tracks = self.tracker.keep_alive(t)
         t3 = _time.perf_counter()
         # a skipped frame is not a sighting: the dwell clocks advance only on the detector's frames
@@ -143,9 +183,24 @@ class CameraPipeline:
             self.recent.append(self._small(annotate(frame, self.zones, tracks, self.rules.dwell_clocks(t))))
         out = [self._detection(v, frame, tracks, now) for v in violations]
         t5 = _time.perf_counter()
-        for stage, dt in zip(STAGES[1:], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        for stage, dt in zip(STAGES[1:6], (t1 - t0, t2 - t1, t3 - t2s, t4 - t3, t5 - t4), strict=True):
             self.times.add(stage, dt)
+        if self.store is not None and self.scene is not None:
+            if self._kept_at is None:
+                self._kept_at = t
+            elif t - self._kept_at >= KEEP_BACKGROUND_S:
+                self.keep_background()
+                self._kept_at = t
         return out
+
+    def keep_background(self) -> bool:
+        """Save the background models' image for the next run (atomically; failures are logged)."""
+        img = self.scene.image() if self.scene is not None and self.store is not None else None
+        return img is not None and self.store.save(img)
+
+    def close(self) -> None:
+        """The camera stops: keep its background for the next run."""
+        self.keep_background()
 
     @staticmethod
     def _small(img: np.ndarray, width: int = 640) -> np.ndarray:

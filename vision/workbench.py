@@ -20,7 +20,14 @@ import cv2
 import yaml
 from pydantic import ValidationError
 
-from cityops.config import CameraConfig, CityOpsConfig, ConfigError, format_errors, resolve_paths
+from cityops.config import (
+    CameraConfig,
+    CityOpsConfig,
+    ConfigError,
+    DetectorConfig,
+    format_errors,
+    resolve_paths,
+)
 from vision.clips import H264Writer
 from vision.detectors import make_detector
 from vision.evaluate import Score, load_labels, match_events
@@ -31,7 +38,21 @@ from vision.sources import SourceError, VideoSource, folder_images, is_live
 ORIGIN = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai: inside default active hours
 
 
-def load_camera(path: Path, clip: str, camera_id: str | None = None) -> tuple[CameraConfig, CityOpsConfig]:
+def load_detector(path: Path) -> DetectorConfig:
+    """A detector mapping from a YAML file (``--detector``); relative paths against the file's folder."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        cfg = CityOpsConfig.model_validate({"detector": data})
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read detector YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
+    return resolve_paths(cfg, Path(path).parent.resolve()).detector
+
+
+def load_camera(
+    path: Path, clip: str, camera_id: str | None = None, detector: DetectorConfig | None = None
+) -> tuple[CameraConfig, CityOpsConfig]:
     """A camera from a YAML file holding one camera mapping or a whole config (``cameras:``).
 
     The clip replaces the camera's source; position defaults to (0, 0); relative paths are resolved
@@ -56,8 +77,13 @@ def load_camera(path: Path, clip: str, camera_id: str | None = None) -> tuple[Ca
         cfg = CityOpsConfig.model_validate({**top, "cameras": [cam]})
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc.error_count()} problem(s)\n{format_errors(exc, data)}") from exc
-    cfg = resolve_paths(cfg, Path(path).parent.resolve())
+    try:
+        cfg = resolve_paths(cfg, Path(path).parent.resolve())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     camera = cfg.cameras[0].model_copy(update={"source": str(clip)})
+    if detector is not None:
+        camera = camera.model_copy(update={"detector": detector})
     return camera, cfg
 
 
@@ -94,7 +120,15 @@ def run_clip(
     """Run the pipeline over the camera's (file or folder) source as fast as it goes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     detector = make_detector(camera.detector or cfg.detector, out_dir, camera.fps)
-    pipe = CameraPipeline(camera, detector, out_dir, ZoneInfo(cfg.timezone), "try", clock_origin=ORIGIN)
+    pipe = CameraPipeline(
+        camera,
+        detector,
+        out_dir,
+        ZoneInfo(cfg.timezone),
+        "try",
+        clock_origin=ORIGIN,
+        persist_background=False,  # a clip starts from its camera's reference image, never a past run
+    )
     source = VideoSource(camera.source, fps=camera.fps, interval_s=camera.image_interval_s)
     writer = H264Writer(out_dir / "annotated.mp4", camera.fps) if video else None
     incidents: list[dict] = []
@@ -195,31 +229,98 @@ def short_read(frames: int, expected: int | None) -> bool:
     return expected is not None and frames < expected - max(2, 0.02 * expected)
 
 
-def evaluate(labels: Path, tolerance: float | None = None, model: str | None = None) -> Score:
-    """The ``vision eval`` command: run each labelled clip, print per-clip and overall scores.
-    ``model``: an Ultralytics model replacing each camera's detector (to compare models)."""
-    tol, clips = load_labels(labels)
+def evaluate(
+    labels: Path,
+    tolerance: float | None = None,
+    *,
+    clips_dir: Path | None = None,
+    detector: Path | None = None,
+    json_out: Path | None = None,
+    gate: bool | None = None,
+    model: str | None = None,
+) -> Score:
+    """The ``vision eval`` command: run each labelled clip, print per-clip and overall scores (and
+    per violation type); ``clips_dir`` holds the clips (default: beside the label file), ``detector``
+    a detector YAML that replaces every camera's, ``gate`` forces the motion gate on or off, ``model``
+    an Ultralytics model replacing each camera's detector's model (to compare old and new weights)."""
+    tol, clips = load_labels(labels, clips_dir)
     tol = tolerance if tolerance is not None else tol
-    total = Score()
+    det_cfg = load_detector(detector) if detector else None
+    missing = [str(p) for lc in clips for p in (lc.clip, lc.background) if p is not None and not p.exists()]
+    if missing:
+        raise ConfigError(f"{labels}: clip(s) not found: {', '.join(missing)} (build them first?)")
+    total, by_type, rows = Score(), {}, []
 
-    def row(name: str, s: Score) -> None:
-        print(f"{name:<32} {s.tp:>3} {s.fp:>3} {s.fn:>3} {s.precision:6.2f} {s.recall:6.2f} {s.f1:6.2f}")
+    def row(name: str, s: Score, extra: str = "") -> None:
+        print(
+            f"{name:<30} {s.tp:>3} {s.fp:>3} {s.fn:>3} {s.precision:6.2f} {s.recall:6.2f} {s.f1:6.2f}  {extra}"
+        )
 
-    print(f"{'clip':<32} {'TP':>3} {'FP':>3} {'FN':>3} {'P':>6} {'R':>6} {'F1':>6}  (tolerance {tol:g} s)")
+    print(f"{'clip':<30} {'TP':>3} {'FP':>3} {'FN':>3} {'P':>6} {'R':>6} {'F1':>6}  (tolerance {tol:g} s)")
+    used = None
     for lc in clips:
-        camera, cfg = load_camera(lc.camera, str(lc.clip))
+        camera, cfg = load_camera(lc.camera, str(lc.clip), detector=det_cfg)
         if model:
             det = (camera.detector or cfg.detector).model_copy(
                 update={"backend": "ultralytics", "model": model, "fallback": None}
             )
             camera = camera.model_copy(update={"detector": det})
             cfg = cfg.model_copy(update={"detector": det})
+        if gate is not None:
+            camera = camera.model_copy(update={"motion_gate": gate})
+        if lc.background is not None:
+            camera = camera.model_copy(update={"background": str(lc.background)})
         with tempfile.TemporaryDirectory() as tmp:
             res = run_clip(camera, cfg, Path(tmp), video=False, progress=False)
+        used = res.timings["detector"]
         s = match_events(res.incidents, lc.events, tol)
         total += s
-        row(lc.clip.name, s)
+        for typ in sorted({e.type for e in lc.events} | {d["type"] for d in res.incidents}):
+            by_type.setdefault(typ, Score())
+            by_type[typ] += match_events(
+                [d for d in res.incidents if d["type"] == typ], [e for e in lc.events if e.type == typ], tol
+            )
+        skipped = res.timings["skipped_by_motion_gate"]
+        row(
+            lc.clip.stem,
+            s,
+            f"{res.frames} frames, {skipped} gated, {res.timings['ms_per_detector_call']:.0f} ms/call",
+        )
+        rows.append(
+            {
+                "clip": lc.clip.stem,
+                **_score_dict(s),
+                "frames": res.frames,
+                "gated": skipped,
+                "detections": [{k: d[k] for k in ("t", "type", "zone", "track_id")} for d in res.incidents],
+            }
+        )
+    for typ, s in sorted(by_type.items()):
+        row(f"all {typ}", s)
     row("all", total)
     if total.duplicates:
         print(f"({total.duplicates} repeated detection(s) of a matched event counted as false positives)")
+    if json_out is not None:
+        doc = {
+            "labels": str(labels),
+            "detector": used,
+            "detector_yaml": str(detector) if detector else None,
+            "tolerance_s": tol,
+            "clips": rows,
+            "by_type": {typ: _score_dict(s) for typ, s in sorted(by_type.items())},
+            "all": _score_dict(total),
+        }
+        json_out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return total
+
+
+def _score_dict(s: Score) -> dict:
+    return {
+        "tp": s.tp,
+        "fp": s.fp,
+        "fn": s.fn,
+        "duplicates": s.duplicates,
+        "precision": round(s.precision, 4),
+        "recall": round(s.recall, 4),
+        "f1": round(s.f1, 4),
+    }

@@ -27,6 +27,7 @@ from streams.errors import Outage, is_transient
 from streams.producer import DurableProducer
 from streams.schemas import DETECTIONS, CameraHealth, Detection, encode
 from streams.spool import Spool
+from vision.background import BackgroundError
 from vision.detectors import DetectorError, make_detector
 from vision.leases import Leases, fair_share, new_worker_id
 from vision.pipeline import CameraPipeline, timed_frames
@@ -36,7 +37,7 @@ from vision.tracking import TrackerError
 from vision.zones import ZoneError
 
 log = logging.getLogger(__name__)
-CAMERA_ERRORS = (SourceError, DetectorError, ZoneError, TrackerError, UnknownRule)
+CAMERA_ERRORS = (SourceError, DetectorError, ZoneError, TrackerError, UnknownRule, BackgroundError)
 
 
 def detection_producer(cfg: CityOpsConfig, r: redis.Redis, name: str) -> DurableProducer:
@@ -115,6 +116,9 @@ class CameraRunner(threading.Thread):
         except CAMERA_ERRORS as exc:
             log.error("camera %s: %s", self.camera.id, exc)
             self.state, self.error = "error", str(exc)
+        finally:
+            if self.pipeline is not None:
+                self.pipeline.close()  # keep the background for whoever runs this camera next
         if self.final_health:
             self._health(0)
 

@@ -1,6 +1,7 @@
 """Zones drawn in image coordinates (``polygon``, pixels) or as fractions of the frame
 (``polygon_norm``, scaled when the first frame gives the size); membership is tested at a box's
-bottom-centre."""
+bottom-centre. An ``exclude`` zone (a marked parking row) exempts the objects standing in it from
+the camera's rule zones; motion masks (:func:`mask_image`) are areas whose motion is ignored."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Point, Polygon
 
-from cityops.config import ZoneConfig
+from cityops.config import Outline, ZoneConfig, ZoneKind
 from vision.detectors.base import Box
 
 
@@ -54,6 +55,28 @@ class Zone:
             and self.polygon.intersects(Point(box.anchor))
         )
 
+    @property
+    def excludes(self) -> bool:
+        return self.cfg.kind == ZoneKind.EXCLUDE
+
+    def exempts(self, box: Box, code: str) -> bool:
+        """An exclude zone: is this object (its class, confidence, size and anchor) exempt from ``code``?"""
+        c = self.cfg
+        return (
+            c.exempts(code)
+            and (not c.classes or box.cls in self.classes)
+            and box.conf >= c.min_confidence
+            and box.area >= c.min_area
+            and self.polygon is not None
+            and self.polygon.intersects(Point(box.anchor))
+        )
+
+    @property
+    def classes(self) -> frozenset[str]:
+        from vision.classes import canonical
+
+        return frozenset(map(canonical, self.cfg.classes or ()))
+
     def active(self, local: time) -> bool:
         return any(h.contains(local) for h in self.cfg.active_hours)
 
@@ -63,14 +86,32 @@ class Zone:
         return m
 
 
+def exempt(box: Box, code: str, exclusions: list[Zone]) -> bool:
+    """Is ``box`` standing in an exclude zone that exempts it from rule ``code``?"""
+    return any(z.exempts(box, code) for z in exclusions)
+
+
+def mask_image(outlines: list[Outline], width: int, height: int) -> np.ndarray | None:
+    """A ``height`` x ``width`` uint8 image, 255 inside any of ``outlines`` (None: no outline)."""
+    if not outlines:
+        return None
+    m = np.zeros((height, width), dtype=np.uint8)
+    for o in outlines:
+        cv2.fillPoly(m, [np.round(np.array(o.pixels(width, height))).astype(np.int32)], 255)
+    return m
+
+
 def outside_frame(polygon: list[tuple[float, float]], width: int, height: int) -> list[tuple[float, float]]:
     """The polygon's points that lie outside a ``width`` x ``height`` picture (a 1 px margin allowed)."""
     return [(x, y) for x, y in polygon if x > width + 1 or y > height + 1]
 
 
-def check_zones(zones: list[ZoneConfig], width: int, height: int) -> None:
-    """Raise :class:`ZoneError` naming each zone drawn (partly) outside the camera's frames."""
-    bad = [(z.id, pts) for z in zones if z.polygon and (pts := outside_frame(z.polygon, width, height))]
+def check_zones(zones: list[ZoneConfig], width: int, height: int, masks: list[Outline] = ()) -> None:
+    """Raise :class:`ZoneError` naming each zone (or motion mask) drawn (partly) outside the frames."""
+    named = [(f"zone {z.id!r}", z) for z in zones] + [
+        (f"motion mask {m.name or i + 1!r}", m) for i, m in enumerate(masks)
+    ]
+    bad = [(n, pts) for n, z in named if z.polygon and (pts := outside_frame(z.polygon, width, height))]
     if bad:
-        detail = "; ".join(f"zone {zid!r} has point(s) {pts}" for zid, pts in bad)
+        detail = "; ".join(f"{n} has point(s) {pts}" for n, pts in bad)
         raise ZoneError(f"zone outside the {width}x{height} frame: {detail}")

@@ -1,29 +1,44 @@
 """The wall board: every unit cell coloured by open incidents, street and community boundaries,
-live incident markers, cameras, KPI tiles, a 24-hour trend, breakdowns, a ticker and a camera wall.
+live incident markers (overdue in red), cameras, KPI tiles, a 24-hour trend, breakdowns, incident
+cards and a camera wall, on exactly one screen at any wall size (assets/board.css).
 
-Geometry is sent once, in the first figure. The server remembers, per open page, what it sent
-(``ClientView``); each tick sends a ``Patch`` with only the cells whose count changed and the
-markers of incidents that are new or changed since, plus the small panels. A page that missed
-nothing gets ``no_update``.
+Push, not poll: the board's server holds ``/board/events`` open (server-sent events) and names the
+live state's version whenever it changes; assets/board.js hands it to the ``board-push`` store, which
+runs :func:`refresh`. Geometry is sent once, in the first figure, and the charts only once the map has
+drawn (the script sets ``board-scale`` then). The server remembers, per open page, what it sent
+(``ClientView``): the map gets a ``Patch`` with only the cells whose counts changed and the markers of
+incidents that are new or changed since, and each panel is sent only when it differs from what that
+page shows. Panels are computed once per (live-state version, language, drill-down, scale), however
+many walls show them.
+
+Drill-down (a click on the map or on a street's bar; ``?cycle=`` walks the streets) highlights the
+street or community and filters the KPIs, cards and charts to it. A click on a card flies the map to
+the incident and opens its detail.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
+import json
+import math
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 
-import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
+from flask import Response
+from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.iot_board import DEVICES, active_alarms, alarm_cards, device_trace
-from dashboard.maps import background_layers, fit_zoom, grid_layers, line_layer
+from dashboard.maps import background_layers, fit_zoom, grid_layers, has_basemap, line_layer
 from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
 from dashboard.theme import (
@@ -33,43 +48,60 @@ from dashboard.theme import (
     GRID_LINE,
     MAP_BACKGROUND,
     MAP_STYLE,
-    state_colour,
+    OVERDUE_COLOUR,
+    STATE_COLOURS,
+    incident_colour,
 )
 from dispatch.lifecycle import OPEN_STATES
 from gis.grid import Grid
+from streams.media import is_photo
 
 #: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
-CELLS, INCIDENTS, CAMERAS = "cells", "incidents", "cameras"
+CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "cameras"
+#: Outputs of :func:`refresh` after the map, in order; each is sent only when it changed.
+PANELS = ("kpis", "ticker", "camera-wall", "chart-trend", "chart-type", "chart-street")
+MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
 
 
 # -- what each open page was sent ------------------------------------------------------------------
 @dataclass
 class ClientView:
-    version: int
+    version: int  # the live state's version the page's map shows
     counts: dict[str, int]
     markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
     traces: dict[str, int] = field(default_factory=dict)  # trace name -> index in the page's figure
+    overdue: dict[str, int] = field(default_factory=dict)  # cell -> open overdue incidents
+    sent: dict[str, str] = field(default_factory=dict)  # panel -> digest of what the page shows
+    scale: float = 1.0
+    drill: str = '{"level": "district"}'  # the drill-down the map shows (JSON, sorted keys)
+    focused: int | None = None  # the incident whose card was clicked last
+    seq: int = 0  # this view's number: what the page reports back (board-version) once it holds it
     devices: int = 0  # the live state's devices_version the page's device layer shows
 
 
 class ClientViews:
-    """What each open page holds, keyed by (page id, version the page reports), bounded (LRU).
+    """What each open page holds, keyed by (page id, view number the page reports), bounded (LRU).
 
-    The page reports its version back with every tick, so a response that Dash dropped (a newer
-    request for the same output was in flight) is simply computed again from the older version.
+    Every answer carries a new view number and the page reports the one it holds with every
+    request, so an answer that Dash dropped (a newer request for the same outputs was in flight) is
+    simply computed again from the view the page really holds.
     """
 
     def __init__(self, limit: int = 2048) -> None:
         self.limit = limit
         self._views: OrderedDict[tuple[str, int], ClientView] = OrderedDict()
         self._lock = threading.Lock()
+        self._seq = itertools.count(1)
 
-    def put(self, cid: str, view: ClientView) -> None:
+    def put(self, cid: str, view: ClientView) -> int:
+        """Remember ``view`` under a new number (returned, and set on it)."""
         with self._lock:
-            self._views[(cid, view.version)] = view
-            self._views.move_to_end((cid, view.version))
+            view.seq = next(self._seq)
+            self._views[(cid, view.seq)] = view
+            self._views.move_to_end((cid, view.seq))
             while len(self._views) > self.limit:
                 self._views.popitem(last=False)
+            return view.seq
 
     def get(self, cid: str, version: int) -> ClientView | None:
         with self._lock:
@@ -86,19 +118,130 @@ def plain(text: str) -> str:
 
 
 def marker_text(inc, lang: str) -> str:
-    return plain(f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}")
+    overdue = f" · {t('overdue', lang)}" if inc.breaches and inc.state in OPEN_STATES else ""
+    return plain(
+        f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}{overdue}"
+    )
+
+
+def is_overdue(inc) -> bool:
+    return bool(inc.breaches) and inc.state in OPEN_STATES
+
+
+def view_zoom(bounds: tuple[float, float, float, float], scale: float) -> float:
+    """The zoom at which ``bounds`` fills the board's map (about 1250x520 px at 1920x1080, less a margin), times
+    the wall's scale (a 4K wall shows the same view, not a small island in the middle)."""
+    return fit_zoom(bounds, round(1100 * scale), round(440 * scale))  # a margin around it
+
+
+def marker_size(inc, scale: float) -> int:
+    return round((OVERDUE_PX if is_overdue(inc) else MARKER_PX) * scale)
+
+
+def district_name(ctx: DashContext, lang: str) -> str:
+    key = f"district.{ctx.cfg.district}"
+    name = t(key, lang)
+    return ctx.cfg.district if name == key else name
+
+
+# -- names, not codes ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Lookups:
+    """What the callbacks look up in the grid: a cell's position in the cells trace, the streets and
+    communities by code, the streets in order (the cycle's walk), each cell's street and community."""
+
+    index: dict[str, int]
+    units: dict
+    streets: list[str]
+    parents: dict[str, tuple[str, str]]  # cell -> (street code, community code)
+
+
+@functools.lru_cache(maxsize=8)
+def lookups(grid: Grid) -> Lookups:
+    return Lookups(
+        {c: k for k, c in enumerate(grid.codes)},
+        {u.code: u for u in [*grid.streets, *grid.communities]},
+        [u.code for u in grid.streets],
+        {c.code: (c.street, c.community) for c in grid.cells},
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def place_names(grid: Grid, lang: str) -> dict[str, tuple[str, str]]:
+    """Each cell's (street name, community name) in ``lang``."""
+    zh = lang == "zh-CN"
+    return {
+        c.code: (
+            (c.street_zh if zh else c.street_en) or c.street,
+            (c.community_zh if zh else c.community_en) or c.community,
+        )
+        for c in grid.cells
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def cell_labels(grid: Grid, lang: str) -> list[str]:
+    """The cells trace's hover names: street · community · cell number (plotly-escaped)."""
+    names = place_names(grid, lang)
+    return [plain(f"{names[c][0]} · {names[c][1]} · {t('cell', lang)} {c[-3:]}") for c in grid.codes]
+
+
+def unit_name(ctx: DashContext, code: str, lang: str) -> str:
+    u = lookups(ctx.grid).units.get(code)
+    if u is None:
+        return code
+    return u.name_zh if lang == "zh-CN" else u.name_en
+
+
+def inspector_name(ctx: DashContext, roster_id: str | None, lang: str) -> str:
+    if not roster_id:
+        return t("unassigned", lang)
+    return {r.id: r.name for r in ctx.cfg.roster}.get(roster_id, roster_id)
+
+
+def in_unit(ctx: DashContext, drill: dict | None):
+    """A predicate on incidents: inside the drilled street or community (everything for the district)."""
+    level, code = (drill or {}).get("level"), (drill or {}).get("code")
+    if level not in ("street", "community") or not code:
+        return None
+    pos = 0 if level == "street" else 1
+    parents = lookups(ctx.grid).parents
+    return lambda inc: inc.cell in parents and parents[inc.cell][pos] == code
 
 
 # -- figures ----------------------------------------------------------------------------------------
+def cell_counts(incidents) -> tuple[dict[str, int], dict[str, int]]:
+    """Open and open-overdue incidents by cell."""
+    open_n: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    for inc in incidents:
+        if inc.state in OPEN_STATES and inc.cell:
+            open_n[inc.cell] = open_n.get(inc.cell, 0) + 1
+            if inc.breaches:
+                overdue[inc.cell] = overdue.get(inc.cell, 0) + 1
+    return open_n, overdue
+
+
 def map_figure(
-    ctx: DashContext, layers: dict, counts: dict[str, int], incidents, cameras, lang: str, view: ClientView
+    ctx: DashContext,
+    layers: dict,
+    counts: dict[str, int],
+    incidents,
+    cameras,
+    lang: str,
+    view: ClientView,
+    overdue: dict[str, int] | None = None,
 ) -> dict:
     """The board's map as a plain figure dict (plotly's validating objects cost ~0.4 s per page
     load for 2,257 polygons and thousands of markers; these keys are plotly's own)."""
     codes = list(ctx.grid.codes)
+    overdue = overdue if overdue is not None else cell_counts(incidents)[1]
     live = [i for i in incidents if i.state in OPEN_STATES]
     view.markers = {inc.incident_id: k for k, inc in enumerate(live)}
+    view.overdue = dict(overdue)
     w, s, e, n = ctx.grid.bounds
+    basemap = has_basemap(ctx.cfg)
+    empty = "rgba(18,48,79,0.25)" if basemap else "#12304f"  # the basemap shows through idle cells
     cells = {
         "type": "choroplethmap",
         "name": CELLS,
@@ -106,38 +249,41 @@ def map_figure(
         "geojson": layers["cell"],
         "locations": codes,
         "z": [counts.get(c, 0) for c in codes],
+        "text": cell_labels(ctx.grid, lang),
+        "customdata": [overdue.get(c, 0) for c in codes],
         "featureidkey": "properties.code",
         "zmin": 0,
         "zmax": 4,
-        "colorscale": [
-            [0, "#12304f"],
-            [0.125, "#12304f"],
-            [0.125, "#f0a020"],
-            [0.5, "#ff7a1a"],
-            [1, "#ff3b30"],
-        ],
+        "colorscale": [[0, empty], [0.125, empty], [0.125, "#f0a020"], [0.5, "#ff7a1a"], [1, "#ff3b30"]],
         "marker": {"line": {"width": 0.3, "color": CELL_LINE}, "opacity": 0.85},
         "showscale": False,
-        "hovertemplate": "%{location}: %{z}<extra></extra>",
+        "hovertemplate": f"<b>%{{text}}</b><br>{t('board.open', lang)} %{{z}} · "
+        f"{t('board.overdue', lang)} %{{customdata}}<extra></extra>",
     }
     markers = marker_trace(
         INCIDENTS,
         [i.lon for i in live],
         [i.lat for i in live],
         [marker_text(i, lang) for i in live],
-        [state_colour(i.state) for i in live],
-        size=16,
+        [incident_colour(i.state, bool(i.breaches)) for i in live],
+        size=[marker_size(i, view.scale) for i in live],
         customdata=[i.incident_id for i in live],
     )
     below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
     view.devices, devices = ctx.live.device_list()
     fig = {
-        "data": [cells, markers, camera_trace(ctx, cameras, lang), device_trace(devices, lang)],
+        "data": [
+            cells,
+            highlight_trace(),
+            markers,
+            camera_trace(ctx, cameras, lang, view.scale),
+            device_trace(devices, lang),
+        ],
         "layout": {
             "map": {
                 "style": MAP_STYLE,
                 "center": {"lon": (w + e) / 2, "lat": (s + n) / 2},
-                "zoom": fit_zoom(ctx.grid.bounds),
+                "zoom": view_zoom(ctx.grid.bounds, view.scale),
                 "layers": [
                     *background_layers(ctx.cfg),
                     line_layer(layers["community"], "#5f8fbf", 1.2, below),
@@ -147,6 +293,7 @@ def map_figure(
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
             "paper_bgcolor": MAP_BACKGROUND,
             "showlegend": False,
+            "autosize": True,
             "uirevision": "board",
         },
     }
@@ -154,12 +301,18 @@ def map_figure(
     return fig
 
 
+def highlight_trace() -> dict:
+    """The drilled street's or community's outline (empty for the whole district), over the cells."""
+    return {"type": "scattermap", "name": HIGHLIGHT, "uid": HIGHLIGHT, "mode": "lines", "lon": [], "lat": [],
+            "line": {"color": "#ffd166", "width": 5}, "hoverinfo": "skip"}  # fmt: skip
+
+
 def trace_index(fig: dict) -> dict[str, int]:
     """Each trace's position in ``fig`` by its name: what a patch of that figure addresses."""
     return {trace["name"]: k for k, trace in enumerate(fig["data"])}
 
 
-def camera_trace(ctx: DashContext, cameras, lang: str) -> dict:
+def camera_trace(ctx: DashContext, cameras, lang: str, scale: float = 1.0) -> dict:
     health = {c.camera_id: c for c in cameras}
     cams = ctx.cfg.cameras
     states = [health[c.id].state if c.id in health else "starting" for c in cams]
@@ -172,13 +325,11 @@ def camera_trace(ctx: DashContext, cameras, lang: str) -> dict:
         [c.lat for c in cams],
         texts,
         [CAMERA_COLOURS[st] for st in states],
-        size=11,
+        size=round(CAMERA_PX * scale),
     )
 
 
-def marker_trace(
-    name: str, lons: list, lats: list, texts: list, colours: list, *, size: int, **extra
-) -> dict:
+def marker_trace(name: str, lons: list, lats: list, texts: list, colours: list, *, size, **extra) -> dict:
     """A named trace of points (incidents, cameras) with hover text and a colour each."""
     return {
         "type": "scattermap",
@@ -194,24 +345,44 @@ def marker_trace(
     }
 
 
-def bar_figure(labels: list[str], values: list[int], *, horizontal: bool, colour: str) -> go.Figure:
-    bar = go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
-    bar.marker.color = colour
-    fig = go.Figure(bar)
-    fig.update_layout(**CHART_LAYOUT, bargap=0.25)
+def bar_figure(
+    labels: list[str],
+    values: list[int],
+    *,
+    horizontal: bool,
+    colour: str,
+    scale: float = 1.0,
+    customdata: list | None = None,
+) -> dict:
+    """A bar chart as a plain figure dict (plotly's validating objects cost ~40 ms a chart with
+    thousands of incidents; with no template: plotly's default one is ~8 KB per chart)."""
+    bar = {"type": "bar", "marker": {"color": colour}}
+    bar.update({"y": labels, "x": values, "orientation": "h"} if horizontal else {"x": labels, "y": values})
+    if customdata is not None:
+        bar["customdata"] = customdata
     counts = {"tickformat": "d", "rangemode": "tozero"}
     if max(values, default=0) <= 5:
         counts["dtick"] = 1
-    fig.update_xaxes(gridcolor=GRID_LINE, automargin=True, **(counts if horizontal else {}))
-    fig.update_yaxes(gridcolor=GRID_LINE, automargin=True, **({} if horizontal else counts))
-    if not horizontal:
-        fig.update_xaxes(tickvals=labels[::3])
-    return fig
+    xaxis = {
+        "gridcolor": GRID_LINE,
+        "automargin": True,
+        **(counts if horizontal else {"tickvals": labels[::3]}),
+    }
+    yaxis = {"gridcolor": GRID_LINE, "automargin": True, **({} if horizontal else counts)}
+    font = {**CHART_LAYOUT["font"], "size": round(CHART_LAYOUT["font"]["size"] * scale)}
+    layout = {**CHART_LAYOUT, "font": font, "bargap": 0.25, "autosize": True, "xaxis": xaxis, "yaxis": yaxis}
+    return {"data": [bar], "layout": {"template": {}, **layout}}
+
+
+def empty_chart() -> dict:
+    """A chart's first draw: nothing (its data follows once the map is drawn)."""
+    return {"data": [], "layout": {**CHART_LAYOUT, "autosize": True, "xaxis": {"visible": False},
+                                   "yaxis": {"visible": False}}}  # fmt: skip
 
 
 # -- panels -----------------------------------------------------------------------------------------
-def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str) -> list:
-    stamps = ctx.live.all_stamps()
+def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str, stamps: dict | None = None) -> list:
+    stamps = ctx.live.all_stamps() if stamps is None else stamps
     k = kpis(incidents, stamps, datetime.now(UTC), ctx.tz)
     online = sum(c.state == "online" for c in cameras)
 
@@ -239,42 +410,58 @@ def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str) -> list:
     ]
 
 
-def ticker(ctx: DashContext, incidents, lang: str) -> list:
-    latest = sorted(incidents, key=lambda i: i.at, reverse=True)[:6]
+def thumbnail(ctx: DashContext, inc, lang: str, cls: str = "thumb"):
+    url = media_url(inc.evidence, ctx.api_public_url)
+    if url:
+        return html.Img(src=url, className=cls, alt=t("type." + inc.type, lang))
+    return html.Div(t("board.no_photo", lang), className=f"{cls} empty")
+
+
+def card(ctx: DashContext, inc, lang: str) -> html.Div:
+    """One incident card: picture, number and type, state (overdue in red), street and community,
+    inspector, reports and time. A click on it (assets/board.js) opens its detail."""
+    street, community = place_names(ctx.grid, lang).get(inc.cell or "", (t("outside", lang), ""))
+    overdue = is_overdue(inc)
+    state = html.Span(
+        t("state." + inc.state, lang) + (f" · {t('overdue', lang)}" if overdue else ""),
+        className="chip" + (" overdue" if overdue else ""),
+        style={"borderColor": incident_colour(inc.state, overdue)},
+    )
+    return html.Div(
+        [
+            thumbnail(ctx, inc, lang),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Span(f"#{inc.incident_id} ", className="inc-id"),
+                            t(f"type.{inc.type}", lang),
+                            state,
+                        ],
+                        className="inc-title",
+                    ),
+                    html.Div(" · ".join(x for x in (street, community) if x), className="inc-place"),
+                    html.Div(
+                        f"{t('assignee', lang)} {inspector_name(ctx, inc.assignee, lang)} · {inc.count}"
+                        f"{t('count', lang)} · {inc.at.astimezone(ctx.tz):%H:%M:%S}",
+                        className="inc-meta",
+                    ),
+                ],
+                className="inc-body",
+            ),
+        ],
+        className=f"incident state-{inc.state}" + (" overdue" if overdue else ""),
+        id=f"incident-{inc.incident_id}",
+        **{"data-id": str(inc.incident_id)},
+    )
+
+
+def ticker(ctx: DashContext, incidents, lang: str, limit: int = 8) -> list:
+    latest = sorted(incidents, key=lambda i: i.at, reverse=True)[:limit]
     rows = alarm_cards(incidents, ctx.tz, lang)  # urgent device alarms first, flashing (no sound)
     if not latest:
         return rows or [html.Div(t("no_incidents", lang), className="empty")]
-    for i in latest:
-        url = media_url(i.evidence, ctx.api_public_url)
-        thumb = html.Img(src=url, className="thumb") if url else html.Div(className="thumb")
-        overdue = " · " + t("overdue", lang) if i.breaches else ""
-        rows.append(
-            html.Div(
-                [
-                    thumb,
-                    html.Div(
-                        [
-                            html.Div(
-                                [
-                                    html.Span(f"#{i.incident_id} ", className="inc-id"),
-                                    t(f"type.{i.type}", lang),
-                                ],
-                                className="inc-title",
-                            ),
-                            html.Div(
-                                f"{t('state.' + i.state, lang)}{overdue} · {t('cell', lang)} {i.cell or '-'} · "
-                                f"{t('assignee', lang)} {i.assignee or t('unassigned', lang)} · {i.count}{t('count', lang)} · "
-                                f"{i.at.astimezone(ctx.tz):%H:%M:%S}",
-                                className="inc-meta",
-                            ),
-                        ]
-                    ),
-                ],
-                className=f"incident state-{i.state}" + (" overdue" if i.breaches else ""),
-                id=f"incident-{i.incident_id}",
-            )
-        )
-    return rows
+    return rows + [card(ctx, i, lang) for i in latest]
 
 
 def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
@@ -311,46 +498,120 @@ def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
     return tiles or [html.Div(t("no_cameras", lang), className="empty")]
 
 
-def charts(ctx: DashContext, incidents, lang: str) -> tuple[go.Figure, go.Figure, go.Figure]:
+def charts(
+    ctx: DashContext, incidents, lang: str, drill: dict | None = None, scale: float = 1.0
+) -> tuple[dict, dict, dict]:
+    """Trend, open by type and open by street (by community inside a drilled street or community);
+    the last one's bars carry their unit codes (a click on one drills to it)."""
     labels, counts = hourly_trend(incidents, datetime.now(UTC), ctx.tz)
-    trend = bar_figure(labels, counts, horizontal=False, colour="#3aa0ff")
-    by_type = open_by(incidents, lambda i: plain(t("type." + i.type, lang))).most_common(8)[::-1]
-    street_of = {
-        c.code: (c.street_zh if lang == "zh-CN" else c.street_en) or c.street for c in ctx.grid.cells
-    }
-    street = lambda i: plain(street_of.get(i.cell or "", t("outside", lang)))  # noqa: E731
-    by_street = open_by(incidents, street).most_common(10)[::-1]
+    trend = bar_figure(labels, counts, horizontal=False, colour="#3aa0ff", scale=scale)
+    by_type = [
+        (plain(t("type." + k, lang)), v) for k, v in open_by(incidents, lambda i: i.type).most_common(8)
+    ][::-1]
+    level = 1 if (drill or {}).get("level") in ("street", "community") else 0
+    parents = lookups(ctx.grid).parents
+    unit = lambda i: parents[i.cell][level] if i.cell in parents else ""  # noqa: E731
+    by_unit = open_by(incidents, unit).most_common(10)[::-1]
+    names = [plain(unit_name(ctx, code, lang) if code else t("outside", lang)) for code, _ in by_unit]
     return (
         trend,
-        bar_figure([k for k, _ in by_type], [v for _, v in by_type], horizontal=True, colour="#ffb020"),
-        bar_figure([k for k, _ in by_street], [v for _, v in by_street], horizontal=True, colour="#36cfc9"),
+        bar_figure(
+            [k for k, _ in by_type], [v for _, v in by_type], horizontal=True, colour="#ffb020", scale=scale
+        ),
+        bar_figure(
+            names,
+            [v for _, v in by_unit],
+            horizontal=True,
+            colour="#36cfc9",
+            scale=scale,
+            customdata=[code for code, _ in by_unit],
+        ),  # fmt: skip
     )
 
 
-def panels(ctx: DashContext, incidents, cameras, lang: str) -> tuple:
-    """Everything on the board but the map: small, sent whole when anything changed."""
-    trend, by_type, by_street = charts(ctx, incidents, lang)
-    kpi = kpi_tiles(ctx, incidents, cameras, lang)
+def digest(value) -> str:
+    return hashlib.blake2b(json.dumps(value, cls=PlotlyJSONEncoder).encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class Panels:
+    values: tuple  # in PANELS order
+    digests: tuple
+
+
+class PanelCache:
+    """Panels computed once per (live-state version, language, drill-down, scale): every wall showing
+    the same view shares them. Small and bounded."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._cache: OrderedDict[tuple, Panels] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ctx: DashContext, lang: str, drill: dict | None, scale: float) -> Panels:
+        version, incidents, cameras = ctx.live.snapshot()
+        key = (version, lang, json.dumps(drill or {}, sort_keys=True), scale, int(time.time() // 60))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        values = panels(ctx, incidents, cameras, lang, drill, scale)
+        got = Panels(values, tuple(digest(v) for v in values))
+        with self._lock:
+            self._cache[key] = got
+            while len(self._cache) > self.limit:
+                self._cache.popitem(last=False)
+        return got
+
+
+def panels(
+    ctx: DashContext, incidents, cameras, lang: str, drill: dict | None = None, scale: float = 1.0
+) -> tuple:
+    """Everything on the board but the map, for the drilled unit (the whole district by default)."""
+    keep = in_unit(ctx, drill)
+    mine = [i for i in incidents if keep(i)] if keep else incidents
+    trend, by_type, by_unit = charts(ctx, mine, lang, drill, scale)
     return (
-        kpi,
-        ticker(ctx, incidents, lang),
+        kpi_tiles(ctx, mine, cameras, lang),
+        ticker(ctx, mine, lang),
         camera_wall(ctx, incidents, cameras, lang),
         trend,
         by_type,
-        by_street,
+        by_unit,
+    )
+
+
+def legend(lang: str) -> html.Div:
+    """The map's key: a colour per open state, overdue, cameras."""
+    chips = [(colour, t("state." + state, lang)) for state, colour in STATE_COLOURS.items()]
+    chips += [
+        (OVERDUE_COLOUR, t("board.legend_overdue", lang)),
+        (CAMERA_COLOURS["online"], t("board.legend_camera", lang)),
+    ]
+    return html.Div(
+        [
+            html.Span(
+                [html.Span(className="swatch", style={"background": c}), label], className="legend-item"
+            )
+            for c, label in chips
+        ],  # fmt: skip
+        className="legend",
+        id="board-legend",
     )
 
 
 # -- page -------------------------------------------------------------------------------------------
 def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     version, incidents, cameras = ctx.live.snapshot()
-    counts = ctx.live.open_by_cell(incidents)
+    counts, overdue = cell_counts(incidents)
     cid = uuid.uuid4().hex
     view = ClientView(version, counts)
-    fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view)
-    ctx.board_views.put(cid, view)
-    trend, by_type, by_street = charts(ctx, incidents, lang)
-    graph = lambda gid, f: dcc.Graph(id=gid, figure=f, config={"displayModeBar": False}, className="chart")  # noqa: E731
+    fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
+    seq = ctx.board_views.put(cid, view)
+    graph = lambda gid: dcc.Graph(  # noqa: E731 (charts follow once the map is drawn)
+        id=gid, figure=empty_chart(), config={"displayModeBar": False, "responsive": True}, className="chart"
+    )
     return html.Div(
         [
             html.Header(
@@ -369,39 +630,55 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         className="drill-bar",
                     ),
                     html.Div(
-                        f"{ctx.cfg.district} · {len(ctx.grid)} {t('cells_label', lang)}", className="district"
+                        f"{district_name(ctx, lang)} · {len(ctx.grid)} {t('cells_label', lang)}",
+                        className="district",
+                        id="board-district",
                     ),
                 ],
                 className="header",
             ),
-            html.Div(kpi_tiles(ctx, incidents, cameras, lang), className="kpis", id="kpis"),
+            html.Div(kpi_tiles(ctx, incidents, cameras, lang), className="kpis panel-box", id="kpis"),
             html.Div(
                 [
                     html.Div(
                         [
-                            html.H2(t("map", lang)),
+                            html.Div([html.H2(t("map", lang)), legend(lang)], className="panel-head"),
                             dcc.Graph(
                                 id="board-map",
                                 figure=fig,
-                                config={"displayModeBar": False, "scrollZoom": True},
+                                config={"displayModeBar": False, "scrollZoom": True, "responsive": True},
                                 className="map",
                             ),
                         ],
                         className="panel map-panel",
+                        id="map-panel",
                     ),
                     html.Div(
-                        [html.H2(t("latest", lang)), html.Div(ticker(ctx, incidents, lang), id="ticker")],
+                        [
+                            html.H2(t("latest", lang)),
+                            html.Div(id="board-detail", className="detail hidden"),
+                            html.Div(ticker(ctx, incidents, lang), id="ticker", className="ticker"),
+                        ],
                         className="panel side-panel",
+                        id="side-panel",
                     ),
                 ],
                 className="main",
             ),
             html.Div(
                 [
-                    html.Div([html.H2(t("trend_24h", lang)), graph("chart-trend", trend)], className="panel"),
-                    html.Div([html.H2(t("by_type", lang)), graph("chart-type", by_type)], className="panel"),
                     html.Div(
-                        [html.H2(t("by_street", lang)), graph("chart-street", by_street)], className="panel"
+                        [html.H2(t("trend_24h", lang)), graph("chart-trend")],
+                        className="panel",
+                        id="trend-panel",
+                    ),
+                    html.Div(
+                        [html.H2(t("by_type", lang)), graph("chart-type")], className="panel", id="type-panel"
+                    ),
+                    html.Div(
+                        [html.H2(t("by_street", lang), id="by-unit-title"), graph("chart-street")],
+                        className="panel",
+                        id="street-panel",
                     ),
                     html.Div(
                         [
@@ -413,15 +690,21 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             ),
                         ],
                         className="panel",
+                        id="camera-panel",
                     ),
                 ],
                 className="bottom",
             ),
             dcc.Store(id="board-client", data=cid),
-            dcc.Store(id="board-version", data=version),
+            dcc.Store(id="board-version", data=seq),  # the view the page holds (ClientViews)
             dcc.Store(id="board-lang", data=lang),
+            # set by assets/board.js (dash_clientside.set_props; a dcc.Store would put back its own copy):
+            html.Data(id="board-push", value=version),  # the live state's version from /board/events
+            html.Data(id="board-scale", value=None),  # the wall's size over 1920x1080, once the map drew
+            html.Data(id="board-focus", value=None),  # the incident whose card was clicked
             dcc.Store(id="drill", data={"level": "district"}),
-            dcc.Interval(id="tick", interval=ctx.cfg.dashboard.refresh_ms),
+            # a slow safety net: the push stream carries every change as it happens
+            dcc.Interval(id="tick", interval=max(ctx.cfg.dashboard.refresh_ms * 10, 10_000)),
             cycle_interval(ctx, query),
         ],
         className="board",
@@ -453,41 +736,39 @@ def drill_target(ctx: DashContext, drill: dict, cell: str | None) -> dict:
         return {"level": "district"}
     if drill.get("level") == "street" and drill.get("code") == c.street:
         return {"level": "community", "code": c.community}
+    if drill.get("level") == "community" and drill.get("code") == c.community:
+        return drill
     return {"level": "street", "code": c.street}
-
-
-@dataclass(frozen=True)
-class Lookups:
-    """What the callbacks look up in the grid: a cell's position in the cells trace, the streets and
-    communities by code, the streets in order (the cycle's walk)."""
-
-    index: dict[str, int]
-    units: dict
-    streets: list[str]
-
-
-@functools.lru_cache(maxsize=8)
-def lookups(grid: Grid) -> Lookups:
-    return Lookups(
-        {c: k for k, c in enumerate(grid.codes)},
-        {u.code: u for u in [*grid.streets, *grid.communities]},
-        [u.code for u in grid.streets],
-    )
 
 
 # -- callbacks (bound to their inputs and outputs in register) -------------------------------------
 def map_patch(
-    ctx: DashContext, view: ClientView, counts: dict[str, int], changed, cameras, lang: str
+    ctx: DashContext,
+    view: ClientView,
+    counts: dict[str, int],
+    changed,
+    cameras,
+    lang: str,
+    overdue: dict[str, int] | None = None,
+    scale: float | None = None,
 ) -> Patch:
     """The map's changes since ``view`` (what that page holds): recoloured cells, new, changed and
-    closed markers, camera states. Traces are found by name in ``view.traces``. Updates ``view``'s
-    marker positions in place."""
+    closed markers, camera states (and every marker's size when the page's scale changed). Traces
+    are found by name in ``view.traces``. Updates ``view``'s markers, counts and scale in place."""
     index = lookups(ctx.grid).index
     cells, markers, cams = (view.traces[name] for name in (CELLS, INCIDENTS, CAMERAS))
+    overdue = overdue if overdue is not None else view.overdue
     patch = Patch()
     for code in set(view.counts) | set(counts):
         if view.counts.get(code, 0) != counts.get(code, 0) and code in index:
             patch["data"][cells]["z"][index[code]] = counts.get(code, 0)
+    for code in set(view.overdue) | set(overdue):
+        if view.overdue.get(code, 0) != overdue.get(code, 0) and code in index:
+            patch["data"][cells]["customdata"][index[code]] = overdue.get(code, 0)
+    view.overdue = dict(overdue)
+    rescale = scale is not None and scale != view.scale
+    if rescale:
+        view.scale = scale
     for inc in changed:
         k = view.markers.get(inc.incident_id)
         is_open = inc.state in OPEN_STATES
@@ -502,15 +783,27 @@ def map_patch(
                 ("customdata", inc.incident_id),
             ):
                 patch["data"][markers][key].append(value)
-            patch["data"][markers]["marker"]["color"].append(state_colour(inc.state))
+            patch["data"][markers]["marker"]["color"].append(incident_colour(inc.state, bool(inc.breaches)))
+            patch["data"][markers]["marker"]["size"].append(marker_size(inc, view.scale))
         else:
-            patch["data"][markers]["marker"]["color"][k] = state_colour(inc.state)
+            patch["data"][markers]["marker"]["color"][k] = incident_colour(inc.state, bool(inc.breaches))
             patch["data"][markers]["text"][k] = marker_text(inc, lang)
+            if not rescale:
+                patch["data"][markers]["marker"]["size"][k] = marker_size(inc, view.scale)
             if not is_open:  # closed: the point is no longer drawn
                 patch["data"][markers]["lon"][k] = None
                 patch["data"][markers]["lat"][k] = None
-    cam = camera_trace(ctx, cameras, lang)
+    if rescale:
+        _, incidents, _ = ctx.live.snapshot()
+        by_id = {i.incident_id: i for i in incidents}
+        sizes = [MARKER_PX] * len(view.markers)
+        for iid, k in view.markers.items():
+            inc = by_id.get(iid)
+            sizes[k] = marker_size(inc, view.scale) if inc is not None else MARKER_PX
+        patch["data"][markers]["marker"]["size"] = sizes
+    cam = camera_trace(ctx, cameras, lang, view.scale)
     patch["data"][cams]["marker"]["color"] = cam["marker"]["color"]
+    patch["data"][cams]["marker"]["size"] = cam["marker"]["size"]
     patch["data"][cams]["text"] = cam["text"]
     version, devices = ctx.live.device_list()
     if DEVICES in view.traces and version != view.devices:  # a device changed state: the layer whole
@@ -519,82 +812,248 @@ def map_patch(
             patch["data"][view.traces[DEVICES]][key] = dev[key]
         patch["data"][view.traces[DEVICES]]["marker"]["color"] = dev["marker"]["color"]
         view.devices = version
+    view.counts = counts
     return patch
 
 
-def refresh(ctx: DashContext, _n, cid, have, lang):
-    """Each tick: nothing if the page is current, else a patch of the map and the panels whole."""
-    if ctx.live.version == have:  # (a device change bumps it too)
-        return (no_update,) * 8
+def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: int, lang):
+    """On a push (the live state changed), a drill-down, a click on a card, the page's first draw or
+    resize, or the slow tick: :func:`update`.
+
+    Every change of the map goes through this one callback: Dash drops an answer's output when a
+    request for the same output is still to come (here: the next push), so a separate callback that
+    moved the map lost its patch whenever an update followed it. The view this page holds (the drill,
+    the incident it flew to, the scale) is part of what the server remembers for it."""
+    return update(ctx, drill, scale, cid, have, lang, focused)
+
+
+def show_drill(ctx: DashContext, target: dict, scale: float, fig, traces: dict[str, int]) -> None:
+    """The drilled unit's (or the district's) centre, zoom and highlighted outline on ``fig``, a
+    figure dict or a ``Patch`` of one whose traces are at ``traces`` (by name)."""
+    target = target if target.get("code") in lookups(ctx.grid).units else {"level": "district"}
+    centre, zoom = drill_target_view(ctx, target, scale)
+    fig["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
+    fig["layout"]["map"]["zoom"] = zoom
+    lons, lats = unit_outline(ctx, target)
+    k = traces[HIGHLIGHT]
+    fig["data"][k]["lon"] = lons
+    fig["data"][k]["lat"] = lats
+    fig["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}-{scale}"
+
+
+def fly_to(ctx: DashContext, iid: int, scale: float, fig) -> None:
+    """The map centred on incident ``iid`` at street level (nothing when it left the live state)."""
+    inc = next((i for i in ctx.live.snapshot()[1] if i.incident_id == iid), None)
+    if inc is not None:
+        fig["layout"]["map"]["center"] = {"lon": inc.lon, "lat": inc.lat}
+        fig["layout"]["map"]["zoom"] = 16 + math.log2(scale)
+        fig["layout"]["uirevision"] = f"incident-{iid}-{scale}"
+
+
+def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | None = None):
+    """The map's changes since what page ``cid`` holds (view ``have``): cells and markers, and its
+    view when the drill-down, the card it flew to or the wall's scale changed; each panel that
+    differs from what it shows; ``no_update`` for everything unchanged."""
+    scale = float(scale or 1.0)
+    drill = drill or {"level": "district"}
+    drill_key = json.dumps(drill, sort_keys=True)
+    version = ctx.live.version
     base = ctx.board_views.get(cid, have)
     if base is None:  # a page this server does not know (it restarted): send the whole map again
         version, incidents, cameras = ctx.live.snapshot()
-        view = ClientView(version, ctx.live.open_by_cell(incidents))
-        fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), view.counts, incidents, cameras, lang, view)
-        ctx.board_views.put(cid, view)
-        return (fig, *panels(ctx, incidents, cameras, lang), version)
-    view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.devices)
-    version, changed, cameras = ctx.live.changes_since(view.version)
-    _, incidents, _ = ctx.live.snapshot()
-    counts = ctx.live.open_by_cell(incidents)
-    patch = map_patch(ctx, view, counts, changed, cameras, lang)
-    view.version, view.counts = version, counts
-    ctx.board_views.put(cid, view)
-    return (patch, *panels(ctx, incidents, cameras, lang), version)
+        counts, overdue = cell_counts(incidents)
+        view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused)
+        fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
+        show_drill(ctx, drill, scale, fig, view.traces)
+        got = ctx.board_panels.get(ctx, lang, drill, scale)
+        view.sent = dict(zip(PANELS, got.digests, strict=True))
+        return (fig, *got.values, ctx.board_views.put(cid, view))
+    view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, dict(base.sent),
+                      base.scale, drill=drill_key, focused=focused, devices=base.devices)  # fmt: skip
+    map_out = no_update
+    rescaled = scale != base.scale
+    if version != base.version or rescaled:
+        version, changed, cameras = ctx.live.changes_since(view.version)
+        _, incidents, _ = ctx.live.snapshot()
+        counts, overdue = cell_counts(incidents)
+        map_out = map_patch(ctx, view, counts, changed, cameras, lang, overdue, scale)
+        view.version = version
+    flown = focused is not None and focused != base.focused
+    if drill_key != base.drill or rescaled or flown:
+        map_out = Patch() if map_out is no_update else map_out
+        show_drill(ctx, drill, scale, map_out, view.traces)
+        if flown:  # the card clicked last wins over the drill-down
+            fly_to(ctx, focused, scale, map_out)
+    got = ctx.board_panels.get(ctx, lang, drill, scale)
+    out = []
+    for name, value, dig in zip(PANELS, got.values, got.digests, strict=True):
+        out.append(no_update if view.sent.get(name) == dig else value)
+        view.sent[name] = dig
+    if map_out is no_update and all(o is no_update for o in out):
+        return (no_update,) * (2 + len(PANELS))
+    return (map_out, *out, ctx.board_views.put(cid, view))
 
 
-def drill(ctx: DashContext, click, _reset, _cycle, state, lang):
-    """A click on a cell drills one level down, the reset button (or the end of a cycle) goes back
-    to the district, the cycle timer walks the streets: a patch of the map's centre and zoom."""
-    trigger = callback_context.triggered_id
-    cell = None
-    if trigger == "board-map" and click and click.get("points"):
-        cell = click["points"][0].get("location")
-    if trigger == "cycle":  # unattended walls: district, then each street in turn
-        target = next_in_cycle(state or {}, lookups(ctx.grid).streets)
+def unit_outline(ctx: DashContext, target: dict) -> tuple[list, list]:
+    """Lon and lat lists (rings separated by None) of the drilled street's or community's simplified
+    outline; empty for the whole district."""
+    if target.get("level") not in ("street", "community"):
+        return [], []
+    layer = grid_layers(ctx.cfg, ctx.grid)[target["level"]]
+    lons: list = []
+    lats: list = []
+    for f in layer["features"]:
+        if f["properties"].get("code") != target.get("code"):
+            continue
+        geom = f["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        for poly in polys:
+            for ring in poly:
+                lons += [p[0] for p in ring] + [None]
+                lats += [p[1] for p in ring] + [None]
+    return lons, lats
+
+
+def drill(ctx: DashContext, click, bar_click, _reset, _cycle, state, lang):
+    """The drill-down callback: :func:`drill_to` for whichever input fired."""
+    return drill_to(ctx, callback_context.triggered_id, click, bar_click, state, lang)
+
+
+def drill_target_view(ctx: DashContext, target: dict, scale: float) -> tuple[tuple[float, float], float]:
+    """The map's centre and zoom that show the drilled unit (or the district) on this wall."""
+    if target.get("level") in ("street", "community") and target.get("code") in lookups(ctx.grid).units:
+        w, s, e, n = lookups(ctx.grid).units[target["code"]].geometry.bounds
     else:
-        target = drill_target(ctx, state or {}, cell) if cell else {"level": "district"}
-    patch = Patch()
-    if target["level"] == "district":
         w, s, e, n = ctx.grid.bounds
-        centre, zoom, label = ((w + e) / 2, (s + n) / 2), fit_zoom(ctx.grid.bounds), ""
+    return ((w + e) / 2, (s + n) / 2), view_zoom((w, s, e, n), scale)
+
+
+def drill_to(ctx: DashContext, trigger: str | None, click, bar_click, state, lang):
+    """A click on a cell drills one level down, a click on a street's (or community's) bar drills to
+    it, the reset button (or the end of a cycle) goes back to the district, the cycle timer walks the
+    streets: the drilled unit (the store the map view and the panels follow), its label and the
+    breakdown chart's title."""
+    state = state or {}
+    if trigger == "cycle":  # unattended walls: district, then each street in turn
+        target = next_in_cycle(state, lookups(ctx.grid).streets)
+    elif trigger == "board-map" and click and click.get("points"):
+        target = drill_target(ctx, state, click["points"][0].get("location"))
+    elif trigger == "chart-street" and bar_click and bar_click.get("points"):
+        code = str(bar_click["points"][0].get("customdata") or "")
+        units = lookups(ctx.grid).units
+        target = {"level": units[code].level, "code": code} if code in units else state
     else:
-        u = lookups(ctx.grid).units[target["code"]]
-        w, s, e, n = u.geometry.bounds
-        centre, zoom = ((w + e) / 2, (s + n) / 2), fit_zoom((w, s, e, n))
-        label = (
-            f"{t('level.' + target['level'], lang)}: {u.name_zh if lang == 'zh-CN' else u.name_en} ({u.code})"
-        )
-    patch["layout"]["map"]["center"] = {"lon": centre[0], "lat": centre[1]}
-    patch["layout"]["map"]["zoom"] = zoom
-    patch["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}"
-    return patch, target, label
+        target = {"level": "district"}
+    if (
+        target.get("level") not in ("street", "community")
+        or target.get("code") not in lookups(ctx.grid).units
+    ):
+        target, label = {"level": "district"}, ""
+    else:
+        level, code = target["level"], target["code"]
+        label = f"{t('level.' + level, lang)}: {unit_name(ctx, code, lang)} ({code})"
+    title = t("board.by_community" if target["level"] != "district" else "by_street", lang)
+    return target, label, title
+
+
+def focus(ctx: DashContext, iid, lang):
+    """A click on a card opens the incident's detail above the cards (the map flies to it in
+    :func:`update`)."""
+    if iid is None:
+        return [], "detail hidden"
+    inc = next((i for i in ctx.live.snapshot()[1] if i.incident_id == iid), None)
+    if inc is None:
+        return [html.Div(t("board.gone", lang), className="empty")], "detail"
+    street, community = place_names(ctx.grid, lang).get(inc.cell or "", (t("outside", lang), ""))
+    stamps = ctx.live.stamps_of(iid)
+    source = "citizen" if is_photo(inc.evidence) else "camera"
+    overdue = is_overdue(inc)
+    rows = [
+        (t("board.source", lang), t("board.src." + source, lang)),
+        (t("level.street", lang), street),
+        (t("level.community", lang), community),
+        (t("cell", lang), inc.cell or "-"),
+        (t("assignee", lang), inspector_name(ctx, inc.assignee, lang)),
+        (t("board.opened", lang), f"{inc.opened_at.astimezone(ctx.tz):%m-%d %H:%M:%S}"),
+        *[(t("state." + st, lang), f"{at.astimezone(ctx.tz):%H:%M:%S}") for st, at in stamps.items()],
+    ]
+    body = [
+        html.Div(
+            [
+                html.Span(f"#{inc.incident_id} ", className="inc-id"),
+                t("type." + inc.type, lang),
+                html.Span(
+                    t("state." + inc.state, lang) + (f" · {t('overdue', lang)}" if overdue else ""),
+                    className="chip" + (" overdue" if overdue else ""),
+                ),  # fmt: skip
+                html.Button("×", id="detail-close", className="detail-close", title=t("board.close", lang)),
+            ],
+            className="inc-title",
+        ),
+        html.Div(
+            [
+                thumbnail(ctx, inc, lang, "detail-photo"),
+                html.Dl([x for k, v in rows for x in (html.Dt(k), html.Dd(v))], className="detail-rows"),
+            ],
+            className="detail-body",
+        ),
+    ]
+    return body, "detail" + (" overdue" if overdue else "")
+
+
+def events(ctx: DashContext, heartbeat_s: float = 15.0):
+    """``/board/events``: the live state's version, sent when it changes (server-sent events)."""
+
+    def stream():
+        last = None
+        while True:
+            version = ctx.live.wait_change(-1 if last is None else last, heartbeat_s)
+            if version != last:
+                last = version
+                yield f"data: {version}\n\n"
+            else:
+                yield ": still here\n\n"
+
+    resp = Response(stream(), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
 
 
 def register(app, ctx: DashContext) -> None:
     ctx.board_views = ClientViews()
+    ctx.board_panels = PanelCache()
+    app.server.add_url_rule("/board/events", "board_events", functools.partial(events, ctx))
     app.callback(
         Output("board-map", "figure"),
-        Output("kpis", "children"),
-        Output("ticker", "children"),
-        Output("camera-wall", "children"),
-        Output("chart-trend", "figure"),
-        Output("chart-type", "figure"),
-        Output("chart-street", "figure"),
+        *(Output(p, "figure" if p.startswith("chart-") else "children") for p in PANELS),
         Output("board-version", "data"),
+        Input("board-push", "value"),
         Input("tick", "n_intervals"),
+        Input("drill", "data"),
+        Input("board-scale", "value"),
+        Input("board-focus", "value"),
         State("board-client", "data"),
         State("board-version", "data"),
         State("board-lang", "data"),
+        prevent_initial_call=True,
     )(functools.partial(refresh, ctx))
     app.callback(
-        Output("board-map", "figure", allow_duplicate=True),
         Output("drill", "data"),
         Output("drill-label", "children"),
+        Output("by-unit-title", "children"),
         Input("board-map", "clickData"),
+        Input("chart-street", "clickData"),
         Input("drill-reset", "n_clicks"),
         Input("cycle", "n_intervals"),
         State("drill", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
     )(functools.partial(drill, ctx))
+    app.callback(
+        Output("board-detail", "children"),
+        Output("board-detail", "className"),
+        Input("board-focus", "value"),
+        State("board-lang", "data"),
+        prevent_initial_call=True,
+    )(functools.partial(focus, ctx))

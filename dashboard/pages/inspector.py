@@ -15,7 +15,7 @@ from dash.exceptions import PreventUpdate
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import fit_view, outline
+from dashboard.maps import fit_view, geo_uri, outline, place_label
 from dashboard.media import media_url
 from dashboard.pages import field_actions
 from dashboard.pages.phone import (
@@ -126,9 +126,15 @@ def card(ctx: DashContext, item: dict, now: datetime, lang: str, selected: bool)
                         className="ph-card-title",
                     ),  # fmt: skip
                     html.Div(
-                        f"{t('state.' + item['state'], lang)} · {t('cell', lang)} {item.get('cell') or '-'}",
+                        f"{t('state.' + item['state'], lang)} · {place_label(ctx.grid, item.get('cell'), lang)}",
                         className="ph-card-meta",
                     ),
+                    html.A(
+                        t("map.navigate", lang),
+                        href=geo_uri(item["lon"], item["lat"], f"#{item['id']}"),
+                        className="ph-nav",
+                        id={"type": "insp-nav", "index": item["id"]},
+                    ),  # fmt: skip
                     html.Div(
                         text,
                         id={"type": "insp-countdown", "index": item["id"]},

@@ -194,6 +194,15 @@ def incident_stream(r) -> dict[str, int]:
     return {"created_incidents": len(seen), "repeated_events": sum(v - 1 for v in seen.values())}
 
 
+def answers(url: str) -> bool:
+    """Whether ``url`` answers at all (a service that is up)."""
+    try:
+        urllib.request.urlopen(url, timeout=3).read()
+        return True
+    except OSError:
+        return False
+
+
 def get_json(url: str, timeout: float = 5.0):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())

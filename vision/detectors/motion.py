@@ -1,18 +1,16 @@
-"""Weight-free detection: background subtraction with static-object analysis.
+"""Weight-free detection: the scene's two background models (:mod:`vision.background`).
 
-Two background models run side by side. The long-memory model still shows an object that arrived
-and stopped minutes ago as foreground; the short-memory model has already absorbed it. Blobs of the
-long model are reported as class ``object``; those the short model no longer sees are marked
-static (``conf`` 1.0 vs 0.5 for moving), which is what "something new stopped here" rules need.
+Blobs of the long-memory model are reported as class ``object``; those the short-memory model has
+already absorbed are marked static (``conf`` 1.0 vs 0.5 for moving), which is what "something new
+stopped here" rules need. The pipeline seeds the models (reference image, or the background kept by
+the last run) and keeps their image (see :class:`vision.background.BackgroundStore`).
 """
 
 from __future__ import annotations
 
-import math
-
-import cv2
 import numpy as np
 
+from vision.background import SceneBackground
 from vision.detectors.base import MOVING_CONF, STATIC_CONF, Box
 
 
@@ -29,37 +27,15 @@ class MotionDetector:
         min_area: int = 300,
         width: int = 480,
     ):
-        # MOG2 takes a new colour as background once the old one's weight falls under its background
-        # ratio (0.9): after about ln(0.9)/ln(1 - rate) frames. Rates are set from seconds of memory.
-        self.long_rate = -math.log(0.9) / (long_memory_s * fps)
-        self.short_rate = -math.log(0.9) / (short_memory_s * fps)
-        self.bootstrap = max(3, int(fps))  # the first second learns the empty scene at full speed
-        self.long = cv2.createBackgroundSubtractorMOG2(history=500, varThreshold=25, detectShadows=True)
-        self.short = cv2.createBackgroundSubtractorMOG2(history=500, varThreshold=25, detectShadows=True)
-        self.min_area, self.width = min_area, width
-        self.frames = 0
-        self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-
-    def _mask(self, sub: cv2.BackgroundSubtractor, small: np.ndarray, rate: float) -> np.ndarray:
-        m = sub.apply(small, learningRate=-1 if self.frames <= self.bootstrap else rate)
-        m = np.where(m == 255, 255, 0).astype(np.uint8)  # drop shadows (127)
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, self.kernel)
-        return cv2.morphologyEx(m, cv2.MORPH_CLOSE, self.kernel, iterations=2)
+        self.scene = SceneBackground(
+            fps=fps, long_memory_s=long_memory_s, short_memory_s=short_memory_s, width=width
+        )
+        self.min_area = min_area
 
     def detect(self, frame: np.ndarray) -> list[Box]:
-        h, w = frame.shape[:2]
-        scale = self.width / w if w > self.width else 1.0
-        small = cv2.resize(frame, (int(w * scale), int(h * scale))) if scale != 1.0 else frame
-        self.frames += 1
-        long_m = self._mask(self.long, small, self.long_rate)
-        short_m = self._mask(self.short, small, self.short_rate)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(long_m)
-        out = []
-        for i in range(1, n):
-            x, y, bw, bh, area = stats[i]
-            if area * (1 / scale) ** 2 < self.min_area:
-                continue
-            moving = short_m[y : y + bh, x : x + bw].mean() / 255 > 0.3
-            conf = MOVING_CONF if moving else STATIC_CONF
-            out.append(Box(x / scale, y / scale, (x + bw) / scale, (y + bh) / scale, "object", conf))
-        return out
+        if not self.scene.update(frame):
+            return []  # re-learning after a scene change: nothing it sees now can be trusted
+        return [
+            Box(x1, y1, x2, y2, "object", STATIC_CONF if static else MOVING_CONF)
+            for x1, y1, x2, y2, static in self.scene.blobs(min_area=self.min_area)
+        ]

@@ -27,7 +27,8 @@ class CameraRules:
         missing = sorted({code for z in zones for code in z.cfg.rules if code not in RULES})
         if missing:
             raise UnknownRule(f"no vision rule for {missing}; rules: {sorted(RULES)}")
-        self.rules = [RULES[code](z) for z in zones for code in z.cfg.rules]
+        exclusions = [z for z in zones if z.excludes]
+        self.rules = [RULES[code](z, exclusions) for z in zones if not z.excludes for code in z.cfg.rules]
 
     def update(self, tracks: list[Track], t: float, local: time) -> list[Violation]:
         out: list[Violation] = []

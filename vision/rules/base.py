@@ -26,7 +26,7 @@ from vision.classes import canonical
 from vision.detectors.base import Box
 from vision.geometry import box_iou, moved
 from vision.tracking import Track
-from vision.zones import Zone
+from vision.zones import Zone, exempt
 
 #: Detector runs that must miss a subject before its clock may end (see the module docstring).
 MIN_MISSES = 2
@@ -80,9 +80,12 @@ class DwellClock:
                 best, best_iou = tid, iou
         return self.clocks.pop(best) if best is not None else None
 
-    def update(self, subjects: list[Track], t: float) -> list[tuple[Track, float, float]]:
+    def update(
+        self, subjects: list[Track], t: float, hold: frozenset[int] = frozenset()
+    ) -> list[tuple[Track, float, float]]:
         """Advance to time ``t``, a detector run that saw ``subjects``; returns ``(track, dwell,
-        started_at)`` for each subject that fires."""
+        started_at)`` for each subject that fires. Subjects in ``hold`` (track ids) are seen and
+        keep their dwell but cannot fire now (e.g. someone is standing beside a left object)."""
         fired = []
         seen = {tr.id for tr in subjects}
         for tr in subjects:
@@ -94,7 +97,11 @@ class DwellClock:
                 c.start, c.ref = t, tr.box.anchor
             c.last_seen, c.box, c.misses = t, tr.box, 0
             dwell = t - c.start
-            if dwell >= self.dwell_s and (c.fired_at is None or t - c.fired_at >= self.cooldown_s):
+            if (
+                tr.id not in hold
+                and dwell >= self.dwell_s
+                and (c.fired_at is None or t - c.fired_at >= self.cooldown_s)
+            ):
                 c.fired_at = t
                 fired.append((tr, dwell, c.start))
         for tid, c in list(self.clocks.items()):
@@ -128,8 +135,9 @@ class ZoneRule:
     default_classes: ClassVar[frozenset[str]]
     move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
 
-    def __init__(self, zone: Zone) -> None:
+    def __init__(self, zone: Zone, exclusions: list[Zone] = ()) -> None:
         self.zone = zone
+        self.exclusions = list(exclusions)  # the camera's exclude zones (a marked parking row)
         c = zone.cfg
         self.classes = frozenset(map(canonical, c.classes)) if c.classes else self.default_classes
         self.clock = DwellClock(
@@ -141,7 +149,12 @@ class ZoneRule:
         )
 
     def in_zone(self, tracks: list[Track], classes: frozenset[str]) -> list[Track]:
-        return [tr for tr in tracks if self.zone.counts(tr.box, classes)]
+        """Tracks of ``classes`` counted in this zone and not standing where this rule is exempted."""
+        return [
+            tr
+            for tr in tracks
+            if self.zone.counts(tr.box, classes) and not exempt(tr.box, self.code, self.exclusions)
+        ]
 
     def subjects(self, tracks: list[Track]) -> list[Track]:
         """The tracks whose stay this rule measures in this frame."""

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from vision.detectors.base import STATIC_CONF
 from vision.geometry import near_any
 from vision.rules.base import ZoneRule, register
 from vision.tracking import Track
 
 PERSON = "person"
-#: COCO classes a roadside stall is made of or carries (no COCO class for a cart; bench/chair/table stand in).
+#: COCO classes a roadside stall is made of or carries (no COCO class for a cart; bench/chair/table stand
+#: in), and ``object``: a new static object the detector does not name (the static-object analysis).
 STALL_CLASSES = frozenset(
-    {"umbrella", "dining table", "chair", "bench", "handbag", "backpack", "suitcase", "potted plant"}
+    {
+        "umbrella",
+        "dining table",
+        "chair",
+        "bench",
+        "handbag",
+        "backpack",
+        "suitcase",
+        "potted plant",
+        "object",
+    }
 )
 
 
@@ -23,12 +35,17 @@ class StreetVending(ZoneRule):
 
     code = "street_vending"
     default_classes = STALL_CLASSES | {PERSON}
-    move_frac = 1.0  # a vendor moves around the stall
+    move_frac = 0.5  # a vendor shifts about beside the stall (half a body height); passers-by walk on
     reach = 1.0  # a stall item this close (x the person's height) belongs to the person
 
     def subjects(self, tracks: list[Track]) -> list[Track]:
         stall = self.classes - {PERSON}
-        items = [tr.box for tr in self.in_zone(tracks, stall)]
+        # a blob counts once it stands still (a moving one is someone walking past)
+        items = [
+            tr.box
+            for tr in self.in_zone(tracks, stall)
+            if tr.box.cls != "object" or tr.box.conf >= STATIC_CONF
+        ]
         if not items:
             return []
         people = self.in_zone(tracks, frozenset({PERSON}))
