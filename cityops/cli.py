@@ -247,6 +247,10 @@ def cmd_vision(args: argparse.Namespace) -> int:
         return cmd_vision_try(args)
     if getattr(args, "vision_command", None) == "eval":
         return cmd_vision_eval(args)
+    if getattr(args, "vision_command", None) == "dataset":
+        return cmd_vision_dataset_export(args)
+    if getattr(args, "vision_command", None) == "train":
+        return cmd_vision_train(args)
     if getattr(args, "vision_command", None) == "background":
         return cmd_vision_background(args)
     from vision.worker import VisionWorker
@@ -290,21 +294,105 @@ def cmd_vision_try(args: argparse.Namespace) -> int:
 
 
 def cmd_vision_eval(args: argparse.Namespace) -> int:
-    """``cityops vision eval LABELS.yaml``: event-level precision, recall and F1 per clip and overall."""
+    """``cityops vision eval LABELS.yaml``: event-level precision, recall and F1 per clip and overall;
+    with ``--model A --model B`` once per model (same clips). ``--data DIR``: box-level P/R/mAP of
+    each ``--model`` on a dataset's val split (``cityops vision dataset export``)."""
     from vision.workbench import evaluate
 
     _setup_logging("vision", args.verbose)
+    models = args.model or []
+    if args.data:
+        if not models:
+            print("cityops vision eval: --data needs at least one --model to score", file=sys.stderr)
+            return 2
+        from vision.train import compare
+
+        cfg = _load(args.config)
+        return _vision_tool(
+            lambda: compare(Path(args.data), models, imgsz=args.imgsz, device=args.device, data_dir=cfg.data)
+        )
+    if not args.labels:
+        print("cityops vision eval: give a label file (LABELS.yaml) or --data DIR", file=sys.stderr)
+        return 2
     gate = {"on": True, "off": False}.get(args.gate)
-    return _vision_tool(
-        lambda: evaluate(
+
+    def run(model: str | None = None) -> None:
+        evaluate(
             Path(args.labels),
             args.tolerance,
             clips_dir=Path(args.clips) if args.clips else None,
             detector=Path(args.detector) if args.detector else None,
-            json_out=Path(args.json) if args.json else None,
+            json_out=_json_for(args.json, model),
             gate=gate,
+            model=model,
         )
+
+    if not models:
+        return _vision_tool(run)
+
+    def each() -> None:
+        for m in models:
+            print(f"== model {m}")
+            run(m)
+
+    return _vision_tool(each)
+
+
+def _json_for(arg: str | None, model: str | None) -> Path | None:
+    """``--json`` as given, or one file per ``--model`` beside it (scores.<model>.json)."""
+    if not arg:
+        return None
+    p = Path(arg)
+    return p if model is None else p.with_name(f"{p.stem}.{Path(model.rstrip('/')).stem}{p.suffix}")
+
+
+def cmd_vision_dataset_export(args: argparse.Namespace) -> int:
+    """``cityops vision dataset export --out DIR``: operators' verdicts as a YOLO dataset."""
+    from dispatch.store import read_sessions
+    from dispatch.verdicts import labelled_examples
+    from vision.dataset import DatasetError, export_dataset
+
+    _setup_logging("vision", args.verbose)
+    cfg = _load(args.config)
+    examples = labelled_examples(read_sessions(cfg.store_url))
+    try:
+        res = export_dataset(examples, cfg.data, Path(args.out), args.val, progress=not args.quiet)
+    except DatasetError as exc:
+        print(f"cityops vision dataset export: {exc}", file=sys.stderr)
+        return 1
+    for why in res.skipped:
+        print(f"skipped: {why}")
+    print(
+        f"wrote {res.out}: {res.train} train + {res.val} val image(s), {res.boxes} box(es), "
+        f"{res.background} background (false alarm or no box); data: {res.out / 'data.yaml'}"
     )
+    return 0
+
+
+def cmd_vision_train(args: argparse.Namespace) -> int:
+    """``cityops vision train --data DIR --model M``: fine-tune with Ultralytics, weights + model card."""
+    from vision.train import train
+
+    _setup_logging("vision", args.verbose)
+    cfg = _load(args.config)
+    try:
+        out = output_folder(args.out, Path(f"vision-train-{Path(args.data).name}"))
+    except OutputError as exc:
+        print(f"cityops vision train: {exc}", file=sys.stderr)
+        return 2
+    card: dict = {}
+
+    def run() -> None:
+        card.update(
+            train(Path(args.data), args.model, out, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                  device=args.device, threads=args.threads, data_dir=cfg.data, progress=not args.quiet)
+        )  # fmt: skip
+
+    rc = _vision_tool(run)
+    if rc == 0:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in card["metrics"].items())
+        print(f"wrote {card['model']} and {out / 'model_card.md'} ({card['epochs']} epoch(s); {metrics})")
+    return rc
 
 
 def cmd_vision_background(args: argparse.Namespace) -> int:
@@ -435,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     vtry.add_argument("--no-video", action="store_true", help="skip the annotated MP4")
     vtry.add_argument("--quiet", action="store_true", help="no progress bar")
     veval = vis_sub.add_parser("eval", help="event-level precision/recall/F1 on labelled clips")
-    veval.add_argument("labels", help="label YAML (format: docs/vision.md)")
+    veval.add_argument("labels", nargs="?", help="label YAML (format: docs/vision.md)")
     veval.add_argument("--tolerance", type=float, help="seconds (overrides the label file's tolerance_s)")
     veval.add_argument("--clips", help="folder holding the clips (default: the label file's folder)")
     veval.add_argument("--detector", help="detector YAML replacing every camera's (compare backends)")
@@ -461,6 +549,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vbg.add_argument("--out", help="image file (default: <data dir>/vision/reference/<camera>.png)")
     vbg.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config")
+    veval.add_argument(
+        "--model", action="append", help="Ultralytics model to score (repeat to compare: old, then new)"
+    )
+    veval.add_argument("--data", help="a YOLO dataset folder: box-level P/R/mAP on its val split")
+    veval.add_argument("--imgsz", type=int, default=640, help="image size for --data (default 640)")
+    veval.add_argument("--device", default="cpu", help="for --data (default cpu)")
+    veval.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config (its data dir)")
+    vds = vis_sub.add_parser("dataset", help="the operators' verdicts as a training dataset")
+    vds_sub = vds.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    vexp = vds_sub.add_parser("export", help="write the verdicts as an Ultralytics/YOLO dataset")
+    vexp.add_argument("--out", required=True, help="a new (or empty) folder")
+    vexp.add_argument("--val", type=float, default=0.2, help="fraction for validation (default 0.2)")
+    vexp.add_argument("--quiet", action="store_true", help="no progress bar")
+    vexp.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config")
+    vtrain = vis_sub.add_parser("train", help="fine-tune an Ultralytics model on an exported dataset")
+    vtrain.add_argument("--data", required=True, help="dataset folder (or its data.yaml)")
+    vtrain.add_argument("--model", required=True, help="start from: a .pt checkpoint or a model .yaml")
+    vtrain.add_argument("--epochs", type=int, default=10)
+    vtrain.add_argument("--imgsz", type=int, default=640)
+    vtrain.add_argument("--batch", type=int, default=8)
+    vtrain.add_argument("--device", default="cpu")
+    vtrain.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    vtrain.add_argument("--out", help="output folder (default: vision-train-<dataset name>)")
+    vtrain.add_argument("--quiet", action="store_true", help="no progress bar")
+    vtrain.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config")
     api = with_config(
         sub.add_parser("api", help="serve the dispatch HTTP API (inspectors, desk, Open311, reports)")
     )

@@ -31,6 +31,8 @@ def api_error(
     key = f"err.{res.status}" if res.status in KNOWN else "err.other"
     if res.status == 409 and action == "merge":
         key = "err.409.merge"
+    if res.status == 409 and action == "verdict":
+        key = "err.409.verdict"
     return t(key, lang).format(**fields)
 
 

@@ -364,6 +364,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "devkind.sos_wristband": {"zh-CN": "SOS手环", "en": "SOS wristband"},
     "devkind.manhole_cover": {"zh-CN": "智能井盖", "en": "Smart manhole cover"},
     "source.device": {"zh-CN": "物联设备", "en": "IoT device"},
+    # the verdict loop (issue 12): an operator's verdict on a camera incident
+    "verdict.confirmed": {"zh-CN": "确认", "en": "Confirmed"},
+    "verdict.false_alarm": {"zh-CN": "误报", "en": "False alarm"},
+    "verdict.reason": {"zh-CN": "判定理由(误报必填)", "en": "Reason (needed for a false alarm)"},
+    "verdict.title": {"zh-CN": "识别判定", "en": "Detection verdict"},
+    "verdict.needs_reason": {"zh-CN": "误报请填写理由", "en": "A false alarm needs a reason"},
+    "action.verdict": {"zh-CN": "识别判定", "en": "Verdict"},
+    "err.409.verdict": {
+        "zh-CN": "案件 #{id} 已合并到其他案件或不是视频识别案件，不能判定",
+        "en": "Incident #{id} was merged into another or is not from a camera: no verdict here",
+    },
 }
 
 

@@ -210,6 +210,25 @@ class Device(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class VerdictRow(Base):
+    """An operator's verdict on a camera incident (see :mod:`dispatch.verdicts`): one per incident and
+    operator (giving it again updates it), with the clean evidence frame and the boxes as labelled."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (UniqueConstraint("incident_id", "actor"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16), index=True)  # dispatch.verdicts.Verdict
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(64))
+    frame: Mapped[str | None] = mapped_column(String(512))  # relative to the data dir
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    boxes: Mapped[list] = mapped_column(JSON, default=list)  # [{cls, x1, y1, x2, y2}] in pixels
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -173,3 +173,36 @@ def decode(fields: dict) -> Message:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise MalformedMessage(f"invalid {kind}: {problems}") from exc
+
+
+# -- evidence labels (a file beside the evidence JPEG, not a stream message) ---------------------------
+class LabelBox(BaseModel):
+    """One object in an evidence frame: its class (canonical name, :mod:`vision.classes`) and box."""
+
+    model_config = ConfigDict(extra="forbid")
+    cls: Annotated[str, Field(min_length=1, max_length=64)]
+    x1: float = Field(ge=0)
+    y1: float = Field(ge=0)
+    x2: float = Field(ge=0)
+    y2: float = Field(ge=0)
+    conf: float = Field(1.0, ge=0, le=1)
+    track_id: int | None = None
+
+
+class EvidenceLabels(BaseModel):
+    """``<evidence stem>.labels.json``, written by vision beside the evidence JPEG: the clean frame
+    (``frame``, no drawing on it, relative to the data dir), its size and every box the detector saw.
+    The verdict loop (:mod:`dispatch.verdicts`) keeps these as the labelled example."""
+
+    model_config = ConfigDict(extra="forbid")
+    frame: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    boxes: list[LabelBox] = Field(default_factory=list)
+    hit_track: int | None = None
+
+    @staticmethod
+    def path_for(evidence: str) -> str:
+        """Where the labels of the evidence JPEG ``evidence`` are (relative to the data dir)."""
+        stem = evidence[: -len(".jpg")] if evidence.endswith(".jpg") else evidence
+        return f"{stem}.labels.json"

@@ -32,6 +32,7 @@ from vision.classes import OBJECT, zone_class_errors
 from vision.clips import ClipError, within_cap, write_clip
 from vision.detectors.base import Detector
 from vision.evidence import EvidenceError, annotate, write_jpeg
+from vision.labels import write_labels
 from vision.motion_gate import MotionGate
 from vision.rules import CameraRules, Violation
 from vision.static_objects import StaticObjects
@@ -228,6 +229,11 @@ class CameraPipeline:
         except EvidenceError as exc:  # the finding still counts without its picture
             log.error("%s; sending the detection without evidence", exc)
             evidence = None
+        if evidence:
+            try:  # the clean frame and boxes an operator's verdict turns into a training example
+                write_labels(frame, tracks, self.data_dir, evidence, v.track_id)
+            except EvidenceError as exc:
+                log.error("%s; the verdict loop cannot use this detection", exc)
         clip = None
         if self.camera.evidence_clip_s > 0 and self.recent:
             try:

@@ -237,10 +237,12 @@ def evaluate(
     detector: Path | None = None,
     json_out: Path | None = None,
     gate: bool | None = None,
+    model: str | None = None,
 ) -> Score:
     """The ``vision eval`` command: run each labelled clip, print per-clip and overall scores (and
     per violation type); ``clips_dir`` holds the clips (default: beside the label file), ``detector``
-    a detector YAML that replaces every camera's, ``gate`` forces the motion gate on or off."""
+    a detector YAML that replaces every camera's, ``gate`` forces the motion gate on or off, ``model``
+    an Ultralytics model replacing each camera's detector's model (to compare old and new weights)."""
     tol, clips = load_labels(labels, clips_dir)
     tol = tolerance if tolerance is not None else tol
     det_cfg = load_detector(detector) if detector else None
@@ -258,6 +260,12 @@ def evaluate(
     used = None
     for lc in clips:
         camera, cfg = load_camera(lc.camera, str(lc.clip), detector=det_cfg)
+        if model:
+            det = (camera.detector or cfg.detector).model_copy(
+                update={"backend": "ultralytics", "model": model, "fallback": None}
+            )
+            camera = camera.model_copy(update={"detector": det})
+            cfg = cfg.model_copy(update={"detector": det})
         if gate is not None:
             camera = camera.model_copy(update={"motion_gate": gate})
         if lc.background is not None:

@@ -25,6 +25,7 @@ from dashboard.maps import fit_view, grid_layer, line_layer, point_map
 from dashboard.media import clip_player, clip_url, live_panel, media_url
 from dashboard.theme import CELL_LINE, TEXT, state_colour
 from dispatch.lifecycle import SlaStage
+from dispatch.verdicts import Verdict
 
 COLUMNS = (
     "id",
@@ -515,7 +516,39 @@ def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) 
         sla_line(ctx, inc, now, lang),
         html.H3(t("audit", lang)),
         audit_trail(ctx, inc.get("events", []), lang),
+        *verdict_box(inc, lang),
     ]
+
+
+def verdict_box(inc: dict, lang: str) -> list:
+    """A camera incident's verdicts and the 确认/误报 buttons (each carrying the incident's id)."""
+    if inc.get("source") != "camera":
+        return []
+    given = [
+        html.Li(f"{t('verdict.' + v['verdict'], lang)} · {v['actor']} · {v['reason']}")  # text, never HTML
+        for v in inc.get("verdicts", [])
+    ]
+    iid = inc["id"]
+    controls = html.Div(
+        [
+            dcc.Input(
+                id={"type": "verdict-reason", "incident": iid},
+                placeholder=t("verdict.reason", lang),
+                maxLength=2000,
+                className="field wide",
+            ),
+            *[
+                html.Button(
+                    f"{t('verdict.' + v, lang)} #{iid}",
+                    id={"type": "console-verdict", "verdict": v.value, "incident": iid},
+                    n_clicks=0,
+                )
+                for v in Verdict
+            ],
+        ],
+        className="actions",
+    )
+    return [html.H3(t("verdict.title", lang)), html.Ul(given, className="verdicts", id="verdicts"), controls]
 
 
 def action_buttons(inc: dict, lang: str) -> list:
@@ -668,6 +701,30 @@ def act(ctx: DashContext, clicks, selected, assignee, merge_into, note, auth, bu
     return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
 
 
+def give_verdict(ctx: DashContext, clicks, selected, reasons, auth, bump, lang):
+    """The pressed verdict button on the incident it names, which must be the selected one."""
+    trigger = callback_context.triggered_id
+    if not token_of(auth) or not isinstance(trigger, dict) or not any(clicks or []):
+        return no_update, no_update
+    reason = next((r for r in reasons or [] if r), "")
+    return submit_verdict(ctx, trigger["verdict"], trigger["incident"], selected, reason, auth, bump, lang)
+
+
+def submit_verdict(ctx: DashContext, verdict: str, incident_id: int, selected, reason, auth, bump, lang):
+    """``verdict`` (confirmed / false_alarm) with ``reason`` on the incident; (message, bump)."""
+    token = token_of(auth)
+    if incident_id != selected:
+        return t("selection_moved", lang), no_update
+    if verdict == Verdict.FALSE_ALARM and not (reason or "").strip():
+        return t("verdict.needs_reason", lang), no_update
+    res = ctx.api.act(token, incident_id, "verdict", {"verdict": verdict, "reason": reason or ""})
+    if not res.ok:
+        text = api_error(res, lang, incident_id=incident_id, action="verdict")
+        return html.Span(f"✗ {text}", className="error", **{"data-incident": str(incident_id)}), bump + 1
+    text = f"✓ #{incident_id} {t('verdict.' + verdict, lang)}"
+    return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
+
+
 def register(app, ctx: DashContext) -> None:
     bind = functools.partial
     app.callback(
@@ -757,3 +814,14 @@ def register(app, ctx: DashContext) -> None:
         State("console-lang", "data"),
         prevent_initial_call=True,
     )(bind(act, ctx))
+    app.callback(
+        Output("action-msg", "children", allow_duplicate=True),
+        Output("console-bump", "data", allow_duplicate=True),
+        Input({"type": "console-verdict", "verdict": ALL, "incident": ALL}, "n_clicks"),
+        State("console-selected", "data"),
+        State({"type": "verdict-reason", "incident": ALL}, "value"),
+        State("console-token", "data"),
+        State("console-bump", "data"),
+        State("console-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(give_verdict, ctx))

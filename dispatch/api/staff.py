@@ -7,14 +7,14 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, or_, select
 
 from cityops.taxonomy import case_type
 from dispatch.accounts import AuthError, authenticate, end_logins, update_user
 from dispatch.api.deps import ApiContext, admin_actor, ctx, current_actor, desk_actor
 from dispatch.api.paging import after, link_next, prefix_end
-from dispatch.commands import Actor, Extras
+from dispatch.commands import Actor, Extras, NotFound
 from dispatch.lifecycle import (
     ACTIONS,
     CHECKING,
@@ -29,8 +29,10 @@ from dispatch.lifecycle import (
 from dispatch.sla import deadlines, targets_for
 from dispatch.store import Incident, IncidentEventRow
 from dispatch.uploads import UploadError, store_photo
+from dispatch.verdicts import Verdict, VerdictConflict, record_verdict, verdicts_of
 from gis.projection import distance_m
 from streams.schemas import Detection
+from vision.classes import KNOWN, canonical
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**31 - 1
@@ -194,12 +196,49 @@ class ArrivalOut(BaseModel):
     distance_m: float = Field(description="From the incident's position, in metres.")
 
 
+class VerdictBox(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cls: str = Field(min_length=1, max_length=64, description="Object class (COCO name, e.g. car).")
+    x1: float = Field(ge=0, le=100_000)
+    y1: float = Field(ge=0, le=100_000)
+    x2: float = Field(ge=0, le=100_000)
+    y2: float = Field(ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _box(self):
+        if self.x2 <= self.x1 or self.y2 <= self.y1:
+            raise ValueError("a box needs x2 > x1 and y2 > y1 (pixels of the evidence frame)")
+        return self
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Verdict = Field(description="confirmed, or false_alarm (needs a reason)")
+    reason: str = Field("", max_length=2000)
+    boxes: list[VerdictBox] | None = Field(
+        None, max_length=200, description="The objects as they should be labelled (default: as detected)."
+    )
+
+
+class VerdictOut(BaseModel):
+    incident_id: int
+    verdict: str
+    reason: str
+    actor: str
+    at: datetime
+    frame: str | None = Field(description="The labelled frame (relative to the data dir); null: none kept.")
+    width: int | None
+    height: int | None
+    boxes: list[dict]
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
     after_photos: list[str] = Field(description="Photos the inspector sent on arrival and resolution.")
     arrival: ArrivalOut | None = Field(
         description="Where the inspector checked in on site (the last arrival)."
     )
+    verdicts: list[VerdictOut] = Field([], description="Operators' verdicts (confirmed / false alarm).")
 
 
 COMPUTED = frozenset(
@@ -476,7 +515,37 @@ def get_incident(
         out = to_out(inc, c, actor)
         out["events"] = [{k: getattr(e, k) for k in EventOut.model_fields} for e in events]
         out.update(evidence_after(inc, out["events"]))
+    out["verdicts"] = verdicts_of(c.readers, incident_id)
     return out
+
+
+@router.post(
+    "/incidents/{incident_id}/verdict",
+    response_model=VerdictOut,
+    tags=["desk"],
+    responses={409: {"description": "Merged into another incident, or not from a camera."}},
+)
+def give_verdict(
+    incident_id: IncidentId, body: VerdictIn, actor: Actor = Depends(desk_actor), c: ApiContext = Depends(ctx)
+):
+    """Mark a camera incident confirmed or a false alarm: the evidence frame and its boxes become a
+    labelled example (``cityops vision dataset export``). Giving it again updates your verdict."""
+    boxes = None
+    if body.boxes is not None:
+        boxes = [b.model_dump() | {"cls": canonical(b.cls)} for b in body.boxes]
+        unknown = sorted({b["cls"] for b in boxes} - KNOWN)
+        if unknown:
+            raise HTTPException(
+                422, f"unknown object class(es) {unknown}: use COCO names such as car, person"
+            )
+    try:
+        return record_verdict(c.sessions, c.data_dir, incident_id, body.verdict, body.reason, actor, boxes)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except VerdictConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 def _act(c: ApiContext, incident_id: int, action: str, actor: Actor, extras: Extras) -> dict:
