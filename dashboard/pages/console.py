@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
+from dashboard.clocks import next_due as clock_next_due
+from dashboard.clocks import parse_time, span_text
 from dashboard.context import DashContext
 from dashboard.errors import api_error, login_error
 from dashboard.i18n import t
@@ -215,13 +217,6 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
-def parse_time(value) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def area_name(area: dict | None, lang: str) -> str:
     if not area:
         return "-"
@@ -230,19 +225,7 @@ def area_name(area: dict | None, lang: str) -> str:
 
 def next_due(inc: dict) -> tuple[str, datetime] | None:
     """The first SLA stage of an open incident not yet done, and its deadline."""
-    if inc.get("closed_at") is not None:
-        return None
-    for stage in SlaStage:
-        if not inc.get(stage.stamp) and stage.value in (inc.get("due") or {}):
-            return stage.value, parse_time(inc["due"][stage.value])
-    return None
-
-
-def span_text(seconds: float) -> str:
-    s = int(abs(seconds))
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return (f"{h}:{m:02d}" if h else f"{m:02d}") + f":{sec:02d}"
+    return None if inc.get("closed_at") is not None else clock_next_due(inc)
 
 
 def sla_text(inc: dict, now: datetime, lang: str) -> tuple[str, int]:

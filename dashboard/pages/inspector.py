@@ -12,6 +12,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash import ctx as cb
 from dash.exceptions import PreventUpdate
 
+from dashboard.clocks import next_due, parse_time, span_text
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
@@ -27,9 +28,7 @@ from dashboard.pages.phone import (
     message,
     phone_map,
 )
-from dispatch.lifecycle import SlaStage
 
-STAGES = tuple((stage.value, stage.stamp) for stage in SlaStage)
 HIDDEN = {"display": "none"}
 
 # Every second, in the browser: rewrite each countdown from the deadlines the server sent.
@@ -58,32 +57,10 @@ function(n, data) {
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
-def parse_time(value) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def next_due(item: dict) -> tuple[str, datetime] | None:
-    """The first SLA stage not yet done and its deadline (the API's ``due``), or None."""
-    for stage, stamp in STAGES:
-        if not item.get(stamp) and stage in (item.get("due") or {}):
-            return stage, parse_time(item["due"][stage])
-    return None
-
-
 def by_urgency(items: list[dict]) -> list[dict]:
     """Most urgent first: earliest pending deadline (overdue ones lead), then the lowest id."""
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(items, key=lambda i: ((next_due(i) or ("", far))[1], i["id"]))
-
-
-def span_text(seconds: float) -> str:
-    s = int(abs(seconds))
-    h, m = divmod(s, 3600)
-    m, sec = divmod(m, 60)
-    return (f"{h}:{m:02d}" if h else f"{m:02d}") + f":{sec:02d}"
 
 
 def countdown_text(item: dict, now: datetime, lang: str) -> tuple[str, bool]:
