@@ -94,11 +94,32 @@ class ApiClient:
     def incident(self, token: str, incident_id: int) -> ApiResult:
         return self._call("GET", f"/api/v1/incidents/{incident_id}", token=token)
 
-    def evaluation(self, token: str, **params) -> ApiResult:
-        """综合评价 rows (JSON), or the CSV text with ``format="csv"``."""
-        return self._call(
-            "GET", "/api/v1/reports/evaluation", token=token, params={k: v for k, v in params.items() if v}
-        )
+    def evaluation(self, token: str | None, **params) -> ApiResult:
+        """综合评价 rows (JSON), or the CSV text with ``format="csv"``. With no token: as the wall board
+        (its key), for the board's evaluation panel."""
+        headers = {} if token or not self.proxy_key else {PROXY_HEADER: self.proxy_key}
+        return self._call("GET", "/api/v1/reports/evaluation", token=token, headers=headers,
+                          params={k: v for k, v in params.items() if v})  # fmt: skip
+
+    def evaluation_xlsx(self, token: str, **params) -> ApiResult:
+        """The evaluation as an Excel workbook: ``data`` is its bytes."""
+        params = {**{k: v for k, v in params.items() if v}, "format": "xlsx"}
+        try:
+            res = self.http.get("/api/v1/reports/evaluation", params=params,
+                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        except httpx.HTTPError as exc:
+            return ApiResult(False, 503, error=f"the dispatch API at {self.base_url} does not answer ({exc})")
+        if res.is_success:
+            return ApiResult(True, res.status_code, res.content)
+        try:
+            detail = res.json().get("detail")
+        except ValueError:
+            detail = res.text
+        return ApiResult(False, res.status_code, error=str(detail))
+
+    def field_report(self, token: str, body: dict) -> ApiResult:
+        """信息收集: an inspector's report (``component``, ``type``, ``lon``/``lat``, ``description``)."""
+        return self._call("POST", "/api/v1/reports", token=token, json=body)
 
     def act(self, token: str, incident_id: int, action: str, body: dict | None = None) -> ApiResult:
         return self._call("POST", f"/api/v1/incidents/{incident_id}/{action}", token=token, json=body or {})

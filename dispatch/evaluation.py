@@ -234,3 +234,33 @@ def to_csv(rows: list[dict], lang: str = "en") -> str:
         w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
+
+
+#: the grading colours as spreadsheet fills (the same bands as the pages' colours)
+XLSX_FILLS = {"green": "B7EB8F", "blue": "91CAFF", "yellow": "FFE58F", "red": "FFA39E"}
+
+
+def to_xlsx(rows: list[dict], lang: str = "en") -> bytes:
+    """The CSV's content as an Excel workbook (one sheet, the same columns and rows; the headings in
+    zh-CN with ``lang="zh-CN"``): numbers as numbers, an empty cell for a rate with nothing to divide,
+    and each row's grade cell filled in its colour."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "综合评价" if lang.startswith("zh") else "evaluation"
+    ws.append(["key", *(HEADINGS_ZH[c] for c in COLUMNS[1:])] if lang.startswith("zh") else list(COLUMNS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    grade_col = COLUMNS.index("grade") + 1
+    for r in rows:
+        ws.append([r.get(c) for c in COLUMNS])
+        fill = XLSX_FILLS.get(r.get("colour") or "")
+        if fill:
+            ws.cell(row=ws.max_row, column=grade_col).fill = PatternFill("solid", fgColor=fill)
+    ws.freeze_panes = "B2"
+    ws.column_dimensions["A"].width = 16
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

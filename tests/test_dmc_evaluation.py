@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch.commands import Actor, Extras
-from dispatch.evaluation import evaluate, period_bounds, to_csv
+from dispatch.evaluation import XLSX_FILLS, evaluate, period_bounds, to_csv, to_xlsx
 from dispatch.store import open_store
 from dispatch.wiring import build_dispatch
 from gis.default import load_grid
@@ -177,6 +177,62 @@ def test_csv_in_both_languages(month):
     assert en.splitlines()[0].startswith("key,reports,filed,closed")
     assert zh.splitlines()[0].startswith("key,上报数,立案数,结案数,按期结案数,超期案卷数")
     assert len(en.splitlines()) == len(zh.splitlines()) == 4
+
+
+def test_xlsx_reads_back_as_the_csv(month):
+    """The workbook has the CSV's rows and columns (numbers as numbers, zh-CN headings on request), and
+    each grade cell filled in its colour; read back with openpyxl."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    rows = month("department")
+    for lang in ("en", "zh-CN"):
+        ws = load_workbook(io.BytesIO(to_xlsx(rows, lang))).active
+        got = [["" if v is None else v for v in r] for r in ws.iter_rows(values_only=True)]
+        want = list(csv.reader(io.StringIO(to_csv(rows, lang))))
+        assert got[0] == want[0] and len(got) == len(want) == len(rows) + 1
+        for g, w in zip(got[1:], want[1:], strict=True):  # the same values, typed (numbers, text)
+            assert [float(v) if isinstance(v, int | float) else v for v in g] == [
+                float(x) if isinstance(v, int | float) else x for v, x in zip(g, w, strict=True)
+            ]
+        assert got[0][1] == ("上报数" if lang == "zh-CN" else "reports")
+        grade = got[0].index("等级" if lang == "zh-CN" else "grade") + 1
+        for k, r in enumerate(rows, start=2):
+            fill = ws.cell(row=k, column=grade).fill.fgColor.rgb
+            assert fill.endswith(XLSX_FILLS[r["colour"]]) if r["colour"] in XLSX_FILLS else fill == "00000000"
+    sanitation = next(r for r in load_workbook(io.BytesIO(to_xlsx(rows))).active.iter_rows(values_only=True)
+                      if r[0] == "sanitation")  # fmt: skip
+    assert isinstance(sanitation[1], int) and sanitation[1] == 12 and sanitation[13] == 0.5
+
+
+def test_evaluation_over_http_xlsx_and_the_board_key(staff_api):
+    """``format=xlsx`` over the API (a desk account); the wall board's key reads the figures without a
+    login, a wrong key or none does not, and an inspector's login is still refused."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from dispatch.accounts import load_secret
+    from dispatch.api.addresses import PROXY_HEADER, proxy_key
+
+    api = staff_api(users=[("olga", "operator", None), ("ivan", "inspector", "insp-a")],
+                    roster=[{"id": "insp-a", "name": "A", "cells": ["130203"]}])  # fmt: skip
+    c = api.client()
+    desk = api.login(c, "olga")
+    res = c.get("/api/v1/reports/evaluation?by=street&format=xlsx&lang=zh-CN", headers=desk)
+    assert res.status_code == 200, res.text
+    assert res.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in res.headers["content-disposition"]
+    ws = load_workbook(io.BytesIO(res.content)).active
+    assert next(ws.iter_rows(values_only=True))[:3] == ("key", "上报数", "立案数")
+    board = {PROXY_HEADER: proxy_key(load_secret(api.cfg.data))}
+    assert c.get("/api/v1/reports/evaluation", headers=board).json()[-1]["key"] == "(all)"
+    assert c.get("/api/v1/reports/evaluation", headers={PROXY_HEADER: "0" * 64}).status_code == 401
+    assert c.get("/api/v1/reports/evaluation").status_code == 401
+    assert c.get("/api/v1/reports/evaluation", headers=api.login(c, "ivan")).status_code == 403
+    assert c.get("/api/v1/reports/evaluation?format=pdf", headers=desk).status_code == 422
 
 
 @pytest.mark.parametrize(

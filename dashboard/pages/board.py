@@ -35,6 +35,7 @@ from dash import Input, Output, Patch, State, callback_context, dcc, html, no_up
 from flask import Response
 from plotly.utils import PlotlyJSONEncoder
 
+from dashboard import eval_panel
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.iot_board import DEVICES, active_alarms, alarm_cards, device_trace
@@ -626,6 +627,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.Button(t("district_all", lang), id="drill-reset", className="drill"),
                             html.Span(id="drill-label", className="drill-label"),
+                            eval_panel.toggle(lang),
                         ],
                         className="drill-bar",
                     ),
@@ -649,6 +651,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                                 config={"displayModeBar": False, "scrollZoom": True, "responsive": True},
                                 className="map",
                             ),
+                            eval_panel.map_overlay(lang),
                         ],
                         className="panel map-panel",
                         id="map-panel",
@@ -658,6 +661,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             html.H2(t("latest", lang)),
                             html.Div(id="board-detail", className="detail hidden"),
                             html.Div(ticker(ctx, incidents, lang), id="ticker", className="ticker"),
+                            eval_panel.side_overlay(lang),
                         ],
                         className="panel side-panel",
                         id="side-panel",
@@ -706,6 +710,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             # a slow safety net: the push stream carries every change as it happens
             dcc.Interval(id="tick", interval=max(ctx.cfg.dashboard.refresh_ms * 10, 10_000)),
             cycle_interval(ctx, query),
+            *eval_panel.stores(query),
         ],
         className="board",
     )
@@ -1024,6 +1029,7 @@ def register(app, ctx: DashContext) -> None:
     ctx.board_views = ClientViews()
     ctx.board_panels = PanelCache()
     app.server.add_url_rule("/board/events", "board_events", functools.partial(events, ctx))
+    eval_panel.register(app, ctx)
     app.callback(
         Output("board-map", "figure"),
         *(Output(p, "figure" if p.startswith("chart-") else "children") for p in PANELS),

@@ -488,6 +488,13 @@ def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) 
         meta.append(
             html.Div(f"⚠ {t('escalated_yes', lang)} {('→ ' + who) if who else ''}", className="escalated")
         )
+    req = inc.get("extension_request")
+    if req:  # 延期申请 waiting for the desk: what it approves or refuses (text, never HTML)
+        text = t("console.extension_pending", lang).format(
+            hours=f"{req.get('hours', 0):g}", by=req.get("by", "")
+        )
+        meta.append(html.Div([text, html.Span(f" · {req.get('reason') or ''}", className="note")],
+                             className="escalated", id="detail-extension"))  # fmt: skip
     return [
         *meta,
         html.Div(inc.get("description") or "", className="description"),

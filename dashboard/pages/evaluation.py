@@ -5,6 +5,7 @@ account's token."""
 
 from __future__ import annotations
 
+import base64
 import functools
 from datetime import date
 
@@ -58,6 +59,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             choice("ev-period", ("day", "week", "month", "quarter"), "month"),
                             dcc.DatePickerSingle(id="ev-date", date=date.today().isoformat(), display_format="YYYY-MM-DD"),
                             html.Button(t("ev.csv", lang), id="ev-csv"),
+                            html.Button(t("ev.xlsx", lang), id="ev-xlsx"),
                             dcc.Download(id="ev-download"),
                         ],
                         className="actions",
@@ -92,6 +94,7 @@ def names(ctx: DashContext, lang: str) -> dict[str, str]:
         out[c.community] = c.community_zh if zh else c.community_en
     out.update({d.id: (d.name if zh or not d.name_en else d.name_en) for d in ctx.cfg.departments})
     out.update({i.id: i.name for i in ctx.cfg.roster})
+    out["(none)"] = t("ev.none", lang)  # cases never filed or dispatched (no department, no staff)
     return out
 
 
@@ -175,6 +178,16 @@ def csv(ctx: DashContext, n, token, by, period, day, lang):
     return {"content": res.data, "filename": f"evaluation-{by}-{period}-{(day or '')[:10]}.csv"}
 
 
+def xlsx(ctx: DashContext, n, token, by, period, day, lang):
+    if not n or not token:
+        return no_update
+    res = ctx.api.evaluation_xlsx(token, by=by, period=period, date=(day or "")[:10], lang=lang)
+    if not res.ok:
+        return no_update
+    name = f"evaluation-{by}-{period}-{(day or '')[:10]}.xlsx"
+    return {"content": base64.b64encode(res.data).decode(), "filename": name, "base64": True}
+
+
 def register(app, ctx: DashContext) -> None:
     bind = functools.partial
     app.callback(
@@ -196,3 +209,10 @@ def register(app, ctx: DashContext) -> None:
         State("ev-lang", "data"),
         prevent_initial_call=True,
     )(bind(csv, ctx))  # fmt: skip
+    app.callback(
+        Output("ev-download", "data", allow_duplicate=True),
+        Input("ev-xlsx", "n_clicks"),
+        State("ev-token", "data"), State("ev-by", "value"), State("ev-period", "value"), State("ev-date", "date"),
+        State("ev-lang", "data"),
+        prevent_initial_call=True,
+    )(bind(xlsx, ctx))  # fmt: skip

@@ -18,7 +18,7 @@ from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
 from dashboard.maps import fit_view, geo_uri, outline, place_label
 from dashboard.media import clip_player, clip_url, media_url
-from dashboard.pages import field_actions
+from dashboard.pages import component_report, field_actions
 from dashboard.pages.phone import (
     GPS_JS,
     GRAPH_CONFIG,
@@ -264,6 +264,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                     detail_panel(lang),
                     html.H2(t("insp.finished", lang)),
                     html.Div(id="insp-finished", className="ph-list"),
+                    component_report.section(lang),
                 ],
                 id="insp-main",
                 style=HIDDEN,
@@ -584,3 +585,4 @@ def register(app, ctx: DashContext) -> None:
     )(bind(act, ctx))
     app.callback(Output("insp-photo-list", "children"), Input("insp-photos", "data"))(bind(photo_list, ctx))
     field_actions.register(app, ctx)
+    component_report.register(app, ctx)

@@ -10,7 +10,7 @@ from datetime import UTC, date
 import redis
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,7 +20,7 @@ from cityops.config import CityOpsConfig
 from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
 from dispatch.api import open311, staff
-from dispatch.api.deps import ApiContext, ctx, desk_actor
+from dispatch.api.deps import ApiContext, ctx, desk_actor, desk_or_board
 from dispatch.api.guards import JsonGuard, validation_error
 from dispatch.api.open311_format import error_response, is_open311
 from dispatch.api.web import SecurityHeaders, install_docs
@@ -28,10 +28,13 @@ from dispatch.commands import Conflict, Forbidden, Invalid, NotFound
 from dispatch.evaluation import evaluate
 from dispatch.evaluation import period_bounds as eval_bounds
 from dispatch.evaluation import to_csv as eval_csv
+from dispatch.evaluation import to_xlsx as eval_xlsx
 from dispatch.reports import period_bounds, summary, to_csv
 from dispatch.wiring import build_dispatch
 from gis.grid import Grid
 from iot import webhook as iot_webhook
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BodyLimit:
@@ -169,14 +172,16 @@ def create_api(
         day: date = Query(default_factory=lambda: clock().astimezone(commands.tz).date(), alias="date"),
         period: str = Query("month", pattern="^(day|week|month|quarter)$"),
         by: str = Query("street", pattern="^(street|community|cell|department|inspector|staff)$"),
-        format: str = Query("json", pattern="^(json|csv)$"),
+        format: str = Query("json", pattern="^(json|csv|xlsx)$"),
         lang: str = Query("en", pattern="^(en|zh-CN)$"),
-        _actor=Depends(desk_actor),
+        _actor=Depends(desk_or_board),
         c: ApiContext = Depends(ctx),
     ):
         """综合评价: 上报数, 立案数, 结案数, 结案率, 按期结案率, 超期案卷数, 返工率, 回退数, 延期数, 核查及时率
         and 有效上报率 per region, department or position over a period, graded green/blue/yellow/red
-        (formulas in docs/dmc.md); the last row is the district's total."""
+        (formulas in docs/dmc.md); the last row is the district's total. ``format=csv`` or ``xlsx``
+        (an Excel workbook, the CSV's columns and rows) with ``lang`` for the headings. A desk account,
+        or the wall board (its key, for its evaluation panel)."""
         try:
             [b.astimezone(UTC) for b in eval_bounds(day, period, commands.tz)]
         except (OverflowError, ValueError):
@@ -190,6 +195,10 @@ def create_api(
                         due_now=handling_due)  # fmt: skip
         if format == "csv":
             return PlainTextResponse(eval_csv(rows, lang), media_type="text/csv; charset=utf-8")
+        if format == "xlsx":
+            name = f"evaluation-{by}-{period}-{day.isoformat()}.xlsx"
+            return Response(eval_xlsx(rows, lang), media_type=XLSX,
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
         return rows
 
     @app.get("/photos/{day}/{name}", tags=["citizen (Open311 GeoReport v2)"], response_class=FileResponse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
 from dispatch.accounts import AccountCheck, AuthError, Tokens, load_secret
-from dispatch.api.addresses import Network, client_address, proxy_key, trusted_networks
+from dispatch.api.addresses import PROXY_HEADER, Network, client_address, proxy_key, trusted_networks
 from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
@@ -98,6 +99,19 @@ def desk_actor(actor: Actor = Depends(current_actor)) -> Actor:
     if actor.role not in DESK:
         raise HTTPException(403, f"this needs an operator, supervisor or admin account, not {actor.role}")
     return actor
+
+
+def desk_or_board(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    c: ApiContext = Depends(ctx),
+) -> Actor | None:
+    """A desk account, or the wall board itself (the key derived from the secret it shares with the
+    API, :data:`PROXY_HEADER`): for the figures the board shows everyone in the room (综合评价)."""
+    sent = request.headers.get(PROXY_HEADER, "")
+    if creds is None and sent and hmac.compare_digest(sent.encode(), c.proxy_key.encode()):
+        return None
+    return desk_actor(current_actor(creds, c))
 
 
 def citizen_rate_limit(request: Request, c: ApiContext = Depends(ctx)) -> None:

@@ -145,7 +145,7 @@ class IncidentOut(BaseModel):
     lat: float
     camera_id: str | None
     assignee: str | None
-    assignee_name: str | None = Field(description="The assignee's name in the roster.")
+    assignee_name: str | None = Field(description="The assignee's name (the roster's, or the department's).")
     count: int
     evidence: str | None
     clip: str | None = Field(None, description="H.264 MP4 of the seconds before the detection (data dir).")
@@ -247,10 +247,14 @@ COMPUTED = frozenset(
 
 
 def roster_names(c: ApiContext) -> dict[str, str]:
-    """Roster id -> name (built once per API process)."""
+    """Roster, department and department staff id -> name (built once per API process): a case
+    dispatched to a department names the department, not its id."""
     names = c.__dict__.get("_roster_names")
     if names is None:
-        names = c.__dict__["_roster_names"] = {i.id: i.name for i in c.cfg.roster}
+        names = {s.id: s.name for d in c.cfg.departments for s in d.staff}
+        names.update({d.id: d.name for d in c.cfg.departments})
+        names.update({i.id: i.name for i in c.cfg.roster})
+        c.__dict__["_roster_names"] = names
     return names
 
 
