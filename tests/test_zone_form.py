@@ -59,3 +59,22 @@ def test_a_rule_zone_without_rules_and_a_mask_with_rules_are_refused_in_config_w
     rows[0].update(kind="mask", id="")
     got = zone_overrides.apply(cam, zone_form.document(rows, "cam-1", None))
     assert got.zones == [] and got.motion_masks[0].name == ""
+
+
+def test_graph_edits_add_move_and_erase_rows():
+    from dash.exceptions import PreventUpdate
+
+    from dashboard.pages.zones import edit
+
+    a = zone_form.new_row([(0, 0), (50, 0), (50, 50)], set())
+    b = {**zone_form.new_row([(100, 100), (150, 100), (150, 150)], {"zone-1"}), "rules": "illegal_parking"}
+    moved = edit({"shapes[1].path": "M110,100L160,100L160,150Z"}, [a, b], None)
+    assert moved[1]["points"] == "110,100 160,100 160,150" and moved[1]["rules"] == "illegal_parking"
+    assert moved[0] == a
+    drawn = edit({"shapes": [{"name": b["key"], "path": "M100,100L150,100L150,150Z"},
+                             {"path": "M200,200L260,200L260,260L200,260Z"}]}, [a, b], None)  # fmt: skip
+    assert [r["id"] for r in drawn] == ["zone-2", "zone-1"]  # a erased, b kept, a new one drawn
+    assert drawn[1]["points"] == "200,200 260,200 260,260 200,260" and drawn[1]["rules"] == ""
+    for nothing in (None, {"autosize": True}, {"dragmode": "pan"}):
+        with pytest.raises(PreventUpdate):
+            edit(nothing, [a, b], None)

@@ -238,7 +238,8 @@ def edit(rd: dict | None, rows: list[dict], frame: dict | None):
         raise PreventUpdate
     if "shapes" in rd:  # drawn or erased: the whole list, drawn ones without a name
         by_key = {r["key"]: r for r in rows}
-        taken = {str(r.get("id")) for r in rows}
+        names = {s.get("name") for s in rd["shapes"] or []}
+        taken = {str(r.get("id")) for r in rows if r["key"] in names}  # an erased zone's id is free again
         out = []
         for shape in rd["shapes"] or []:
             pts = zone_form.path_points(shape.get("path"))
@@ -277,7 +278,7 @@ def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
         raise PreventUpdate
     user = desk_user(ctx, auth)
     if user is None:
-        return html.Span(t("zones.login_needed", lang), className="error", id="zones-result")
+        return html.Span(t("zones.login_needed", lang), className="error", id="zones-result"), no_update
     cam = camera_of(ctx, camera_id)
     if cam is None:
         raise PreventUpdate
@@ -291,13 +292,15 @@ def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
             [html.Strong(t("zones.invalid", lang)), html.Pre(str(exc), id="zones-errors")],
             className="error",
             id="zones-result",
-        )
+        ), no_update
     try:
         path = zone_overrides.save(ctx.cfg.data, new, who=user)
     except OSError as exc:
-        return html.Span(f"{t('zones.not_saved', lang)}: {exc}", className="error", id="zones-result")
+        return html.Span(
+            f"{t('zones.not_saved', lang)}: {exc}", className="error", id="zones-result"
+        ), no_update
     text = t("zones.saved", lang).format(zones=len(new.zones), masks=len(new.motion_masks), path=path)
-    return html.Span(f"✓ {text}", className="ok", id="zones-result")
+    return html.Span(f"✓ {text}", className="ok", id="zones-result"), t("zones.from_override", lang)
 
 
 def register(app, ctx: DashContext) -> None:
@@ -321,6 +324,7 @@ def register(app, ctx: DashContext) -> None:
     )(bind(update, ctx, rb))  # fmt: skip
     app.callback(
         Output("zones-save-msg", "children"),
+        Output("zones-frame-msg", "children", allow_duplicate=True),
         Input("zones-save", "n_clicks"),
         State("zones-table", "data"), State("zones-camera", "value"), State("zones-frame", "data"),
         State("zones-token", "data"), State("zones-lang", "data"),
