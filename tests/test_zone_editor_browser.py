@@ -52,10 +52,13 @@ def draw(page, points) -> None:
 
 
 def set_cell(page, row: int, column: str, text: str) -> None:
+    from playwright.sync_api import expect
+
     cell = page.locator(f'#zones-table td[data-dash-column="{column}"]').nth(row)
-    cell.click()
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
+    cell.dblclick()  # edit mode: the cell's input
+    cell.locator("input").fill(text)
+    cell.locator("input").press("Enter")
+    expect(page.locator(f'#zones-table td[data-dash-column="{column}"]').nth(row)).to_have_text(text)
 
 
 def rows(page) -> int:
@@ -144,4 +147,17 @@ def test_draw_a_zone_save_and_the_running_worker_raises_an_incident_in_it(tmp_pa
         page.screenshot(path=str(OUTPUT / "zone-editor-refused.png"))
         assert override.read_bytes() == saved
         assert not list((override.parent / zone_overrides.HISTORY_DIR).glob("*.yaml"))  # first save: none
+
+        # the bad polygon deleted (its row's ✕): saved, the previous version kept
+        page.locator("#zones-table td.dash-delete-cell").nth(2).click()
+        expect(page.locator('#zones-table td[data-dash-column="id"]')).to_have_count(2, timeout=20000)
+        page.wait_for_function(
+            "() => document.querySelector('#zones-graph .js-plotly-plot').layout.shapes.length === 2"
+        )
+        page.click("#zones-save")
+        expect(page.locator("#zones-result.ok")).to_contain_text("Saved 2 zone(s)", timeout=30000)
+        expect(page.locator("#zones-frame-msg")).to_contain_text("saved by the editor")
+        history = list((override.parent / zone_overrides.HISTORY_DIR).glob("cam-ed.*.yaml"))
+        assert [h.read_bytes() for h in history] == [saved]
+        assert [z["id"] for z in yaml.safe_load(override.read_text())["zones"]] == ["verge", "zone-1"]
         ctx.close()

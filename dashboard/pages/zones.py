@@ -270,7 +270,10 @@ def update(ctx: DashContext, rb, camera_id, auth, _reload, rd, _ts, rows, frame,
         return load(ctx, rb, camera_id, auth, lang)
     if "zones-graph" in fired:
         rows = edit(rd, rows, frame)
-    return figure(frame, rows or []), rows or [], no_update, no_update
+        return figure(frame, rows), rows, no_update, no_update
+    # a typed or deleted row: redraw, but leave the table alone (sending it back would undo what is
+    # typed meanwhile)
+    return figure(frame, rows or []), no_update, no_update, no_update
 
 
 def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
