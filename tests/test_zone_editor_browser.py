@@ -157,7 +157,7 @@ def test_draw_a_zone_save_and_the_running_worker_raises_an_incident_in_it(tmp_pa
         page.click("#zones-save")
         expect(page.locator("#zones-result.ok")).to_contain_text("Saved 2 zone(s)", timeout=30000)
         expect(page.locator("#zones-frame-msg")).to_contain_text("saved by the editor")
-        history = list((override.parent / zone_overrides.HISTORY_DIR).glob("cam-ed.*.yaml"))
+        history = list((override.parent / zone_overrides.HISTORY_DIR).glob("cam-ed@*.yaml"))
         assert [h.read_bytes() for h in history] == [saved]
         assert [z["id"] for z in yaml.safe_load(override.read_text())["zones"]] == ["verge", "zone-1"]
         ctx.close()

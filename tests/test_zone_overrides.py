@@ -103,13 +103,17 @@ def test_save_is_atomic_keeps_the_previous_version_and_loads_back(tmp_path):
     first = path.read_bytes()
     cam2 = zo.apply(camera(), {"zones": [{**BAY, "id": "second"}]})
     zo.save(tmp_path, cam2)
-    history = list((tmp_path / "zones" / "history").glob("cam-1.*.yaml"))
+    history = list((tmp_path / "zones" / "history").glob("cam-1@*.yaml"))
     assert [h.read_bytes() for h in history] == [first]  # the previous version, as it was
     assert [z.id for z in zo.load(tmp_path, camera()).zones] == ["second"]
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    other = zo.apply(camera(id="cam-1.b"), {"zones": [BAY]})
+    zo.save(tmp_path, other)
+    zo.save(tmp_path, other)  # camera 'cam-1.b': its own history, never pruned as cam-1's
     for _ in range(zo.KEEP_HISTORY + 3):
         zo.save(tmp_path, cam2)
-    assert len(list((tmp_path / "zones" / "history").iterdir())) == zo.KEEP_HISTORY
+    assert len(list((tmp_path / "zones" / "history").glob("cam-1@*"))) == zo.KEEP_HISTORY
+    assert len(list((tmp_path / "zones" / "history").glob("cam-1.b@*"))) == 1
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):

@@ -163,9 +163,10 @@ def save(data_dir: Path, camera: CameraConfig, *, who: str = "") -> Path:
 def _keep(path: Path, stamp: str) -> None:
     hist = path.parent / HISTORY_DIR
     hist.mkdir(exist_ok=True)
-    dest = hist / f"{path.stem}.{stamp}.{time.time_ns() % 1_000_000_000:09d}.yaml"
+    # '@' is in no camera id: camera 'a' never counts camera 'a.1''s versions as its own
+    dest = hist / f"{path.stem}@{stamp}.{time.time_ns() % 1_000_000_000:09d}.yaml"
     dest.write_bytes(path.read_bytes())
-    old = sorted(hist.glob(f"{path.stem}.*.yaml"))
+    old = sorted(hist.glob(f"{path.stem}@*.yaml"))
     for p in old[:-KEEP_HISTORY]:
         p.unlink(missing_ok=True)
 
