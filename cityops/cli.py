@@ -63,22 +63,31 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         for c in cfg.cameras
         if "://" not in c.source and not c.source.startswith("demo:") and not Path(c.source).is_file()
     ]
-    from vision.classes import producible, zone_class_errors
+    from vision import zone_overrides
+    from vision.classes import camera_class_errors
 
     errors, lines = [], []
     for cam in cfg.cameras:
         det = cam.detector or cfg.detector
+        try:  # the zone editor's file for this camera, validated as the worker will
+            over = zone_overrides.load(cfg.data, cam)
+        except zone_overrides.OverrideError as exc:
+            why = str(exc).replace("\n", "\n    ")
+            errors.append(
+                f"camera {cam.id!r}: zone override refused (the worker keeps the config's zones): {why}"
+            )
+            over = None
+        if over is not None:
+            cam = over
+            zones += len(over.zones) - len(next(c for c in cfg.cameras if c.id == cam.id).zones)
         static = cam.uses_static_objects(det.backend)
         extra = (" + static objects" if static else "") + (
             f", background {cam.background}" if cam.background else ""
         )
+        if over is not None:
+            extra += f", zones from {zone_overrides.override_path(cfg.data, cam.id)}"
         lines.append(f"  camera {cam.id}: detector {_detector_label(det)}{extra}")
-        can = producible(det)
-        if static and can is not None:
-            can = can | {"object"}
-        errors += [
-            f"camera {cam.id!r}: {e}" for z in cam.zones for e in zone_class_errors(z.id, z.classes, can)
-        ]
+        errors += camera_class_errors(cam, cfg.detector)
     if errors:
         print(f"cityops: invalid configuration {args.file}", file=sys.stderr)
         for e in errors:

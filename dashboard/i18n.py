@@ -403,6 +403,47 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "verdict.title": {"zh-CN": "识别判定", "en": "Detection verdict"},
     "verdict.needs_reason": {"zh-CN": "误报请填写理由", "en": "A false alarm needs a reason"},
     "action.verdict": {"zh-CN": "识别判定", "en": "Verdict"},
+    # the zone and mask editor (issue 12 item 3)
+    "nav.zones": {"zh-CN": "区域编辑", "en": "Zones"},
+    "zones.reload": {"zh-CN": "刷新画面", "en": "Reload frame"},
+    "zones.help": {
+        "zh-CN": "在画面上按住鼠标拖动画出区域，松开即闭合；拖动区域可移动，点选后用橡皮擦或表格行的 ✕ 删除。"
+        "在表格中设置类型、规则、停留时间和生效时段，然后保存。",
+        "en": "Drag on the picture to draw a zone (releasing closes it); drag a zone to move it; select it "
+        "and use the eraser, or the row's ✕, to delete it. Set its kind, rules, dwell and active hours in "
+        "the table, then save.",
+    },
+    "zones.save": {"zh-CN": "保存（摄像机即时生效）", "en": "Save (the camera applies it at once)"},
+    "zones.kind.rules": {"zh-CN": "违规区域", "en": "Rule zone"},
+    "zones.kind.exclude": {"zh-CN": "允许区域（豁免）", "en": "Allowed area (exclude)"},
+    "zones.kind.mask": {"zh-CN": "运动屏蔽", "en": "Motion mask"},
+    "zones.col.id": {"zh-CN": "编号", "en": "Id"},
+    "zones.col.name": {"zh-CN": "名称", "en": "Name"},
+    "zones.col.kind": {"zh-CN": "类型", "en": "Kind"},
+    "zones.col.rules": {"zh-CN": "规则（逗号分隔）", "en": "Rules (comma-separated)"},
+    "zones.col.classes": {"zh-CN": "目标类别", "en": "Classes"},
+    "zones.col.dwell_s": {"zh-CN": "停留秒数", "en": "Dwell (s)"},
+    "zones.col.active_hours": {"zh-CN": "生效时段 (HH:MM-HH:MM)", "en": "Active hours (HH:MM-HH:MM)"},
+    "zones.rules_known": {"zh-CN": "可用规则", "en": "Rules"},
+    "zones.frame.live": {"zh-CN": "实时画面", "en": "Live frame"},
+    "zones.frame.evidence": {"zh-CN": "最近一张取证图", "en": "Latest evidence frame"},
+    "zones.frame.source": {"zh-CN": "视频文件第一帧", "en": "First frame of the video file"},
+    "zones.frame.background": {"zh-CN": "空场景参考图", "en": "Reference image of the empty scene"},
+    "zones.frame.none": {
+        "zh-CN": "暂无画面（摄像机离线或未运行）：空白画布，尺寸未知，保存时不检查是否超出画面",
+        "en": "No frame (the camera is offline or not running): a blank canvas of unknown size; zones "
+        "are not checked against the picture",
+    },
+    "zones.refused_file": {"zh-CN": "区域文件无效，未使用", "en": "Zone file refused, not in use"},
+    "zones.from_override": {"zh-CN": "当前区域：编辑器保存的文件", "en": "Zones in use: saved by the editor"},
+    "zones.from_config": {"zh-CN": "当前区域：配置文件", "en": "Zones in use: the config file's"},
+    "zones.login_needed": {"zh-CN": "请先以值班员身份登录", "en": "Log in with a desk account first"},
+    "zones.invalid": {"zh-CN": "未保存，区域有误：", "en": "Not saved, the zones have problems:"},
+    "zones.not_saved": {"zh-CN": "保存失败", "en": "Not saved"},
+    "zones.saved": {
+        "zh-CN": "已保存 {zones} 个区域、{masks} 个屏蔽区到 {path}，摄像机数秒内生效",
+        "en": "Saved {zones} zone(s) and {masks} motion mask(s) to {path}; the camera applies them within seconds",
+    },
     "err.409.verdict": {
         "zh-CN": "案件 #{id} 已合并到其他案件或不是视频识别案件，不能判定",
         "en": "Incident #{id} was merged into another or is not from a camera: no verdict here",

@@ -2,7 +2,8 @@
 
 While a viewer watches a camera, the board keeps :func:`watch_key` alive (a short expiry, renewed
 while the stream is open). A worker publishes the camera's annotated frame (a JPEG) to
-:func:`frame_key` (fields ``jpeg`` and ``at``, ISO time) at most ``vision.live_max_fps`` times a
+:func:`frame_key` (fields ``jpeg``, ``at``, ISO time, and ``width`` and ``height``: the camera frame's own size,
+before the JPEG was scaled down) at most ``vision.live_max_fps`` times a
 second, and only while that key exists: with nobody watching it encodes nothing. The last frame
 stays (a day) so that an offline camera still shows what it saw last, and when.
 """

@@ -181,6 +181,10 @@ class SceneBackground:
         self._ignore_small: np.ndarray | None = None
         self.static_frames = max(2, int(fps))  # a second standing still (after the short memory): static
 
+    def set_ignore(self, mask: np.ndarray | None) -> None:
+        """The motion masks (frame-sized, 255: ignored; None: none), e.g. after the zone editor saved."""
+        self.ignore, self._ignore_small = mask, None
+
     # -- start ------------------------------------------------------------------------------------
     def seed(self, image: np.ndarray, origin: str = "an image") -> None:
         """Start both models from ``image`` (the scene without the objects to be found) on the first

@@ -95,6 +95,18 @@ def zone_class_errors(zone_id: str, classes: list[str] | None, can: frozenset[st
     return []
 
 
+def camera_class_errors(camera, default_detector) -> list[str]:
+    """:func:`zone_class_errors` for each zone of a :class:`~cityops.config.CameraConfig` with its
+    detector (its own, else ``default_detector``), the static-object analysis's ``object`` included."""
+    det = camera.detector or default_detector
+    can = producible(det)
+    if can is not None and camera.uses_static_objects(det.backend):
+        can = can | {OBJECT}
+    return [
+        f"camera {camera.id!r}: {e}" for z in camera.zones for e in zone_class_errors(z.id, z.classes, can)
+    ]
+
+
 #: Classes one object may be boxed as at once (a van: ``car`` and ``truck``); folded before tracking.
 FAMILIES = {"vehicle": frozenset({"car", "truck", "bus", "motorcycle"})}
 

@@ -42,7 +42,8 @@ class LivePublisher:
                 return False
             key = frame_key(self.camera_id)
             pipe = self.r.pipeline(transaction=True)
-            pipe.hset(key, mapping={"jpeg": buf.tobytes(), "at": datetime.now(UTC).isoformat()})
+            at = datetime.now(UTC).isoformat()
+            pipe.hset(key, mapping={"jpeg": buf.tobytes(), "at": at, "width": w, "height": h})
             pipe.expire(key, FRAME_TTL_S)
             pipe.execute()
         except redis.RedisError as exc:  # the view waits; the camera's analysis goes on

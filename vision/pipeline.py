@@ -97,22 +97,27 @@ class CameraPipeline:
     persist_background: bool = True
     max_clip_bytes: int = 0  # a clip above it is deleted, the detection sent without it (0: no cap)
 
-    def __post_init__(self) -> None:
+    def _check_classes(self, camera: CameraConfig) -> bool:
+        """Raise ZoneError for zone classes the detector never produces; returns whether the camera
+        runs the static-object analysis."""
         can = getattr(self.detector, "classes", None)
-        static = self.camera.uses_static_objects(self.detector.name)
+        static = camera.uses_static_objects(self.detector.name)
         if static and can is not None:
             can = can | {OBJECT}
-        bad = [e for z in self.camera.zones for e in zone_class_errors(z.id, z.classes, can)]
+        bad = [e for z in camera.zones for e in zone_class_errors(z.id, z.classes, can)]
         if bad:
-            raise ZoneError(f"camera {self.camera.id!r}: " + "; ".join(bad))
+            raise ZoneError(f"camera {camera.id!r}: " + "; ".join(bad))
+        return static
+
+    def __post_init__(self) -> None:
+        static = self._check_classes(self.camera)
         self.zones = [Zone.from_config(z) for z in self.camera.zones]
         gap = max([z.max_gap_s for z in self.camera.zones] + [5.0]) + 1.0
         self.tracker = make_tracker(self.camera.tracker, fps=self.camera.fps, max_gap_s=gap)
         self.rules = CameraRules(self.zones)
         self.static: StaticObjects | None = None
         if static:
-            named = frozenset().union(*(r.classes for r in self.rules.rules))
-            self.static = StaticObjects(fps=self.camera.fps, camera_id=self.camera.id, named=named)
+            self.static = StaticObjects(fps=self.camera.fps, camera_id=self.camera.id, named=self._named())
         self.scene: SceneBackground | None = (
             self.static.scene if self.static else getattr(self.detector, "scene", None)
         )
@@ -136,15 +141,40 @@ class CameraPipeline:
     def skipped(self) -> int:
         return self.gate.skipped if self.gate else 0
 
+    def _named(self) -> frozenset[str]:
+        return frozenset().union(*(r.classes for r in self.rules.rules))
+
+    def set_zones(self, camera: CameraConfig) -> None:
+        """Use ``camera``'s zones and motion masks from the next frame on (a zone override saved by
+        the editor), keeping the tracks and the background models. Raises ZoneError (nothing
+        changed) for zones the detector or the frame cannot serve. Dwell clocks start again."""
+        static = self._check_classes(camera)
+        if self.frame_size is not None:
+            check_zones(camera.zones, *self.frame_size, camera.motion_masks)
+        zones = [Zone.from_config(z, self.frame_size) for z in camera.zones]
+        rules = CameraRules(zones)
+        self.camera, self.zones, self.rules = camera, zones, rules
+        if static and self.static is None:  # a zone now enforces exposed_rubbish or street_vending
+            self.static = StaticObjects(fps=camera.fps, camera_id=camera.id, named=self._named())
+            self.scene = self.static.scene
+            self.scene.camera_id = camera.id
+        elif self.static is not None:
+            self.static.named = self._named()
+        if self.frame_size is not None:
+            self._fit_masks(*self.frame_size)
+
     def _first_frame(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         check_zones(self.camera.zones, w, h, self.camera.motion_masks)
         for z in self.zones:
             z.fit(w, h)
         self.frame_size = (w, h)
+        self._fit_masks(w, h)
+
+    def _fit_masks(self, w: int, h: int) -> None:
         ignore = mask_image(self.camera.motion_masks, w, h)
-        if ignore is not None and self.scene is not None:  # the background models (weight-free, static)
-            self.scene.ignore = ignore
+        if self.scene is not None:  # the background models (weight-free, static)
+            self.scene.set_ignore(ignore)
         if self.use_gate:
             self.gate = MotionGate([z.mask((h, w)) for z in self.zones if not z.excludes], ignore=ignore)
 

@@ -37,9 +37,12 @@ from vision.pipeline import CameraPipeline, timed_frames
 from vision.rules import UnknownRule
 from vision.sources import SourceError, VideoSource
 from vision.tracking import TrackerError
+from vision.zone_overrides import OverrideWatcher
 from vision.zones import ZoneError
 
 log = logging.getLogger(__name__)
+#: Seconds between two looks at a camera's zone override file.
+OVERRIDE_POLL_S = 2.0
 CAMERA_ERRORS = (SourceError, DetectorError, ZoneError, TrackerError, UnknownRule, BackgroundError)
 
 
@@ -79,6 +82,9 @@ class CameraRunner(threading.Thread):
         self.pipeline: CameraPipeline | None = None
         self.final_health = True
         self.live = LivePublisher(r, camera.id, cfg.vision.live_max_fps)
+        # the zone editor's file for this camera, looked at every few seconds (no restart needed)
+        self.overrides = OverrideWatcher(cfg.data, camera, cfg.detector, OVERRIDE_POLL_S)
+        self.zones_applied = 0  # overrides swapped in while running
 
     def stop(self, *, final_health: bool = True) -> None:
         self.final_health = final_health
@@ -127,16 +133,15 @@ class CameraRunner(threading.Thread):
             self._health(0)
 
     def _run(self) -> None:
-        cam = self.camera
+        cam = self.camera = self.overrides.initial()
         detector = make_detector(cam.detector or self.cfg.detector, self.cfg.data, cam.fps)
-        self.pipeline = CameraPipeline(
-            cam,
-            detector,
-            self.cfg.data,
-            ZoneInfo(self.cfg.timezone),
-            self.run_id,
-            max_clip_bytes=int(self.cfg.vision.max_clip_mb * 1e6),
-        )
+        try:
+            self.pipeline = self._pipeline(cam, detector)
+        except ZoneError as exc:
+            if cam is self.overrides.camera:
+                raise
+            self._refuse(exc)
+            self.pipeline = self._pipeline(self.overrides.camera, detector)
         self.source = VideoSource(
             cam.source,
             fps=cam.fps,
@@ -154,14 +159,58 @@ class CameraRunner(threading.Thread):
                 return
             self.state, self.error = "online", None
             self.last_frame_at = datetime.now(UTC)
-            for det in self.pipeline.process(frame, t):
+            for det in self._process(frame, t):
                 self._publish_detection(det)
             window_frames += 1
             now = time.monotonic()
+            self._reload_zones(now)
             self.live.tick(now, lambda f=frame, t=t: self.pipeline.live_image(f, t))  # only if watched
             if now - last_health >= self.cfg.vision.health_interval_s:
                 self._health(window_frames / max(1e-6, now - window_start))
                 window_start, window_frames, last_health = now, 0, now
+
+    def _pipeline(self, cam: CameraConfig, detector) -> CameraPipeline:
+        self.camera = cam
+        return CameraPipeline(
+            cam,
+            detector,
+            self.cfg.data,
+            ZoneInfo(self.cfg.timezone),
+            self.run_id,
+            max_clip_bytes=int(self.cfg.vision.max_clip_mb * 1e6),
+        )
+
+    def _refuse(self, exc: Exception) -> None:
+        """The zone override does not fit this camera: log why and go on with the config's zones."""
+        self.overrides.refused = str(exc)
+        log.error("camera %s: zone override refused, the zones in use stay: %s", self.camera.id, exc)
+
+    def _process(self, frame, t: float) -> list[Detection]:
+        try:
+            return self.pipeline.process(frame, t)
+        except ZoneError as exc:  # the first frame: an override's zone outside the picture
+            if self.pipeline.frame_size is not None or self.camera is self.overrides.camera:
+                raise
+            self._refuse(exc)
+            self.camera = self.overrides.camera
+            self.pipeline.set_zones(self.camera)
+            return self.pipeline.process(frame, t)
+
+    def _reload_zones(self, now: float) -> None:
+        """Swap in the camera's zone override if its file changed and fits this camera's frames."""
+        cam = self.overrides.poll(now, self.pipeline.frame_size)
+        if cam is None:
+            return
+        try:
+            self.pipeline.set_zones(cam)
+        except (ZoneError, UnknownRule) as exc:
+            self._refuse(exc)
+            return
+        self.camera = cam
+        self.zones_applied += 1
+        log.info(
+            "camera %s: now %d zone(s), %d motion mask(s)", cam.id, len(cam.zones), len(cam.motion_masks)
+        )
 
     @property
     def producer(self) -> DurableProducer:
