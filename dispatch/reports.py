@@ -15,9 +15,10 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Text, case, cast, extract, func, literal, select
+from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, select
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import SLAConfig
@@ -47,25 +48,31 @@ def group_key(cell: str | None, type_code: str, by: str, grid: Grid) -> str:
     return c.street if by == "street" else c.community
 
 
-def _micros(col, dialect: str):
-    """Microseconds since the epoch of a stored UTC time, exact on both backends (SQLite keeps
-    ``YYYY-MM-DD HH:MM:SS.ffffff`` text; PostgreSQL's epoch is an exact numeric)."""
-    if dialect == "sqlite":
-        seconds = cast(func.strftime("%s", func.substr(col, 1, 19)), Integer)  # whole seconds: not rounded
-        return seconds * 1_000_000 + cast(func.substr(col, 21, 6), Integer)
-    return extract("epoch", col) * 1_000_000
+def _micros(col):
+    """Microseconds since the epoch of a time SQLite stores (``YYYY-MM-DD HH:MM:SS.ffffff`` text in
+    UTC), exact: whole seconds from the first 19 characters (``strftime`` would round the fraction)."""
+    seconds = cast(func.strftime("%s", func.substr(col, 1, 19)), Integer)
+    return seconds * 1_000_000 + cast(func.substr(col, 21, 6), Integer)
 
 
-def _target_micros(sla: SLAConfig, key: str):
-    """A stage's target in microseconds for each row's type (a type's own targets override)."""
-    default = round(getattr(sla, key) * 1_000_000)
+def _target(sla: SLAConfig, key: str, as_value):
+    """A stage's target for each row's type (a type's own targets override the configured ones)."""
+    default = as_value(getattr(sla, key))
     own = {
-        code: round(getattr(targets_for(code, sla), key) * 1_000_000)
+        code: as_value(getattr(targets_for(code, sla), key))
         for code, vt in violation_types().items()
         if vt.sla
     }
-    own = {code: us for code, us in own.items() if us != default}
-    return case(own, value=Incident.type, else_=default) if own else literal(default)
+    own = {code: v for code, v in own.items() if v != default}
+    return case({c: literal(v) for c, v in own.items()}, value=Incident.type, else_=literal(default))
+
+
+def _in_time(at, start, sla: SLAConfig, key: str, dialect: str):
+    """``at`` no later than ``start`` plus the stage's target, to the microsecond as in
+    :func:`dispatch.sla.deadlines` (PostgreSQL: timestamp + interval; SQLite: integer microseconds)."""
+    if dialect == "sqlite":
+        return _micros(at) - _micros(start) <= _target(sla, key, lambda s: round(s * 1_000_000))
+    return at <= start + _target(sla, key, lambda s: timedelta(seconds=s))
 
 
 def _count(cond):
@@ -75,12 +82,12 @@ def _count(cond):
 def _stage_columns(sla: SLAConfig, dialect: str) -> list:
     """Per SLA stage, how many cases met it and how many missed it (see :func:`dispatch.sla.met`):
     done within target since dispatch (or opening) is met; done late, or recorded breached, missed."""
-    start = _micros(func.coalesce(Incident.dispatched_at, Incident.opened_at), dialect)
+    start = func.coalesce(Incident.dispatched_at, Incident.opened_at)
     breaches = cast(Incident.breaches, Text)
     cols = []
     for stage, stamp, key in STAGES:
         at = getattr(Incident, stamp)
-        in_time = _micros(at, dialect) - start <= _target_micros(sla, key)
+        in_time = _in_time(at, start, sla, key, dialect)
         on_time = at.is_not(None) & in_time
         late = (at.is_not(None) & ~in_time) | (at.is_(None) & breaches.like(f'%"{stage}"%'))
         cols += [_count(on_time).label(f"{stage}_met"), _count(late).label(f"{stage}_missed")]
@@ -102,47 +109,63 @@ def _finish(rows: dict[str, dict], ratings: dict[str, list[int]]) -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=64)
+def _statements(targets: tuple, dialect: str, by: str) -> tuple:
+    """The three queries of a report, built once per SLA targets, backend and grouping (the
+    period's bounds are parameters): grouped by type, or by cell (folded into streets and
+    communities from the grid)."""
+    sla = SLAConfig(**dict(targets))
+    group = Incident.type if by == "type" else Incident.cell
+    opened = (
+        select(
+            group,
+            func.count(),
+            _count(Incident.state.in_(sorted(OPEN_STATES))),
+            *_stage_columns(sla, dialect),
+        )
+        .where(Incident.opened_at >= bindparam("begin"), Incident.opened_at < bindparam("end"))
+        .group_by(group)
+    )
+    closed = (
+        select(group, func.count())
+        .where(Incident.closed_at >= bindparam("begin"), Incident.closed_at < bindparam("end"))
+        .group_by(group)
+    )
+    rated = (
+        select(group, func.count(), func.sum(CitizenReport.rating))
+        .join(Incident, Incident.id == CitizenReport.incident_id)
+        .where(CitizenReport.rated_at >= bindparam("begin"), CitizenReport.rated_at < bindparam("end"))
+        .group_by(group)
+    )
+    return opened, closed, rated
+
+
 def summary(
     sessions: sessionmaker, grid: Grid, sla: SLAConfig, *, day: date, period: str, by: str, tz: ZoneInfo
 ) -> list[dict]:
     begin, end = period_bounds(day, period, tz)
+    bounds = {"begin": begin, "end": end}
     rows: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COLUMNS[1:], 0))
     ratings: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    keys: dict[str | None, str] = {}
+
+    def key(value: str | None) -> str:  # a type, or a cell's street or community (memoised per report)
+        if value not in keys:
+            keys[value] = value if by == "type" else group_key(value, "", by, grid)
+        return keys[value]
+
+    counted = ["opened", "open_now", *(f"{st}_{x}" for st, _, _ in STAGES for x in ("met", "missed"))]
     with sessions() as s:
-        dialect = s.get_bind().dialect.name
-        opened = s.execute(
-            select(
-                Incident.cell,
-                Incident.type,
-                func.count().label("opened"),
-                _count(Incident.state.in_(sorted(OPEN_STATES))).label("open_now"),
-                *_stage_columns(sla, dialect),
-            )  # fmt: skip
-            .where(Incident.opened_at >= begin, Incident.opened_at < end)
-            .group_by(Incident.cell, Incident.type)
-        ).mappings()
-        for g in opened:
-            row = rows[group_key(g["cell"], g["type"], by, grid)]
-            row["opened"] += g["opened"]
-            row["open_now"] += g["open_now"]
-            for st, _, _ in STAGES:
-                row[f"{st}_met"] += g[f"{st}_met"]
-                row[f"{st}_missed"] += g[f"{st}_missed"]
-        closed = s.execute(
-            select(Incident.cell, Incident.type, func.count())
-            .where(Incident.closed_at >= begin, Incident.closed_at < end)
-            .group_by(Incident.cell, Incident.type)
-        )
-        for cell, type_code, n in closed:
-            rows[group_key(cell, type_code, by, grid)]["closed"] += n
-        rated = s.execute(
-            select(Incident.cell, Incident.type, func.count(), func.sum(CitizenReport.rating))
-            .join(Incident, Incident.id == CitizenReport.incident_id)
-            .where(CitizenReport.rated_at >= begin, CitizenReport.rated_at < end)
-            .group_by(Incident.cell, Incident.type)
-        )
-        for cell, type_code, n, total in rated:
-            r = ratings[group_key(cell, type_code, by, grid)]
+        conn = s.connection()  # Core rows: no ORM loading for a few thousand tuples
+        opened, closed, rated = _statements(tuple(sla.model_dump().items()), conn.dialect.name, by)
+        for value, *counts in conn.execute(opened, bounds):
+            row = rows[key(value)]
+            for name, n in zip(counted, counts, strict=True):
+                row[name] += n
+        for value, n in conn.execute(closed, bounds):
+            rows[key(value)]["closed"] += n
+        for value, n, total in conn.execute(rated, bounds):
+            r = ratings[key(value)]
             r[0] += n
             r[1] += total or 0
     return _finish(rows, ratings)
