@@ -1,31 +1,36 @@
 """Daily and weekly figures per street, community or type, with SLA compliance and ratings.
 
 Each report is three GROUP BY queries on the store (cases opened in the period, cases closed in it,
-ratings given in it), grouped by cell and type in SQL — SLA stages judged met or missed there too —
-so the work does not grow with the cases a period holds beyond what the database reads by index
-(``opened_at``, ``closed_at``, ``rated_at``). Cells are folded into streets and communities here,
-from the grid. :func:`summary_from_rows` is the same figures computed one incident at a time in
-Python, the definition the queries are checked against (tests/test_dispatch_reports.py).
+ratings given in it), grouped in SQL by the report's key — the type, or the street or community of
+the case's cell, from ``grid_cells``, the grid mirrored into the store (:func:`sync_cells`) — with
+the SLA stages judged met or missed there too, so a report reads the period's cases by index
+(``opened_at``, ``closed_at``, ``rated_at``) and hands back one row per key (issue 18: a year of
+weekly reports on 370,000 cases, docs/scaling.md). :func:`summary_from_rows` is the same figures
+computed one incident at a time in Python, the definition the queries are checked against
+(tests/test_dispatch_reports.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, select
+from sqlalchemy import Integer, Text, bindparam, case, cast, delete, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import sessionmaker
 
 from cityops.config import SLAConfig
 from cityops.taxonomy import violation_types
 from dispatch.lifecycle import OPEN_STATES
 from dispatch.sla import STAGES, met, targets_for
-from dispatch.store import CitizenReport, Incident
+from dispatch.store import CitizenReport, GridCell, Incident
 from gis.grid import Grid
 
 COLUMNS = ["key", "opened", "closed", "open_now", "accept_met", "accept_missed", "arrive_met", "arrive_missed",
@@ -109,33 +114,74 @@ def _finish(rows: dict[str, dict], ratings: dict[str, list[int]]) -> list[dict]:
     return out
 
 
+_synced: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> grid mappings it holds
+
+
+def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
+    """Make the store's ``grid_cells`` the grid's cells with their community and street: rows that
+    differ are upserted, cells no longer in the grid deleted, in one transaction (safe when several
+    processes do it at once). Checked once per engine and grid in a process."""
+    engine = sessions.kw["bind"]
+    want = {c.code: (c.community, c.street) for c in grid.cells}
+    fingerprint = hash(frozenset(want.items()))
+    if fingerprint in _synced.get(engine, ()):
+        return
+    with sessions.begin() as s:
+        have = {
+            code: (community, street) for code, community, street in s.execute(select(GridCell.__table__))
+        }
+        if have != want:
+            changed = [
+                {"code": k, "community": v[0], "street": v[1]} for k, v in want.items() if have.get(k) != v
+            ]
+            if changed:
+                ins = (sqlite_insert if engine.dialect.name == "sqlite" else pg_insert)(GridCell)
+                upsert = ins.on_conflict_do_update(
+                    index_elements=[GridCell.code],
+                    set_={"community": ins.excluded.community, "street": ins.excluded.street},
+                )
+                for k in range(0, len(changed), 1000):
+                    s.execute(upsert, changed[k : k + 1000])
+            gone = sorted(set(have) - set(want))
+            for k in range(0, len(gone), 500):
+                s.execute(delete(GridCell).where(GridCell.code.in_(gone[k : k + 500])))
+    _synced.setdefault(engine, set()).add(fingerprint)
+
+
 @lru_cache(maxsize=64)
 def _statements(targets: tuple, dialect: str, by: str) -> tuple:
     """The three queries of a report, built once per SLA targets, backend and grouping (the
-    period's bounds are parameters): grouped by type, or by cell (folded into streets and
-    communities from the grid)."""
+    period's bounds are parameters), each grouped by the report's key in SQL: the type, or the
+    street or community of the case's cell (``grid_cells``; "(outside)" for a cell not there)."""
     sla = SLAConfig(**dict(targets))
-    group = Incident.type if by == "type" else Incident.cell
-    opened = (
-        select(
-            group,
-            func.count(),
-            _count(Incident.state.in_(sorted(OPEN_STATES))),
-            *_stage_columns(sla, dialect),
-        )
-        .where(Incident.opened_at >= bindparam("begin"), Incident.opened_at < bindparam("end"))
-        .group_by(group)
+    if by == "type":
+        group = Incident.type
+    else:
+        group = func.coalesce(getattr(GridCell, by), literal("(outside)"))
+    on_cell = GridCell.code == Incident.cell
+
+    def grouped(stmt, *where):
+        if by != "type":
+            stmt = stmt.outerjoin(GridCell, on_cell)
+        return stmt.where(*where).group_by(group)
+
+    opened = grouped(
+        select(group, func.count(), _count(Incident.state.in_(sorted(OPEN_STATES))), *_stage_columns(sla, dialect))
+        .select_from(Incident),
+        Incident.opened_at >= bindparam("begin"),
+        Incident.opened_at < bindparam("end"),
+    )  # fmt: skip
+    closed = grouped(
+        select(group, func.count()).select_from(Incident),
+        Incident.closed_at >= bindparam("begin"),
+        Incident.closed_at < bindparam("end"),
     )
-    closed = (
-        select(group, func.count())
-        .where(Incident.closed_at >= bindparam("begin"), Incident.closed_at < bindparam("end"))
-        .group_by(group)
-    )
-    rated = (
+    rated = grouped(
         select(group, func.count(), func.sum(CitizenReport.rating))
-        .join(Incident, Incident.id == CitizenReport.incident_id)
-        .where(CitizenReport.rated_at >= bindparam("begin"), CitizenReport.rated_at < bindparam("end"))
-        .group_by(group)
+        .select_from(CitizenReport)
+        .join(Incident, Incident.id == CitizenReport.incident_id),
+        CitizenReport.rated_at >= bindparam("begin"),
+        CitizenReport.rated_at < bindparam("end"),
     )
     return opened, closed, rated
 
@@ -145,29 +191,22 @@ def summary(
 ) -> list[dict]:
     begin, end = period_bounds(day, period, tz)
     bounds = {"begin": begin, "end": end}
+    if by != "type":
+        sync_cells(sessions, grid)
     rows: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COLUMNS[1:], 0))
     ratings: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    keys: dict[str | None, str] = {}
-
-    def key(value: str | None) -> str:  # a type, or a cell's street or community (memoised per report)
-        if value not in keys:
-            keys[value] = value if by == "type" else group_key(value, "", by, grid)
-        return keys[value]
-
     counted = ["opened", "open_now", *(f"{st}_{x}" for st, _, _ in STAGES for x in ("met", "missed"))]
     with sessions() as s:
-        conn = s.connection()  # Core rows: no ORM loading for a few thousand tuples
+        conn = s.connection()  # Core rows: no ORM loading
         opened, closed, rated = _statements(tuple(sla.model_dump().items()), conn.dialect.name, by)
-        for value, *counts in conn.execute(opened, bounds):
-            row = rows[key(value)]
+        for key, *counts in conn.execute(opened, bounds):
+            row = rows[key]
             for name, n in zip(counted, counts, strict=True):
                 row[name] += n
-        for value, n in conn.execute(closed, bounds):
-            rows[key(value)]["closed"] += n
-        for value, n, total in conn.execute(rated, bounds):
-            r = ratings[key(value)]
-            r[0] += n
-            r[1] += total or 0
+        for key, n in conn.execute(closed, bounds):
+            rows[key]["closed"] += n
+        for key, n, total in conn.execute(rated, bounds):
+            ratings[key] = [n, total or 0]
     return _finish(rows, ratings)
 
 

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 
 from dispatch.commands import Actor, Extras
 from dispatch.intake import citizen_report
 from dispatch.reports import COLUMNS, period_bounds, summary, summary_from_rows, to_csv
 from dispatch.sla import STAGES
-from dispatch.store import CitizenReport, Incident, open_store
+from dispatch.store import CitizenReport, GridCell, Incident, open_store
 from dispatch.wiring import build_dispatch
 from gis.default import load_grid
 from streams.schemas import Detection
@@ -147,5 +147,32 @@ def test_summary_queries_equal_the_per_incident_definition(tmp_path, store_url):
         week = summary(sessions, grid, cfg.sla, day=date(2026, 11, 16), period="week", by="type", tz=TZ)
         assert {r["key"] for r in week} >= {"fire_lane_blocked", "sos_call", "no_such_type"}
         assert all(r["accept_met"] and r["accept_missed"] and r["ratings"] for r in week)
+    finally:
+        engine.dispose()
+
+
+def test_a_stale_or_tampered_cell_table_is_corrected_before_a_report(tmp_path, store_url):
+    """grid_cells mirrors the configured grid: a cell moved to another street, a cell missing and a
+    cell that is not in the grid are put right by the next process that reports."""
+    cfg = make_config(tmp_path, store_url)
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    try:
+        _generated(sessions, grid, random.Random(7))
+        day = date(2026, 11, 16)
+        want = summary(sessions, grid, cfg.sla, day=day, period="week", by="street", tz=TZ)
+        cells = sorted({c.code for c in grid.cells[:12]})
+        with sessions.begin() as s:
+            s.execute(update(GridCell).where(GridCell.code == cells[0]).values(street="elsewhere"))
+            s.execute(delete(GridCell).where(GridCell.code == cells[1]))
+            s.add(GridCell(code="no-such-cell", community="c", street="s"))
+        engine.dispose()
+        engine, sessions = open_store(cfg.store_url)  # a later process
+        with sessions() as s:
+            assert s.scalar(select(GridCell.street).where(GridCell.code == cells[0])) == "elsewhere"
+        assert summary(sessions, grid, cfg.sla, day=day, period="week", by="street", tz=TZ) == want
+        with sessions() as s:
+            assert s.scalar(select(func.count()).select_from(GridCell)) == len(grid.cells)
+        assert "(outside)" in {r["key"] for r in want}
     finally:
         engine.dispose()
