@@ -81,21 +81,23 @@ def _in_time(at, start, sla: SLAConfig, key: str, dialect: str):
 
 
 def _count(cond):
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+    return func.count().filter(cond)
 
 
 def _stage_columns(sla: SLAConfig, dialect: str) -> list:
-    """Per SLA stage, how many cases met it and how many missed it (see :func:`dispatch.sla.met`):
-    done within target since dispatch (or opening) is met; done late, or recorded breached, missed."""
+    """Per SLA stage (see :func:`dispatch.sla.met`): how many cases did it within the target since
+    dispatch (or opening), how many did it at all, and how many have not done it but were recorded
+    as breaching it. Met = the first; missed = done late + breached = done - met + breached."""
     start = func.coalesce(Incident.dispatched_at, Incident.opened_at)
     breaches = cast(Incident.breaches, Text)
     cols = []
     for stage, stamp, key in STAGES:
         at = getattr(Incident, stamp)
-        in_time = _in_time(at, start, sla, key, dialect)
-        on_time = at.is_not(None) & in_time
-        late = (at.is_not(None) & ~in_time) | (at.is_(None) & breaches.like(f'%"{stage}"%'))
-        cols += [_count(on_time).label(f"{stage}_met"), _count(late).label(f"{stage}_missed")]
+        cols += [
+            _count(_in_time(at, start, sla, key, dialect)),  # NULL (not done) is not counted
+            func.count(at),
+            _count(at.is_(None) & breaches.like(f'%"{stage}"%')),
+        ]
     return cols
 
 
@@ -115,6 +117,14 @@ def _finish(rows: dict[str, dict], ratings: dict[str, list[int]]) -> list[dict]:
 
 
 _synced: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> grid mappings it holds
+_mappings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # grid -> (cells, fingerprint)
+
+
+def _mapping(grid: Grid) -> tuple[dict[str, tuple[str, str]], int]:
+    if grid not in _mappings:
+        want = {c.code: (c.community, c.street) for c in grid.cells}
+        _mappings[grid] = (want, hash(frozenset(want.items())))
+    return _mappings[grid]
 
 
 def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
@@ -122,8 +132,7 @@ def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
     differ are upserted, cells no longer in the grid deleted, in one transaction (safe when several
     processes do it at once). Checked once per engine and grid in a process."""
     engine = sessions.kw["bind"]
-    want = {c.code: (c.community, c.street) for c in grid.cells}
-    fingerprint = hash(frozenset(want.items()))
+    want, fingerprint = _mapping(grid)
     if fingerprint in _synced.get(engine, ()):
         return
     with sessions.begin() as s:
@@ -195,14 +204,17 @@ def summary(
         sync_cells(sessions, grid)
     rows: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COLUMNS[1:], 0))
     ratings: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    counted = ["opened", "open_now", *(f"{st}_{x}" for st, _, _ in STAGES for x in ("met", "missed"))]
     with sessions() as s:
         conn = s.connection()  # Core rows: no ORM loading
         opened, closed, rated = _statements(tuple(sla.model_dump().items()), conn.dialect.name, by)
-        for key, *counts in conn.execute(opened, bounds):
+        for key, n, open_now, *stages in conn.execute(opened, bounds):
             row = rows[key]
-            for name, n in zip(counted, counts, strict=True):
-                row[name] += n
+            row["opened"] += n
+            row["open_now"] += open_now
+            for k, (st, _, _) in enumerate(STAGES):
+                met_n, done, breached = stages[3 * k : 3 * k + 3]
+                row[f"{st}_met"] += met_n
+                row[f"{st}_missed"] += done - met_n + breached
         for key, n in conn.execute(closed, bounds):
             rows[key]["closed"] += n
         for key, n, total in conn.execute(rated, bounds):
