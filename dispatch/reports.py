@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Text, bindparam, case, cast, delete, func, literal, select
+from sqlalchemy import Integer, Text, bindparam, case, cast, delete, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import sessionmaker
@@ -159,9 +159,10 @@ def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
 
 @lru_cache(maxsize=64)
 def _statements(targets: tuple, dialect: str, by: str) -> tuple:
-    """The three queries of a report, built once per SLA targets, backend and grouping (the
-    period's bounds are parameters), each grouped by the report's key in SQL: the type, or the
-    street or community of the case's cell (``grid_cells``; "(outside)" for a cell not there)."""
+    """A report's query, built once per SLA targets, backend and grouping (the period's bounds are
+    parameters): the cases opened, closed and rated in the period (parts 0, 1, 2 of one UNION ALL,
+    one round trip), each grouped by the report's key in SQL: the type, or the street or community
+    of the case's cell (``grid_cells``; "(outside)" for a cell not there)."""
     sla = SLAConfig(**dict(targets))
     if by == "type":
         group = Incident.type
@@ -175,24 +176,26 @@ def _statements(targets: tuple, dialect: str, by: str) -> tuple:
         return stmt.where(*where).group_by(group)
 
     opened = grouped(
-        select(group, func.count(), _count(Incident.state.in_(sorted(OPEN_STATES))), *_stage_columns(sla, dialect))
+        select(literal(0), group, func.count(), _count(Incident.state.in_(sorted(OPEN_STATES))), *_stage_columns(sla, dialect))
         .select_from(Incident),
         Incident.opened_at >= bindparam("begin"),
         Incident.opened_at < bindparam("end"),
     )  # fmt: skip
     closed = grouped(
-        select(group, func.count()).select_from(Incident),
+        select(literal(1), group, func.count(), *[literal(0)] * (1 + 3 * len(STAGES))).select_from(Incident),
         Incident.closed_at >= bindparam("begin"),
         Incident.closed_at < bindparam("end"),
     )
     rated = grouped(
-        select(group, func.count(), func.sum(CitizenReport.rating))
+        select(
+            literal(2), group, func.count(), func.sum(CitizenReport.rating), *[literal(0)] * (3 * len(STAGES))
+        )
         .select_from(CitizenReport)
         .join(Incident, Incident.id == CitizenReport.incident_id),
         CitizenReport.rated_at >= bindparam("begin"),
         CitizenReport.rated_at < bindparam("end"),
     )
-    return opened, closed, rated
+    return union_all(opened, closed, rated)
 
 
 def summary(
@@ -206,19 +209,20 @@ def summary(
     ratings: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     with sessions() as s:
         conn = s.connection()  # Core rows: no ORM loading
-        opened, closed, rated = _statements(tuple(sla.model_dump().items()), conn.dialect.name, by)
-        for key, n, open_now, *stages in conn.execute(opened, bounds):
-            row = rows[key]
-            row["opened"] += n
-            row["open_now"] += open_now
-            for k, (st, _, _) in enumerate(STAGES):
-                met_n, done, breached = stages[3 * k : 3 * k + 3]
-                row[f"{st}_met"] += met_n
-                row[f"{st}_missed"] += done - met_n + breached
-        for key, n in conn.execute(closed, bounds):
-            rows[key]["closed"] += n
-        for key, n, total in conn.execute(rated, bounds):
-            ratings[key] = [n, total or 0]
+        query = _statements(tuple(sla.model_dump().items()), conn.dialect.name, by)
+        for part, key, n, second, *stages in conn.execute(query, bounds).all():
+            if part == 1:
+                rows[key]["closed"] += n
+            elif part == 2:
+                ratings[key] = [n, second or 0]  # count and sum of the ratings
+            else:
+                row = rows[key]
+                row["opened"] += n
+                row["open_now"] += second
+                for k, (st, _, _) in enumerate(STAGES):
+                    met_n, done, breached = stages[3 * k : 3 * k + 3]
+                    row[f"{st}_met"] += met_n
+                    row[f"{st}_missed"] += done - met_n + breached
     return _finish(rows, ratings)
 
 
