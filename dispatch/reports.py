@@ -135,14 +135,18 @@ def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
     want, fingerprint = _mapping(grid)
     if fingerprint in _synced.get(engine, ()):
         return
-    with sessions.begin() as s:
+    with sessions() as s:
         have = {
             code: (community, street) for code, community, street in s.execute(select(GridCell.__table__))
         }
-        if have != want:
-            changed = [
-                {"code": k, "community": v[0], "street": v[1]} for k, v in want.items() if have.get(k) != v
-            ]
+    if have != want:
+        # a transaction of its own that starts with a write: on SQLite a read transaction that turns
+        # into a write fails at once (not after busy_timeout) if another process wrote in between
+        changed = [
+            {"code": k, "community": v[0], "street": v[1]} for k, v in want.items() if have.get(k) != v
+        ]
+        gone = sorted(set(have) - set(want))
+        with sessions.begin() as s:
             if changed:
                 ins = (sqlite_insert if engine.dialect.name == "sqlite" else pg_insert)(GridCell)
                 upsert = ins.on_conflict_do_update(
@@ -151,7 +155,6 @@ def sync_cells(sessions: sessionmaker, grid: Grid) -> None:
                 )
                 for k in range(0, len(changed), 1000):
                     s.execute(upsert, changed[k : k + 1000])
-            gone = sorted(set(have) - set(want))
             for k in range(0, len(gone), 500):
                 s.execute(delete(GridCell).where(GridCell.code.in_(gone[k : k + 500])))
     _synced.setdefault(engine, set()).add(fingerprint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 
 from dispatch.commands import Actor, Extras
 from dispatch.intake import citizen_report
-from dispatch.reports import COLUMNS, period_bounds, summary, summary_from_rows, to_csv
+from dispatch.reports import COLUMNS, period_bounds, summary, summary_from_rows, sync_cells, to_csv
 from dispatch.sla import STAGES
 from dispatch.store import CitizenReport, GridCell, Incident, open_store
 from dispatch.wiring import build_dispatch
@@ -176,3 +177,20 @@ def test_a_stale_or_tampered_cell_table_is_corrected_before_a_report(tmp_path, s
         assert "(outside)" in {r["key"] for r in want}
     finally:
         engine.dispose()
+
+
+def test_processes_that_sync_the_cells_at_once_agree(tmp_path, store_url):
+    """Several API workers starting together each write the grid's cells: none fails, one copy."""
+    cfg = make_config(tmp_path, store_url)
+    engine, sessions = open_store(cfg.store_url)
+    grid = load_grid(cfg.grid, cfg.data)
+    others = [open_store(cfg.store_url, migrate=False) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda es: sync_cells(es[1], grid), others))
+        with sessions() as s:
+            got = {c.code: (c.community, c.street) for c in s.scalars(select(GridCell))}
+        assert got == {c.code: (c.community, c.street) for c in grid.cells}
+    finally:
+        for e, _ in [*others, (engine, None)]:
+            e.dispose()
