@@ -1,9 +1,10 @@
 """History at district scale: 370,000 cases and ~3 M events in the store, the interactive calls timed.
 
     .venv/bin/python bench/history.py [--incidents 370000] [--stores sqlite,postgresql]
-                                      [--samples 40] [--json FILE]
+                                      [--samples 40] [--json FILE] [--pg-url URL]
 
-For each store (SQLite in a temp dir; PostgreSQL: a fresh database on 127.0.0.1:5432) it loads
+For each store (SQLite in a temp dir; PostgreSQL: a fresh database on 127.0.0.1:5432, or ``--pg-url``,
+loaded on the first run and reused by the next) it loads
 ``--incidents`` incidents spread over 3 years across the grid (each with its life as events:
 created, assigned, accepted, on site, resolved, verified, closed; ~8 rows each), 20 % of them citizen
 reports (Open311 requests), the last ~3,000 still open — 1,168 of them on one inspector, as the
@@ -11,7 +12,9 @@ district's busiest had. Then it starts the real ``cityops api`` process on that 
 one request at a time (so the figure is the server's, not a client queue's), ``--samples`` calls
 each: the console's list (filter + sort, one page), one incident's detail with its audit trail, the
 busy inspector's dispatch list, Open311 ``GET requests`` with filters, the daily and weekly reports
-per street, community and type, and a year of weekly reports. Throughput of the console list is
+per street, community and type, and a year of weekly reports per street, community and type (with
+the CPU time the API process and the PostgreSQL backends spent on them, read from /proc: on a loaded
+machine the wall clock mostly measures the queue for a CPU). Throughput of the console list is
 driven with ``wrk`` (Debian package; skipped when missing), beside a bare FastAPI endpoint served by
 the same uvicorn on the same machine in the same run: the limit of this box, not of CityOps.
 Nothing is asserted.
