@@ -229,6 +229,18 @@ class VerdictRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class GridCell(Base):
+    """The grid's cells with their community and street, mirrored from the configured grid (the
+    grid file is the source; :func:`dispatch.reports.sync_cells` rewrites what differs) so that
+    reports group cases by street and community in SQL."""
+
+    __tablename__ = "grid_cells"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    community: Mapped[str] = mapped_column(String(64))
+    street: Mapped[str] = mapped_column(String(64))
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
