@@ -6,6 +6,8 @@
 - ``/citizen``     the citizen's report page (dashboard.pages.citizen)
 - ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
 - ``/evaluation``  the desk's evaluation league table, 综合评价 (dashboard.pages.evaluation)
+- ``/cameras``     the camera wall: the fleet by street and community, paged tiles, live view
+  (dashboard.pages.cameras)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -46,6 +48,7 @@ PAGES = {
     "/citizen": "citizen",
     "/reports": "reports",
     "/evaluation": "evaluation",
+    "/cameras": "cameras",
 }
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 
