@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from dispatch.api.addresses import PROXY_HEADER
+from dispatch.api.addresses import BOARD_HEADER, PROXY_HEADER
 
 
 @dataclass
@@ -128,6 +128,33 @@ class ApiClient:
         return self._call(
             "POST", f"/api/v1/incidents/{incident_id}/photos", token=token, files={"file": (name, data, mime)}
         )
+
+    # -- the board ------------------------------------------------------------------------------
+    def board_snapshot(self, key: str, recent_s: float, page: int = 500) -> ApiResult:
+        """Every page of the board's snapshot (open incidents and those changed in ``recent_s``):
+        ``[{"event": ..., "stamps": ...}]``, or the first error."""
+        rows: list = []
+        params: dict = {"recent_s": recent_s, "limit": page}
+        while True:
+            try:
+                res = self.http.get("/api/v1/board/snapshot", params=params, headers={BOARD_HEADER: key})
+            except httpx.HTTPError as exc:
+                return ApiResult(
+                    False,
+                    503,
+                    error=f"the dispatch API at {self.base_url} does not answer ({exc.__class__.__name__})",
+                )
+            if not res.is_success:
+                try:
+                    detail = res.json().get("detail", res.text)
+                except (ValueError, AttributeError):
+                    detail = res.text
+                return ApiResult(False, res.status_code, error=str(detail))
+            rows += res.json()
+            cursor = res.headers.get("X-Next-Cursor")
+            if not cursor:
+                return ApiResult(True, res.status_code, rows)
+            params["cursor"] = cursor
 
     # -- citizens (Open311) -----------------------------------------------------------------------
     def services(self) -> ApiResult:

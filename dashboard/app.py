@@ -7,6 +7,8 @@
 - ``/reports``     the public map and list of citizen reports (dashboard.pages.reports)
 - ``/evaluation``  the desk's evaluation league table, 综合评价 (dashboard.pages.evaluation)
 - ``/zones``       the desk's zone and mask editor (dashboard.pages.zones)
+- ``/cameras``     the camera wall: the fleet by street and community, paged tiles, live view
+  (dashboard.pages.cameras)
 
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
@@ -48,6 +50,7 @@ PAGES = {
     "/reports": "reports",
     "/evaluation": "evaluation",
     "/zones": "zones",
+    "/cameras": "cameras",
 }
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 

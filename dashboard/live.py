@@ -4,8 +4,16 @@ Cameras: the latest report of each is read from the camera-state hash at start a
 ``CAMERA_SWEEP_S`` (fps and frame counts change there without news); the camera-health stream
 brings state changes (offline, error, back online) as they happen.
 
-A background thread reads both streams (from their start, then blocking for new entries) and keeps
-the newest version of every incident; a replayed event with an old version changes nothing.
+A background thread reads both streams (then blocks for new entries) and keeps the newest version of
+every incident; a replayed event with an old version changes nothing.
+
+Incidents start from a snapshot, not from the stream's start: the incidents stream is capped
+(``redis.stream_maxlen``), so an incident opened long ago whose events fell off it would be missing
+after a restart. ``seed`` (the dispatch API's board snapshot: open incidents and those changed within
+``retention_s``, each as its latest event) is taken once the stream's last id is read, and the stream
+is then followed from that id: what changed in between comes again and is applied or ignored by
+version. When the API does not answer, the stream is followed from its start (as before), and the
+snapshot is asked for again every ``SEED_RETRY_S`` until it comes.
 ``version`` counts changes so page callbacks can skip ticks where nothing happened.
 """
 
@@ -15,6 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
@@ -36,11 +45,23 @@ from streams.schemas import (
 
 log = logging.getLogger(__name__)
 CAMERA_SWEEP_S = 5.0
+SEED_RETRY_S = 10.0
+
+#: The board's snapshot: rows ``{"event": <IncidentEvent as JSON>, "stamps": {state: ISO time}}``;
+#: raises :class:`SeedUnavailable` when it cannot be had.
+Seed = Callable[[], list[dict]]
+
+
+class SeedUnavailable(Exception):
+    """The snapshot could not be taken (the API is down, refused, or answered nonsense)."""
 
 
 class LiveState:
-    def __init__(self, redis_url: str, retention_s: float = 86_400) -> None:
+    def __init__(self, redis_url: str, retention_s: float = 86_400, seed: Seed | None = None) -> None:
         self.r = connect(redis_url)
+        self.seed = seed
+        self.seeded = seed is None  # True once the snapshot was applied (or when there is none)
+        self._seed_at = 0.0  # monotonic time of the next try (0: the first, which sets the cursor)
         self.retention_s = retention_s  # finished incidents leave the live state after this long
         self.incidents: OrderedDict[int, IncidentEvent] = OrderedDict()
         self.cameras: dict[str, CameraHealth] = {}
@@ -61,6 +82,9 @@ class LiveState:
         except MalformedMessage as exc:
             log.warning("skipping malformed entry: %s", exc)
             return False
+        return self.apply_message(msg)
+
+    def apply_message(self, msg) -> bool:
         with self.lock:
             if isinstance(msg, IncidentEvent):
                 old = self.incidents.get(msg.incident_id)
@@ -86,6 +110,40 @@ class LiveState:
             self.version += 1
             self._changed.notify_all()
             return True
+
+    def take_seed(self) -> bool:
+        """Apply the snapshot; on the first try, first read the incidents stream's last id and
+        follow the stream from there once the snapshot is in. Returns whether it was applied."""
+        first = self._seed_at == 0.0
+        position = None
+        if first:
+            last = self.r.xrevrange(INCIDENTS, count=1)
+            position = last[0][0] if last else "0-0"
+        try:
+            rows = self.seed()
+            events = [(IncidentEvent.model_validate(row["event"]), row.get("stamps") or {}) for row in rows]
+            stamps = [{st: datetime.fromisoformat(at) for st, at in s.items()} for _, s in events]
+        except Exception as exc:  # noqa: BLE001 (the API down, refusing, or a bad answer: all the same here)
+            self._seed_at = time.monotonic() + SEED_RETRY_S
+            log.warning(
+                "live state: no snapshot of open incidents from the API (%s); %s, asking again in %.0f s",
+                exc,
+                "following the incidents stream from its start" if first else "still following the stream",
+                SEED_RETRY_S,
+            )
+            return False
+        if first:
+            self._cursor[INCIDENTS] = position
+        for (msg, _), st in zip(events, stamps, strict=True):
+            self.apply_message(msg)
+            with self.lock:
+                mine = self.stamps.setdefault(msg.incident_id, {})
+                for state, at in st.items():
+                    if state not in mine or at < mine[state]:
+                        mine[state] = at
+        self.seeded = True
+        log.info("live state: %d open or recent incidents from the API's snapshot", len(events))
+        return True
 
     def prune(self, now: datetime) -> int:
         """Forget incidents that finished (closed, rejected, merged) more than ``retention_s`` ago,
@@ -138,6 +196,8 @@ class LiveState:
         outage = Outage(log, "live state")
         while not self._stop.is_set():
             try:
+                if not self.seeded and time.monotonic() >= self._seed_at:
+                    self.take_seed()
                 if time.monotonic() - last_sweep > CAMERA_SWEEP_S:
                     last_sweep = time.monotonic()
                     self.sweep_cameras()

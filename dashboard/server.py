@@ -5,16 +5,34 @@ from __future__ import annotations
 import logging
 
 from cityops.config import CityOpsConfig
+from dashboard.api_client import ApiClient
 from dashboard.app import create_app
-from dashboard.live import LiveState
+from dashboard.live import LiveState, Seed, SeedUnavailable
 from dashboard.maps import grid_layers
+from dispatch.accounts import load_secret
+from dispatch.api.addresses import board_key
 from gis.default import load_grid
 
 log = logging.getLogger(__name__)
 
 
+def api_seed(api: ApiClient, key: str, recent_s: float) -> Seed:
+    """The live state's snapshot of open and recent incidents, from the dispatch API."""
+
+    def seed() -> list[dict]:
+        res = api.board_snapshot(key, recent_s)
+        if not res.ok:
+            raise SeedUnavailable(f"{res.status} {res.error}")
+        return res.data
+
+    return seed
+
+
 def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
-    live = LiveState(redis_url, retention_s=cfg.dashboard.retention_h * 3600).start()
+    retention_s = cfg.dashboard.retention_h * 3600
+    api = ApiClient(cfg.api_url, timeout=60.0)
+    seed = api_seed(api, board_key(load_secret(cfg.data)), retention_s)
+    live = LiveState(redis_url, retention_s=retention_s, seed=seed).start()
     grid = load_grid(cfg.grid, cfg.data)
     app = create_app(cfg, live, grid)
     grid_layers(cfg, grid)  # the map's geometry before the first page asks for it

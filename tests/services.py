@@ -34,9 +34,15 @@ def write_config(cfg: CityOpsConfig, path: Path) -> Path:
 
 @contextmanager
 def services(
-    cfg: CityOpsConfig, cfg_path: Path, redis_url: str, names: tuple[str, ...], secret: str = "test-secret"
+    cfg: CityOpsConfig,
+    cfg_path: Path,
+    redis_url: str,
+    names: tuple[str, ...],
+    secret: str = "test-secret",
+    timeout: float = 60,
 ):
-    """Run ``cityops <name> --config cfg_path`` for each name; waits until the HTTP ones answer."""
+    """Run ``cityops <name> --config cfg_path`` for each name; waits (up to ``timeout`` s each) until
+    the HTTP ones answer."""
     env = {**os.environ, "REDIS_URL": redis_url, "CITYOPS_SECRET": secret}
     procs = {}
     logs = {}
@@ -46,9 +52,9 @@ def services(
             procs[name] = subprocess.Popen([sys.executable, "-m", "cityops", name, "--config", str(cfg_path)], cwd=ROOT, env=env,
                                            stdout=logs[name], stderr=subprocess.STDOUT)  # fmt: skip
         if "api" in names:
-            wait_http(f"http://127.0.0.1:{cfg.dispatch.port}/healthz", timeout=60)
+            wait_http(f"http://127.0.0.1:{cfg.dispatch.port}/healthz", timeout=timeout)
         if "dashboard" in names:
-            wait_http(f"http://127.0.0.1:{cfg.dashboard.port}/api/live", timeout=60)
+            wait_http(f"http://127.0.0.1:{cfg.dashboard.port}/api/live", timeout=timeout)
         yield procs
     finally:
         for p in procs.values():

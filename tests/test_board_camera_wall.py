@@ -4,10 +4,8 @@ not from how the vision worker names its evidence files: a camera id may contain
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
-from cityops.config import CityOpsConfig
-from dashboard.pages.board import camera_wall
+from dashboard.camera_wall import latest_pictures
 from dispatch.outbox import to_message
 from dispatch.store import Incident, IncidentEventRow
 from streams.schemas import IncidentEvent
@@ -22,24 +20,18 @@ def event(iid: int, camera: str | None, evidence: str, at: datetime) -> Incident
     )  # fmt: skip
 
 
-def images(tiles) -> dict[str, str | None]:
-    out = {}
-    for tile in tiles:
-        img = tile.children[0]
-        out[tile.id.removeprefix("camera-")] = getattr(img, "src", None)
-    return out
-
-
 def test_camera_ids_with_underscores_get_their_picture():
-    cams = [{"id": i, "source": "demo:x", "lon": 118.2, "lat": 39.65} for i in ("gate", "gate_3", "north")]
-    ctx = SimpleNamespace(cfg=CityOpsConfig.model_validate({"cameras": cams}), api_public_url="http://api")
     incidents = [
         event(1, "gate_3", "evidence/gate_3_pavement_7_a.jpg", T0),
         event(2, "gate_3", "evidence/gate_3_pavement_9_b.jpg", T0 + timedelta(seconds=5)),
+        event(4, "gate", "evidence/gate_3_pavement_1_c.jpg", T0 - timedelta(seconds=5)),
         event(3, None, "photos/20261125/c.jpg", T0),  # a citizen report: no camera
     ]
-    got = images(camera_wall(ctx, incidents, [], "en"))
-    assert got == {"gate": None, "gate_3": "/evidence/evidence/gate_3_pavement_9_b.jpg", "north": None}
+    got = latest_pictures(incidents[::-1], "http://api")  # the newest wins, whatever the order
+    assert got == {
+        "gate_3": "/evidence/evidence/gate_3_pavement_9_b.jpg",
+        "gate": "/evidence/evidence/gate_3_pavement_1_c.jpg",
+    }
 
 
 def test_outbox_events_carry_the_camera_and_zone():

@@ -3,7 +3,8 @@ processes (dispatch, API, board), a real store and Redis, on the full 2,257-cell
 the basemap from a real MBTiles file (tests/data/basemap).
 
 - one screen at 1920x1080, 2560x1440 and 3840x2160: no scrolling, every panel inside the viewport,
-  type, map and chart text scaled with the wall;
+  type, map and chart text scaled with the wall; the camera panel a summary with a link to the camera
+  wall (tests/test_camera_wall.py: the same with 7,803 cameras);
 - readable at a glance: overdue markers red, a legend, cards with street, community and inspector
   names, citizen photos as thumbnails, a click on a card flies the map there and opens its detail, the
   header in Chinese;
@@ -44,7 +45,7 @@ CHARTS_DRAWN = """() => ['chart-trend', 'chart-type', 'chart-street'].every(id =
   const g = document.querySelector('#' + id + ' .js-plotly-plot'); return g && g.data && g.data.length > 0; })"""
 FIT = """() => {
   const d = document.documentElement, vw = innerWidth, vh = innerHeight;
-  const out = [...document.querySelectorAll('.nav, .header, .kpi, .panel, .cam-tile, .incident, #board-map')]
+  const out = [...document.querySelectorAll('.nav, .header, .kpi, .panel, .cam-sum-row, .cam-sum-link, .incident, #board-map')]
     .map(e => { const r = e.getBoundingClientRect();
                 return {what: e.id || e.className, top: r.top, left: r.left, bottom: r.bottom, right: r.right}; })
     .filter(b => b.top < -0.5 || b.left < -0.5 || b.bottom > vh + 0.5 || b.right > vw + 0.5);
@@ -56,7 +57,9 @@ FIT = """() => {
           title: parseFloat(getComputedStyle(document.getElementById('title')).fontSize),
           kpi: parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize),
           map: document.querySelector('#board-map').getBoundingClientRect().height,
-          chartFont: chart._fullLayout.font.size, cams: document.querySelectorAll('.cam-tile').length, visible};
+          chartFont: chart._fullLayout.font.size, tiles: document.querySelectorAll('.cam-tile').length,
+          cams: document.querySelectorAll('#camera-wall .cam-sum-row').length,
+          link: (document.getElementById('cam-wall-link') || {}).innerText, visible};
 }"""
 
 
@@ -142,7 +145,8 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
         assert (fit["vw"], fit["vh"]) == (w, h)
         assert fit["docH"] == h and fit["bodyH"] <= h and fit["docW"] == w, fit
         assert fit["out"] == [], f"{w}x{h}: outside the screen: {fit['out']}"
-        assert fit["cams"] == 2 and fit["visible"] >= 3, fit
+        # the camera panel: a summary (district, then streets worst first) and a link to the wall
+        assert fit["tiles"] == 0 and fit["cams"] >= 2 and "(2)" in fit["link"] and fit["visible"] >= 3, fit
         assert fit["map"] > 0.45 * h, fit  # the map takes most of the height, not an island
     small, big = got[SIZES[0]], got[SIZES[-1]]
     for key in ("title", "kpi", "chartFont"):

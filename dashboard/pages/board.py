@@ -36,6 +36,7 @@ from flask import Response
 from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import eval_panel
+from dashboard.camera_wall import board_summary
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.iot_board import DEVICES, active_alarms, alarm_cards, device_trace
@@ -62,6 +63,7 @@ CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "camer
 #: Outputs of :func:`refresh` after the map, in order; each is sent only when it changed.
 PANELS = ("kpis", "ticker", "camera-wall", "chart-trend", "chart-type", "chart-street")
 MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
+FLEET, FLEET_PX = 500, 5  # more cameras than this: smaller points
 
 
 # -- what each open page was sent ------------------------------------------------------------------
@@ -78,6 +80,7 @@ class ClientView:
     focused: int | None = None  # the incident whose card was clicked last
     seq: int = 0  # this view's number: what the page reports back (board-version) once it holds it
     devices: int = 0  # the live state's devices_version the page's device layer shows
+    cameras: tuple = ()  # each camera's (colour, text) in the camera layer the page shows
 
 
 class ClientViews:
@@ -272,12 +275,14 @@ def map_figure(
     )
     below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
     view.devices, devices = ctx.live.device_list()
+    cams = camera_trace(ctx, cameras, lang, view.scale)
+    view.cameras = tuple(zip(cams["marker"]["color"], cams["text"], strict=True))
     fig = {
         "data": [
             cells,
             highlight_trace(),
             markers,
-            camera_trace(ctx, cameras, lang, view.scale),
+            cams,
             device_trace(devices, lang),
         ],
         "layout": {
@@ -326,7 +331,7 @@ def camera_trace(ctx: DashContext, cameras, lang: str, scale: float = 1.0) -> di
         [c.lat for c in cams],
         texts,
         [CAMERA_COLOURS[st] for st in states],
-        size=round(CAMERA_PX * scale),
+        size=round((CAMERA_PX if len(cams) <= FLEET else FLEET_PX) * scale),  # a fleet would hide the cells
     )
 
 
@@ -465,40 +470,6 @@ def ticker(ctx: DashContext, incidents, lang: str, limit: int = 8) -> list:
     return rows + [card(ctx, i, lang) for i in latest]
 
 
-def camera_wall(ctx: DashContext, incidents, cameras, lang: str) -> list:
-    health = {c.camera_id: c for c in cameras}
-    latest: dict[str, str] = {}
-    for inc in sorted(incidents, key=lambda i: i.at):
-        url = media_url(inc.evidence, ctx.api_public_url)
-        if inc.camera_id and url:
-            latest[inc.camera_id] = url
-    tiles = []
-    for cam in ctx.cfg.cameras:
-        h = health.get(cam.id)
-        state = h.state if h else "starting"
-        img = (
-            html.Img(src=latest[cam.id], className="cam-img")
-            if cam.id in latest
-            else html.Div(t("no_frame", lang), className="cam-img empty")
-        )
-        caption = f"{cam.name or cam.id} · {t('cam.' + state, lang)}" + (
-            f" · {h.fps:.1f} {t('fps', lang)}" if h else ""
-        )
-        tiles.append(
-            html.Div(
-                [
-                    img,
-                    html.Div(
-                        [html.Span("●", className=f"dot cam-{state}"), " ", caption], className="cam-caption"
-                    ),
-                ],
-                className="cam-tile",
-                id=f"camera-{cam.id}",
-            )
-        )
-    return tiles or [html.Div(t("no_cameras", lang), className="empty")]
-
-
 def charts(
     ctx: DashContext, incidents, lang: str, drill: dict | None = None, scale: float = 1.0
 ) -> tuple[dict, dict, dict]:
@@ -576,7 +547,7 @@ def panels(
     return (
         kpi_tiles(ctx, mine, cameras, lang),
         ticker(ctx, mine, lang),
-        camera_wall(ctx, incidents, cameras, lang),
+        board_summary(ctx, cameras, lang),
         trend,
         by_type,
         by_unit,
@@ -688,9 +659,9 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.H2(t("cameras", lang)),
                             html.Div(
-                                camera_wall(ctx, incidents, cameras, lang),
+                                board_summary(ctx, cameras, lang),
                                 id="camera-wall",
-                                className="camera-wall",
+                                className="camera-summary",
                             ),
                         ],
                         className="panel",
@@ -807,9 +778,18 @@ def map_patch(
             sizes[k] = marker_size(inc, view.scale) if inc is not None else MARKER_PX
         patch["data"][markers]["marker"]["size"] = sizes
     cam = camera_trace(ctx, cameras, lang, view.scale)
-    patch["data"][cams]["marker"]["color"] = cam["marker"]["color"]
-    patch["data"][cams]["marker"]["size"] = cam["marker"]["size"]
-    patch["data"][cams]["text"] = cam["text"]
+    now = tuple(zip(cam["marker"]["color"], cam["text"], strict=True))
+    if len(now) != len(view.cameras):  # (not from this board's config: the layer whole)
+        patch["data"][cams]["marker"]["color"] = cam["marker"]["color"]
+        patch["data"][cams]["text"] = cam["text"]
+    else:  # only the cameras whose state changed: 7,803 colours per update would be most of it
+        for k, (was, new) in enumerate(zip(view.cameras, now, strict=True)):
+            if was != new:
+                patch["data"][cams]["marker"]["color"][k] = new[0]
+                patch["data"][cams]["text"][k] = new[1]
+    view.cameras = now
+    if rescale:
+        patch["data"][cams]["marker"]["size"] = cam["marker"]["size"]
     version, devices = ctx.live.device_list()
     if DEVICES in view.traces and version != view.devices:  # a device changed state: the layer whole
         dev = device_trace(devices, lang)
@@ -874,7 +854,8 @@ def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | 
         view.sent = dict(zip(PANELS, got.digests, strict=True))
         return (fig, *got.values, ctx.board_views.put(cid, view))
     view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, dict(base.sent),
-                      base.scale, drill=drill_key, focused=focused, devices=base.devices)  # fmt: skip
+                      base.scale, drill=drill_key, focused=focused, devices=base.devices,
+                      cameras=base.cameras)  # fmt: skip
     map_out = no_update
     rescaled = scale != base.scale
     if version != base.version or rescaled:

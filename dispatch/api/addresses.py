@@ -18,11 +18,17 @@ from starlette.requests import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PROXY_HEADER = "X-CityOps-Proxy"
+BOARD_HEADER = "X-CityOps-Board"  # the board's key for its snapshot (dispatch.api.board_feed)
 
 
 def proxy_key(secret: str) -> str:
     """The key the board sends with the addresses it forwards (not the secret itself)."""
     return hmac.new(secret.encode(), b"cityops board proxy v1", hashlib.sha256).hexdigest()
+
+
+def board_key(secret: str) -> str:
+    """The key the board sends to read its snapshot of open work (not the secret itself)."""
+    return hmac.new(secret.encode(), b"cityops board snapshot v1", hashlib.sha256).hexdigest()
 
 
 @lru_cache(maxsize=32)

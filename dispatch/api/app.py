@@ -19,7 +19,7 @@ from cityops.clock import Clock, utcnow
 from cityops.config import CityOpsConfig
 from cityops.service_state import health
 from dispatch.accounts import Tokens, load_secret
-from dispatch.api import open311, staff
+from dispatch.api import board_feed, open311, staff
 from dispatch.api.deps import ApiContext, ctx, desk_actor, desk_or_board
 from dispatch.api.guards import JsonGuard, validation_error
 from dispatch.api.open311_format import error_response, is_open311
@@ -145,6 +145,7 @@ def create_api(
         return _error(req, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
     app.include_router(staff.router)
+    app.include_router(board_feed.router)
     app.include_router(open311.router)
     app.include_router(iot_webhook.router)
 

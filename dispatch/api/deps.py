@@ -14,7 +14,14 @@ from sqlalchemy.orm import sessionmaker
 
 from cityops.config import CityOpsConfig
 from dispatch.accounts import AccountCheck, AuthError, Tokens, load_secret
-from dispatch.api.addresses import PROXY_HEADER, Network, client_address, proxy_key, trusted_networks
+from dispatch.api.addresses import (
+    PROXY_HEADER,
+    Network,
+    board_key,
+    client_address,
+    proxy_key,
+    trusted_networks,
+)
 from dispatch.api.throttle import LoginThrottle
 from dispatch.commands import Actor, Commands
 from dispatch.intake import Intake
@@ -42,6 +49,7 @@ class ApiContext:
     login_throttle: LoginThrottle = field(init=False)
     trusted: tuple[Network, ...] = field(init=False)
     proxy_key: str = field(init=False)
+    board_key: str = field(init=False)  # what the board sends for its snapshot (api.board_feed)
 
     def __post_init__(self) -> None:
         d = self.cfg.dispatch
@@ -50,7 +58,9 @@ class ApiContext:
             self.r, d.login_failures_per_account, d.login_failures_per_address, d.login_window_s
         )
         self.trusted = trusted_networks(tuple(d.trusted_proxies))
-        self.proxy_key = proxy_key(load_secret(self.data_dir))
+        secret = load_secret(self.data_dir)
+        self.proxy_key = proxy_key(secret)
+        self.board_key = board_key(secret)
 
     def client_address(self, request: Request) -> str:
         return client_address(request, self.trusted, self.proxy_key)
