@@ -3,7 +3,13 @@
  * - Once the map has drawn, tell the server the page's scale (board-scale): that first update
  *   brings the charts, and every resize brings them again at the new size.
  * - Then follow /board/events (server-sent events): each message is the live state's new version,
- *   handed to the board-push element, whose callback patches only what changed.
+ *   handed at once to the board-push element (the fast lane: KPI tiles, incident cards, cameras),
+ *   and to board-map-push once the messages pause for data-quiet-ms, or data-max-wait-ms after the
+ *   first one not yet drawn, and never while the map is still drawing the last one (the slow lane:
+ *   the map and the charts). A map redraw (all its cells and markers) costs far more than a card,
+ *   so a burst of events brings every card at once and one redraw of the map after it; and the map
+ *   gets at most data-share of the page's time (a slow machine redraws it less often, so the
+ *   cards still come at once).
  * - A click on an incident card opens its detail (board-focus); the detail's x closes it.
  * Pages other than the board have no #board-push, so nothing runs there.
  */
@@ -13,6 +19,14 @@
   var scaled = false;
   var since = 0;
   var resizeTimer = null;
+  var mapTimer = null;
+  var mapWanted = null; // the newest version the map has not been asked to draw
+  var mapAsked = null; // the version the map was asked to draw last
+  var firstWanted = 0; // when the oldest version not yet drawn arrived
+  var drawStart = 0; // when the map was asked to draw (0: not drawing)
+  var sawBusy = false;
+  var drawCost = 0; // how long the last map update took, ask to idle (ms)
+  var lastDrawEnd = 0;
 
   function setProps(id, props) {
     var dc = window.dash_clientside;
@@ -34,24 +48,93 @@
     return !!(sub && sub.map && sub.map.loaded());
   }
 
+  function mapBusy() {
+    var g = document.querySelector("#board-map .js-plotly-plot");
+    var sub = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot;
+    return !!(sub && sub.map && !sub.map.loaded());
+  }
+
+  function mapSettings() {
+    var el = document.getElementById("board-map-push");
+    return {
+      quiet: Number(el && el.dataset.quietMs) || 1000,
+      maxWait: Number(el && el.dataset.maxWaitMs) || 5000,
+      share: Number(el && el.dataset.share) || 0.25,
+    };
+  }
+
+  function watchDraw() {
+    // how long the map took to draw what it was asked last: from the ask until it is idle again
+    if (!drawStart) return;
+    if (mapBusy()) {
+      sawBusy = true;
+    } else if (sawBusy || Date.now() - drawStart > 10000) {
+      if (sawBusy) drawCost = Date.now() - drawStart;
+      lastDrawEnd = Date.now();
+      drawStart = 0;
+      sawBusy = false;
+    }
+  }
+
+  function askMap() {
+    mapTimer = null;
+    if (mapWanted === null || mapWanted === mapAsked) return;
+    var now = Date.now();
+    // the map's redraws get at most `share` of the page's time: after one that took drawCost,
+    // the next waits drawCost * (1 / share - 1)
+    var share = mapSettings().share;
+    var rest = lastDrawEnd + (drawCost * (1 - share)) / share - now;
+    if (drawStart || (mapBusy() && now - firstWanted < 15000) || rest > 0) {
+      mapTimer = setTimeout(askMap, Math.max(100, rest)); // still drawing, or resting after it
+      return;
+    }
+    if (setProps("board-map-push", { value: mapWanted })) {
+      mapAsked = mapWanted;
+      drawStart = now;
+      sawBusy = false;
+    }
+    mapWanted = null;
+    firstWanted = 0;
+  }
+
+  function wantMap(version) {
+    var el = document.getElementById("board-map-push");
+    if (!el) return;
+    if (mapAsked === null) mapAsked = Number(el.value);
+    if (version === mapAsked) return;
+    var got = mapSettings();
+    var now = Date.now();
+    mapWanted = version;
+    firstWanted = firstWanted || now;
+    clearTimeout(mapTimer);
+    mapTimer = setTimeout(askMap, Math.max(0, Math.min(got.quiet, firstWanted + got.maxWait - now)));
+  }
+
   function check() {
     if (!document.getElementById("board-push")) {
       if (source) {
         source.close();
         source = null;
       }
+      clearTimeout(mapTimer);
+      mapTimer = null;
+      mapWanted = mapAsked = null;
+      firstWanted = drawStart = drawCost = lastDrawEnd = 0;
       scaled = false;
       since = 0;
       return;
     }
     since = since || Date.now();
+    watchDraw();
     if (!scaled && (mapDrawn() || Date.now() - since > 5000)) {
       scaled = setProps("board-scale", { value: scale() });
     }
     if (scaled && !source) {
       source = new EventSource("/board/events");
       source.onmessage = function (e) {
-        setProps("board-push", { value: Number(e.data) });
+        var version = Number(e.data);
+        setProps("board-push", { value: version });
+        wantMap(version);
       };
     }
   }

@@ -95,6 +95,14 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         compress=True,  # gzip: plotly.js and the first figure are most of a first load
     )
     app.ctx = ctx
+    # plotly.js (4.6 MB) is fetched only once a page's first graph renders, after the layout's round
+    # trips: fetched at once, beside them, it is ready when the first map is (the board's first draw)
+    prefix = app.config.requests_pathname_prefix
+    preload = "".join(
+        f'<link rel="preload" as="script" href="{prefix}_dash-component-suites/{path}">'
+        for path in ("plotly/package_data/plotly.min.js", "dash/dcc/async-graph.js")
+    )
+    app.index_string = app.index_string.replace("{%favicon%}", "{%favicon%}\n        " + preload, 1)
     modules = {}
     for name in PAGES.values():
         try:

@@ -229,6 +229,11 @@ def test_board_reads_at_a_glance_and_drills_down(tmp_path, stack):
         # drill-down: a click on a street's bar highlights it and filters KPIs, cards and charts
         assert page.locator("#kpi-open").inner_text() == "2"
         street_of_report = report_cell.street
+        page.wait_for_function(  # the charts follow the map (the slow lane), after the cards
+            "(s) => s.every(c => document.querySelector('#chart-street .js-plotly-plot').data[0].customdata.includes(c))",
+            arg=[street_of_report, cell.street],
+            timeout=30_000,
+        )
         bars = page.evaluate(
             "() => document.querySelector('#chart-street .js-plotly-plot').data[0].customdata"
         )

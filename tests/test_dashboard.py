@@ -83,6 +83,11 @@ def test_board_and_console_live_without_reload(tmp_path, stack):
         )
         text = console.locator("#console-table").inner_text()  # names, not the 15-digit cell code
         assert grid.by_code[code].community_zh in text and grid.by_code[code].street_zh in text
+        # the map follows the cards (its slow lane redraws once the pushes pause)
+        board.wait_for_function(
+            "() => document.querySelector('#board-map .js-plotly-plot').data[0].z.some(v => v > 0)",
+            timeout=30000,
+        )
         z = board.evaluate("document.querySelector('#board-map .js-plotly-plot').data[0].z")
         assert sum(z) == 1 and z[list(grid.codes).index(code)] == 1
         markers = "document.querySelector('#board-map .js-plotly-plot').data.find(d => d.name == 'incidents')"

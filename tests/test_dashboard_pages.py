@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from datetime import UTC, datetime
 
 import flask
 from dash import Dash, no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import maps
 from dashboard.api_client import ApiClient
@@ -36,21 +38,27 @@ def _incident(ctx, k: int, state: str = "new", version: int = 1) -> IncidentEven
                          cell=cell.code, lon=p.x, lat=p.y, at=now, opened_at=now)  # fmt: skip
 
 
-def apply_patch(fig: dict, patch) -> dict:
-    """What the browser does with a Dash ``Patch`` (the operations the board sends)."""
-    fig = copy.deepcopy(fig)
-    for op in patch.to_plotly_json()["operations"]:
-        *path, last = op["location"]
-        node = fig
+def apply_patch(value, patch):
+    """What the browser does with a Dash ``Patch`` (the operations the board sends) to a figure or a
+    panel's list of children."""
+    root = {"v": copy.deepcopy(value)}
+    ops = json.loads(json.dumps(patch.to_plotly_json()["operations"], cls=PlotlyJSONEncoder))  # as sent
+    for op in ops:
+        *path, last = ["v", *op["location"]]
+        node = root
         for key in path:
             node = node[key]
         if op["operation"] == "Assign":
             node[last] = op["params"]["value"]
         elif op["operation"] == "Append":
             node[last].append(op["params"]["value"])
+        elif op["operation"] == "Prepend":
+            node[last].insert(0, op["params"]["value"])
+        elif op["operation"] == "Delete":
+            del node[last]
         else:
             raise AssertionError(f"unexpected patch operation {op}")
-    return fig
+    return root["v"]
 
 
 # -- maps and theme: shared, not owned by a page ---------------------------------------------------
@@ -94,6 +102,28 @@ def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path
     assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
 
 
+def test_map_traces_and_layers_each_lie_under_a_layer_of_their_own(tmp_path):
+    """Plotly's map removes and re-adds (and the map reloads and redraws) every trace and layer whose
+    ``below`` another shares, on every update; a trace without points takes the one before's."""
+    ctx = _ctx(tmp_path)
+    ctx.cfg.cameras.clear()  # nothing to draw in the cameras, devices and outline traces
+    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [_incident(ctx, 1)], [], "en",
+                           board.ClientView(0, {}))  # fmt: skip
+    belows = [t["below"] for t in fig["data"]] + [layer["below"] for layer in fig["layout"]["map"]["layers"]]
+    assert len(set(belows)) == len(belows), belows
+    for trace in fig["data"]:
+        if trace["type"] == "scattermap":
+            assert len(trace["lon"]) >= 1 and len(trace["lat"]) >= 1, trace["name"]
+    ids = [board.map_layer_id(t["uid"]) for t in fig["data"]]
+    assert [t["below"] for t in fig["data"]] == [*ids[1:], ""]  # each under the next: the order drawn
+    patch = board.Patch()
+    board.show_drill(ctx, {"level": "district"}, 1.0, patch, board.trace_index(fig))
+    after = apply_patch(fig, patch)
+    assert after["data"][board.trace_index(fig)[board.HIGHLIGHT]]["lon"] == [
+        None
+    ]  # no outline, still a point
+
+
 def test_marker_patch_lands_on_the_markers_trace_whatever_the_order(tmp_path):
     """The board patched ``data[0|1|2]``: with another trace drawn first, a new incident's marker went
     into the cells trace. Addressed by name, it lands on the markers."""
@@ -128,16 +158,14 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     ctx.live.apply(encode(_incident(ctx, 1)))
     district = {"level": "district"}
     push = lambda page, have: board.refresh(ctx, ctx.live.version, None, district, 1, None, page, have, "en")  # noqa: E731
-    out = push("page-1", 0)  # a page the server does not know: the whole map and every panel
-    fig, seq = out[0], out[-1]
+    fig, seq = push("page-1", 0)  # a page the server does not know: the whole map
     m = board.trace_index(fig)[board.INCIDENTS]
     assert ctx.board_views.get("page-1", seq).version == ctx.live.version and fig["data"][m][
         "customdata"
     ] == [1]
-    assert len(out) == 2 + len(board.PANELS) and no_update not in out
-    assert push("page-1", seq) == (no_update,) * (2 + len(board.PANELS))  # nothing new
+    assert push("page-1", seq) == (no_update, no_update)  # nothing new
     ctx.live.apply(encode(_incident(ctx, 3, state="accepted")))
-    patch, *panels, seq2 = push("page-1", seq)
+    patch, seq2 = push("page-1", seq)
     dropped = push("page-1", seq)  # Dash dropped that answer: the page still holds seq
     assert dropped[0] is not no_update and dropped[-1] != seq2
     after = apply_patch(fig, patch)
@@ -145,19 +173,97 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
         after["data"][m]["customdata"] == [1, 3]
         and ctx.board_views.get("page-1", seq2).version == ctx.live.version
     )
-    sent = dict(zip(board.PANELS, panels, strict=True))
-    assert sent["camera-wall"] is no_update  # the cameras did not change: not sent again
-    assert sent["kpis"] is not no_update and sent["ticker"] is not no_update
     # overdue: red, bigger, and the cell's tooltip counts it
     late = _incident(ctx, 3, state="accepted", version=2).model_copy(update={"breaches": ["arrive"]})
     ctx.live.apply(encode(late))
-    patch, *_ = push("page-1", seq2)
+    patch, seq3 = push("page-1", seq2)
     after = apply_patch(after, patch)
     assert after["data"][m]["marker"]["color"][1] == OVERDUE_COLOUR
     assert after["data"][m]["marker"]["size"][1] > after["data"][m]["marker"]["size"][0]
     k = list(ctx.grid.codes).index(late.cell)
     assert after["data"][0]["customdata"][k] == 1 and after["data"][0]["z"][k] == 1
     assert "Overdue" in after["data"][0]["hovertemplate"] or "overdue" in after["data"][0]["hovertemplate"]
+    # closed: its marker is no longer drawn, the others stay where they are, the cell empties
+    ctx.live.apply(encode(_incident(ctx, 3, state="closed", version=3)))
+    patch, _ = push("page-1", seq3)
+    after = apply_patch(after, patch)
+    assert after["data"][m]["customdata"] == [1, 3] and after["data"][m]["lon"][1] is None
+    assert after["data"][m]["lon"][0] == _incident(ctx, 1).lon and after["data"][0]["z"][k] == 0
+
+
+def _as_json(items) -> list:
+    """Components as the browser holds them (plain JSON)."""
+    return json.loads(json.dumps(items, cls=PlotlyJSONEncoder))
+
+
+def test_cards_lane_sends_only_the_items_that_changed(tmp_path):
+    """The fast lane (KPI tiles, incident cards, camera row) compares with what the page shows (kept
+    in the page): a new incident prepends its card and drops none until the list is full; changed
+    tiles are replaced one by one; an unchanged panel is not sent; a dropped answer is sent again."""
+    ctx = _ctx(tmp_path)
+    board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
+    for k in range(1, 9):
+        ctx.live.apply(encode(_incident(ctx, k)))
+    district = {"level": "district"}
+    lane = lambda sent: board.cards(ctx, ctx.live.version, None, district, sent, "en")  # noqa: E731
+    *shown, sent = lane(None)  # what the page does not know yet: every list whole
+    shown = [_as_json(v) for v in shown]
+    assert [len(v) for v in shown[:2]] == [10, 8] and set(sent) == set(board.CARDS)
+    assert lane(sent) == (no_update,) * (len(board.CARDS) + 1)  # nothing changed: nothing sent
+    ctx.live.apply(encode(_incident(ctx, 9, state="dispatched")))
+    *out, sent2 = lane(sent)
+    kpis, ticker, cams = out
+    assert cams is no_update  # the cameras did not change
+    ops = ticker.to_plotly_json()["operations"]
+    assert [op["operation"] for op in ops] == ["Prepend", "Delete"]  # one card in, the oldest out
+    new_ticker = apply_patch(shown[1], ticker)
+    assert [c["props"]["id"] for c in new_ticker] == [f"incident-{k}" for k in range(9, 1, -1)]
+    assert all(op["operation"] == "Assign" for op in kpis.to_plotly_json()["operations"])
+    new_kpis = apply_patch(shown[0], kpis)
+    got = ctx.board_panels.get(ctx, "en", district, 1.0)
+    assert new_kpis == _as_json(got.values[0]) and new_ticker == _as_json(got.values[1])
+    assert (
+        len(json.dumps(kpis, cls=PlotlyJSONEncoder))
+        < len(json.dumps(got.values[0], cls=PlotlyJSONEncoder)) / 2
+    )
+    again = lane(sent)  # Dash dropped that answer: the page still shows the old lists
+    assert again[1].to_plotly_json() == ticker.to_plotly_json() and again[-1] == sent2
+    assert lane(sent2) == (no_update,) * (len(board.CARDS) + 1)
+    # a card that changed state in place: that card alone is replaced
+    ctx.live.apply(encode(_incident(ctx, 9, state="accepted", version=2)))
+    ticker = lane(sent2)[1]
+    ops = ticker.to_plotly_json()["operations"]
+    assert [(op["operation"], op["location"]) for op in ops] == [("Assign", [0])]
+    assert "Accepted" in json.dumps(ops[0]["params"]["value"], cls=PlotlyJSONEncoder)
+
+
+def test_list_patch_falls_back_to_the_whole_list():
+    items = ["a", "b", "c"]
+    assert board.list_patch(None, items, ("a", "b", "c")) == items  # the page's store is empty
+    assert board.list_patch(["a", "b", "c"], items, ("a", "b", "c")) is no_update
+    assert board.list_patch(["x", "y", "z"], items, ("a", "b", "c")) == items  # all changed
+    moved = board.list_patch(["b", "c"], items, ("a", "b", "c"))  # one on top, none dropped
+    assert apply_patch(["B", "C"], moved) == ["a", "B", "C"]
+    two = board.list_patch(["c", "d", "e"], items, ("a", "b", "c"))  # two on top, two dropped
+    assert apply_patch(["c", "d", "e"], two) == ["a", "b", "c"]
+
+
+def test_charts_follow_the_map_and_are_sent_only_when_changed(tmp_path):
+    ctx = _ctx(tmp_path)
+    board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
+    ctx.live.apply(encode(_incident(ctx, 1)))
+    district = {"level": "district"}
+    lane = lambda scale, sent: board.chart_update(ctx, 1, None, district, scale, sent, "en")  # noqa: E731
+    n = len(board.CHARTS) + 1
+    assert lane(None, {}) == (no_update,) * n  # the map has not drawn yet
+    *charts, sent = lane(1.0, {})
+    assert no_update not in charts and sum(charts[1]["data"][0]["x"]) == 1
+    assert lane(1.0, sent) == (no_update,) * n
+    ctx.live.apply(encode(_incident(ctx, 2, state="dispatched")))
+    *charts, _ = lane(1.0, sent)
+    assert sum(charts[1]["data"][0]["x"]) == 2 and sum(charts[2]["data"][0]["x"]) == 2
+    bigger = lane(2.0, sent)  # a 4K wall: the same charts in bigger type
+    assert bigger[0]["layout"]["font"]["size"] > charts[0]["layout"]["font"]["size"]
 
 
 def test_drill_down_filters_the_panels_and_names_the_cells(tmp_path):

@@ -3,13 +3,23 @@ live incident markers (overdue in red), cameras, KPI tiles, a 24-hour trend, bre
 cards and a camera wall, on exactly one screen at any wall size (assets/board.css).
 
 Push, not poll: the board's server holds ``/board/events`` open (server-sent events) and names the
-live state's version whenever it changes; assets/board.js hands it to the ``board-push`` store, which
-runs :func:`refresh`. Geometry is sent once, in the first figure, and the charts only once the map has
-drawn (the script sets ``board-scale`` then). The server remembers, per open page, what it sent
-(``ClientView``): the map gets a ``Patch`` with only the cells whose counts changed and the markers of
-incidents that are new or changed since, and each panel is sent only when it differs from what that
-page shows. Panels are computed once per (live-state version, language, drill-down, scale), however
-many walls show them.
+live state's version whenever it changes; assets/board.js hands it to the ``board-push`` element at
+once, and to ``board-map-push`` once the pushes pause (or at least every few seconds while they do
+not). Two lanes, so a redraw of the map (thousands of markers and cells; every plotly update of a
+map redraws all of it) never holds up a card:
+
+- the fast lane, :func:`cards` on ``board-push``: the KPI tiles, the incident cards and the camera
+  row, each a list sent as a ``Patch`` of the items that changed (a new card is prepended, the
+  oldest dropped) or not at all;
+- the slow lane, :func:`refresh` and :func:`chart_update` on ``board-map-push``: the map as a
+  ``Patch`` with only the cells whose counts changed and the markers of incidents that are new or
+  changed since what that page holds (``ClientView``, remembered per open page), and each chart
+  only when it differs from what the page shows.
+
+Geometry is sent once, in the first figure, and the charts only once the map has drawn (the script
+sets ``board-scale`` then). What the page shows of the panels is kept in the page itself
+(``board-sent``: a digest per item), so an answer Dash drops is simply sent again. Panels are
+computed once per (live-state version, language, drill-down, scale), however many walls show them.
 
 Drill-down (a click on the map or on a street's bar; ``?cycle=`` walks the streets) highlights the
 street or community and filters the KPIs, cards and charts to it. A click on a card flies the map to
@@ -60,8 +70,14 @@ from streams.media import is_photo
 
 #: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
 CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "cameras"
-#: Outputs of :func:`refresh` after the map, in order; each is sent only when it changed.
-PANELS = ("kpis", "ticker", "camera-wall", "chart-trend", "chart-type", "chart-street")
+#: The fast lane's panels (:func:`cards`; lists of items, each item sent only when it changed) and the
+#: slow lane's charts (:func:`chart_update`; figures, each sent only when it changed).
+CARDS = ("kpis", "ticker", "camera-wall")
+CHARTS = ("chart-trend", "chart-type", "chart-street")
+PANELS = CARDS + CHARTS  # the order of :class:`Panels`' values
+#: board.js updates the map once pushes have paused this long, or at least this often while they do
+#: not, and gives the map's redraws at most this share of the page's time (a slow machine: less often)
+MAP_QUIET_MS, MAP_MAX_WAIT_MS, MAP_SHARE = 1000, 5000, 0.25
 MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
 FLEET, FLEET_PX = 500, 5  # more cameras than this: smaller points
 
@@ -74,7 +90,6 @@ class ClientView:
     markers: dict[int, int] = field(default_factory=dict)  # incident id -> index in the marker trace
     traces: dict[str, int] = field(default_factory=dict)  # trace name -> index in the page's figure
     overdue: dict[str, int] = field(default_factory=dict)  # cell -> open overdue incidents
-    sent: dict[str, str] = field(default_factory=dict)  # panel -> digest of what the page shows
     scale: float = 1.0
     drill: str = '{"level": "district"}'  # the drill-down the map shows (JSON, sorted keys)
     focused: int | None = None  # the incident whose card was clicked last
@@ -273,27 +288,27 @@ def map_figure(
         size=[marker_size(i, view.scale) for i in live],
         customdata=[i.incident_id for i in live],
     )
-    below = f"plotly-trace-layer-{INCIDENTS}-circle"  # the outlines go under the markers
     view.devices, devices = ctx.live.device_list()
     cams = camera_trace(ctx, cameras, lang, view.scale)
     view.cameras = tuple(zip(cams["marker"]["color"], cams["text"], strict=True))
+    data = [
+        cells,
+        highlight_trace(),
+        markers,
+        cams,
+        device_trace(devices, lang),
+    ]
     fig = {
-        "data": [
-            cells,
-            highlight_trace(),
-            markers,
-            cams,
-            device_trace(devices, lang),
-        ],
+        "data": stacked(data),
         "layout": {
             "map": {
                 "style": MAP_STYLE,
                 "center": {"lon": (w + e) / 2, "lat": (s + n) / 2},
                 "zoom": view_zoom(ctx.grid.bounds, view.scale),
-                "layers": [
-                    *background_layers(ctx.cfg),
-                    line_layer(layers["community"], "#5f8fbf", 1.2, below),
-                    line_layer(layers["street"], "#9fd0ff", 2.6, below),
+                "layers": [  # each under a different layer (see stacked)
+                    *underlays(ctx),
+                    line_layer(layers["community"], "#5f8fbf", 1.2, map_layer_id(INCIDENTS, "line")),
+                    line_layer(layers["street"], "#9fd0ff", 2.6, map_layer_id(INCIDENTS, "circle")),
                 ],
             },
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
@@ -305,6 +320,42 @@ def map_figure(
     }
     view.traces = trace_index(fig)
     return fig
+
+
+def map_layer_id(trace: str, kind: str = "fill") -> str:
+    """The id plotly gives the map layer of ``kind`` (fill, line, circle, symbol) of trace ``trace``."""
+    return f"plotly-trace-layer-{trace}-{kind}"
+
+
+def stacked(traces: list[dict]) -> list[dict]:
+    """``traces``, bottom to top, each drawn under the next one's layers (the last on top).
+
+    Plotly's map removes and adds again, on every update, every trace and layer whose ``below``
+    is the same as another's (the default: all of them), and the map then reloads every source (the
+    2,257 cells too) and redraws several times. With a ``below`` of its own each (and the layout
+    layers under distinct layers too), an update only sets the data of the traces. A trace without
+    points is hidden by plotly and takes the ``below`` of the trace before it, so the outline, the
+    cameras and the devices always have one (an empty one when there is nothing to draw)."""
+    out = []
+    for k, trace in enumerate(traces):
+        above = traces[k + 1]["uid"] if k + 1 < len(traces) else None
+        trace = {**trace, "below": map_layer_id(above) if above else ""}
+        if "lon" in trace and trace["uid"] != INCIDENTS:  # the markers: their positions are the patches
+            trace["lon"], trace["lat"] = never_empty(trace["lon"]), never_empty(trace["lat"])
+        out.append(trace)
+    return out
+
+
+def never_empty(values: list) -> list:
+    """``values``, or one empty point (drawn as nothing) for none: see :func:`stacked`."""
+    return list(values) if len(values) else [None]
+
+
+def underlays(ctx: DashContext) -> list[dict]:
+    """The backgrounds (dashboard.maps) under the cells, each under a different layer: the dark fill
+    under the traces, the basemap (when configured) under the cells' fill, so over the dark fill."""
+    layers = background_layers(ctx.cfg)
+    return [layers[0], *({**layer, "below": map_layer_id(CELLS)} for layer in layers[1:])]
 
 
 def highlight_trace() -> dict:
@@ -502,13 +553,13 @@ def charts(
 
 
 def digest(value) -> str:
-    return hashlib.blake2b(json.dumps(value, cls=PlotlyJSONEncoder).encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(json.dumps(value, cls=PlotlyJSONEncoder).encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
 class Panels:
     values: tuple  # in PANELS order
-    digests: tuple
+    digests: tuple  # per panel: a tuple of its items' digests (the lists) or one digest (the charts)
 
 
 class PanelCache:
@@ -522,19 +573,52 @@ class PanelCache:
 
     def get(self, ctx: DashContext, lang: str, drill: dict | None, scale: float) -> Panels:
         version, incidents, cameras = ctx.live.snapshot()
-        key = (version, lang, json.dumps(drill or {}, sort_keys=True), scale, int(time.time() // 60))
+        drill = drill or {"level": "district"}
+        key = (version, lang, json.dumps(drill, sort_keys=True), scale, int(time.time() // 60))
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
         values = panels(ctx, incidents, cameras, lang, drill, scale)
-        got = Panels(values, tuple(digest(v) for v in values))
+        digests = tuple(
+            tuple(digest(item) for item in value) if name in CARDS else digest(value)
+            for name, value in zip(PANELS, values, strict=True)
+        )
+        got = Panels(values, digests)
         with self._lock:
             self._cache[key] = got
             while len(self._cache) > self.limit:
                 self._cache.popitem(last=False)
         return got
+
+
+def list_patch(shown: list[str] | None, items: list, digests: tuple[str, ...]):
+    """What turns a list the page shows (its items' digests, ``shown``) into ``items``: ``no_update``
+    when nothing changed; a ``Patch`` that prepends the new items and drops as many from the end when
+    the list only moved down (a new incident card); a ``Patch`` that replaces the changed items when
+    the length is the same and few changed (a KPI tile, a camera's state); else the whole list."""
+    new = list(digests)
+    if shown is None:
+        return list(items)
+    if shown == new:
+        return no_update
+    n, m = len(new), len(shown)
+    for k in range(1, min(n - 1, 3) + 1):  # k new items on top, the rest (one at least) moved down
+        if new[k:] == shown[: n - k]:
+            patch = Patch()
+            for item in reversed(items[:k]):
+                patch.prepend(item)
+            for index in range(m + k - 1, n - 1, -1):  # the oldest fall off the end
+                del patch[index]
+            return patch
+    if n == m and sum(a != b for a, b in zip(new, shown, strict=True)) * 2 <= n:
+        patch = Patch()
+        for index, (a, b) in enumerate(zip(new, shown, strict=True)):
+            if a != b:
+                patch[index] = items[index]
+        return patch
+    return list(items)
 
 
 def panels(
@@ -581,6 +665,9 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     view = ClientView(version, counts)
     fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
     seq = ctx.board_views.put(cid, view)
+    got = ctx.board_panels.get(ctx, lang, None, 1.0)  # the same panels the fast lane compares with
+    shown = {name: got.values[PANELS.index(name)] for name in CARDS}
+    sent = {name: list(got.digests[PANELS.index(name)]) for name in CARDS}
     graph = lambda gid: dcc.Graph(  # noqa: E731 (charts follow once the map is drawn)
         id=gid, figure=empty_chart(), config={"displayModeBar": False, "responsive": True}, className="chart"
     )
@@ -610,7 +697,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                 ],
                 className="header",
             ),
-            html.Div(kpi_tiles(ctx, incidents, cameras, lang), className="kpis panel-box", id="kpis"),
+            html.Div(shown["kpis"], className="kpis panel-box", id="kpis"),
             html.Div(
                 [
                     html.Div(
@@ -631,7 +718,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.H2(t("latest", lang)),
                             html.Div(id="board-detail", className="detail hidden"),
-                            html.Div(ticker(ctx, incidents, lang), id="ticker", className="ticker"),
+                            html.Div(shown["ticker"], id="ticker", className="ticker"),
                             eval_panel.side_overlay(lang),
                         ],
                         className="panel side-panel",
@@ -659,7 +746,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.H2(t("cameras", lang)),
                             html.Div(
-                                board_summary(ctx, cameras, lang),
+                                shown["camera-wall"],
                                 id="camera-wall",
                                 className="camera-summary",
                             ),
@@ -673,8 +760,19 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="board-client", data=cid),
             dcc.Store(id="board-version", data=seq),  # the view the page holds (ClientViews)
             dcc.Store(id="board-lang", data=lang),
+            dcc.Store(id="board-sent", data=sent),  # the cards' item digests the page shows (cards)
+            dcc.Store(id="board-charts-sent", data={}),  # the charts' digests the page shows (chart_update)
             # set by assets/board.js (dash_clientside.set_props; a dcc.Store would put back its own copy):
             html.Data(id="board-push", value=version),  # the live state's version from /board/events
+            html.Data(  # the same, once the pushes pause (the map's and the charts' slow lane)
+                id="board-map-push",
+                value=version,
+                **{
+                    "data-quiet-ms": str(MAP_QUIET_MS),
+                    "data-max-wait-ms": str(MAP_MAX_WAIT_MS),
+                    "data-share": str(MAP_SHARE),
+                },
+            ),
             html.Data(id="board-scale", value=None),  # the wall's size over 1920x1080, once the map drew
             html.Data(id="board-focus", value=None),  # the incident whose card was clicked
             dcc.Store(id="drill", data={"level": "district"}),
@@ -793,8 +891,9 @@ def map_patch(
     version, devices = ctx.live.device_list()
     if DEVICES in view.traces and version != view.devices:  # a device changed state: the layer whole
         dev = device_trace(devices, lang)
-        for key in ("lon", "lat", "text"):
-            patch["data"][view.traces[DEVICES]][key] = dev[key]
+        for key in ("lon", "lat"):
+            patch["data"][view.traces[DEVICES]][key] = never_empty(dev[key])
+        patch["data"][view.traces[DEVICES]]["text"] = dev["text"]
         patch["data"][view.traces[DEVICES]]["marker"]["color"] = dev["marker"]["color"]
         view.devices = version
     view.counts = counts
@@ -802,14 +901,48 @@ def map_patch(
 
 
 def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: int, lang):
-    """On a push (the live state changed), a drill-down, a click on a card, the page's first draw or
-    resize, or the slow tick: :func:`update`.
+    """The slow lane's map: on a map push (the live state changed and the pushes paused), a
+    drill-down, a click on a card, the page's first draw or resize, or the slow tick: :func:`update`.
 
     Every change of the map goes through this one callback: Dash drops an answer's output when a
     request for the same output is still to come (here: the next push), so a separate callback that
     moved the map lost its patch whenever an update followed it. The view this page holds (the drill,
     the incident it flew to, the scale) is part of what the server remembers for it."""
     return update(ctx, drill, scale, cid, have, lang, focused)
+
+
+def cards(ctx: DashContext, _push, _tick, drill, sent, lang):
+    """The fast lane, on every push: the KPI tiles, the incident cards and the camera row, each as
+    :func:`list_patch` of what the page shows (``sent``: each list's item digests, kept in the page),
+    and what the page will show. The map is not touched here: its redraw must not hold up a card."""
+    got = ctx.board_panels.get(ctx, lang, drill, 1.0)  # the cards do not depend on the wall's size
+    sent = sent if isinstance(sent, dict) else {}
+    out, now = [], {}
+    for name in CARDS:
+        k = PANELS.index(name)
+        shown = sent.get(name)
+        out.append(list_patch(shown if isinstance(shown, list) else None, got.values[k], got.digests[k]))
+        now[name] = list(got.digests[k])
+    if all(o is no_update for o in out):
+        return (*out, no_update)
+    return (*out, now)
+
+
+def chart_update(ctx: DashContext, _push, _tick, drill, scale, sent, lang):
+    """The slow lane's charts, once the map has drawn (``board-scale`` is set then): each chart that
+    differs from what the page shows (``sent``: a digest per chart), at the wall's size."""
+    if scale is None:  # the map has not drawn yet: the charts follow it
+        return (no_update,) * (len(CHARTS) + 1)
+    got = ctx.board_panels.get(ctx, lang, drill, float(scale))
+    sent = sent if isinstance(sent, dict) else {}
+    out, now = [], {}
+    for name in CHARTS:
+        k = PANELS.index(name)
+        out.append(no_update if sent.get(name) == got.digests[k] else got.values[k])
+        now[name] = got.digests[k]
+    if all(o is no_update for o in out):
+        return (*out, no_update)
+    return (*out, now)
 
 
 def show_drill(ctx: DashContext, target: dict, scale: float, fig, traces: dict[str, int]) -> None:
@@ -821,8 +954,8 @@ def show_drill(ctx: DashContext, target: dict, scale: float, fig, traces: dict[s
     fig["layout"]["map"]["zoom"] = zoom
     lons, lats = unit_outline(ctx, target)
     k = traces[HIGHLIGHT]
-    fig["data"][k]["lon"] = lons
-    fig["data"][k]["lat"] = lats
+    fig["data"][k]["lon"] = never_empty(lons)
+    fig["data"][k]["lat"] = never_empty(lats)
     fig["layout"]["uirevision"] = f"{target['level']}-{target.get('code', '')}-{scale}"
 
 
@@ -837,8 +970,8 @@ def fly_to(ctx: DashContext, iid: int, scale: float, fig) -> None:
 
 def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | None = None):
     """The map's changes since what page ``cid`` holds (view ``have``): cells and markers, and its
-    view when the drill-down, the card it flew to or the wall's scale changed; each panel that
-    differs from what it shows; ``no_update`` for everything unchanged."""
+    view when the drill-down, the card it flew to or the wall's scale changed; ``no_update`` when
+    nothing changed. Returns (figure or patch, the view number the page then holds)."""
     scale = float(scale or 1.0)
     drill = drill or {"level": "district"}
     drill_key = json.dumps(drill, sort_keys=True)
@@ -850,11 +983,9 @@ def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | 
         view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused)
         fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
         show_drill(ctx, drill, scale, fig, view.traces)
-        got = ctx.board_panels.get(ctx, lang, drill, scale)
-        view.sent = dict(zip(PANELS, got.digests, strict=True))
-        return (fig, *got.values, ctx.board_views.put(cid, view))
-    view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, dict(base.sent),
-                      base.scale, drill=drill_key, focused=focused, devices=base.devices,
+        return fig, ctx.board_views.put(cid, view)
+    view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, base.scale,
+                      drill=drill_key, focused=focused, devices=base.devices,
                       cameras=base.cameras)  # fmt: skip
     map_out = no_update
     rescaled = scale != base.scale
@@ -870,14 +1001,9 @@ def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | 
         show_drill(ctx, drill, scale, map_out, view.traces)
         if flown:  # the card clicked last wins over the drill-down
             fly_to(ctx, focused, scale, map_out)
-    got = ctx.board_panels.get(ctx, lang, drill, scale)
-    out = []
-    for name, value, dig in zip(PANELS, got.values, got.digests, strict=True):
-        out.append(no_update if view.sent.get(name) == dig else value)
-        view.sent[name] = dig
-    if map_out is no_update and all(o is no_update for o in out):
-        return (no_update,) * (2 + len(PANELS))
-    return (map_out, *out, ctx.board_views.put(cid, view))
+    if map_out is no_update:
+        return no_update, no_update
+    return map_out, ctx.board_views.put(cid, view)
 
 
 def unit_outline(ctx: DashContext, target: dict) -> tuple[list, list]:
@@ -1013,9 +1139,8 @@ def register(app, ctx: DashContext) -> None:
     eval_panel.register(app, ctx)
     app.callback(
         Output("board-map", "figure"),
-        *(Output(p, "figure" if p.startswith("chart-") else "children") for p in PANELS),
         Output("board-version", "data"),
-        Input("board-push", "value"),
+        Input("board-map-push", "value"),
         Input("tick", "n_intervals"),
         Input("drill", "data"),
         Input("board-scale", "value"),
@@ -1025,6 +1150,27 @@ def register(app, ctx: DashContext) -> None:
         State("board-lang", "data"),
         prevent_initial_call=True,
     )(functools.partial(refresh, ctx))
+    app.callback(
+        *(Output(p, "children") for p in CARDS),
+        Output("board-sent", "data"),
+        Input("board-push", "value"),
+        Input("tick", "n_intervals"),
+        Input("drill", "data"),
+        State("board-sent", "data"),
+        State("board-lang", "data"),
+        prevent_initial_call=True,
+    )(functools.partial(cards, ctx))
+    app.callback(
+        *(Output(p, "figure") for p in CHARTS),
+        Output("board-charts-sent", "data"),
+        Input("board-map-push", "value"),
+        Input("tick", "n_intervals"),
+        Input("drill", "data"),
+        Input("board-scale", "value"),
+        State("board-charts-sent", "data"),
+        State("board-lang", "data"),
+        prevent_initial_call=True,
+    )(functools.partial(chart_update, ctx))
     app.callback(
         Output("drill", "data"),
         Output("drill-label", "children"),
