@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
@@ -42,31 +42,57 @@ def record_event(
     detection_id: str | None = None,
     extra: dict | None = None,
 ) -> None:
-    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
+    """Bump the version and append the audit/outbox row for the change just made to ``inc``.
+
+    In a session that defers events (:func:`defer_events`: intake's batches) the row is kept aside
+    and written with the batch's others by :func:`write_deferred_events`."""
     inc.version = (inc.version or 0) + 1
     inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
-    s.add(
-        IncidentEventRow(
-            incident_id=inc.id,
-            version=inc.version,
-            action=action,
-            from_state=from_state,
-            to_state=inc.state,
-            actor=actor.name,
-            note=note,
-            detection_id=detection_id,
-            extra={
-                "count": inc.count,
-                "evidence": inc.evidence,
-                "clip": inc.clip,
-                "assignee": inc.assignee,
-                "breaches": list(inc.breaches or []),
-                "role": actor.role,
-                **(extra or {}),
-            },
-            at=at,
-        )
-    )
+    row = {
+        "version": inc.version,
+        "action": action,
+        "from_state": from_state,
+        "to_state": inc.state,
+        "actor": actor.name,
+        "note": note,
+        "detection_id": detection_id,
+        "extra": {
+            "count": inc.count,
+            "evidence": inc.evidence,
+            "clip": inc.clip,
+            "assignee": inc.assignee,
+            "breaches": list(inc.breaches or []),
+            "role": actor.role,
+            **(extra or {}),
+        },
+        "at": at,
+        "published": False,
+    }
+    deferred = s.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred.append((inc, row))
+    else:
+        s.add(IncidentEventRow(incident_id=inc.id, **row))
+
+
+_DEFERRED = "cityops.deferred_events"
+
+
+def defer_events(s: Session) -> None:
+    """From now on :func:`record_event` in ``s`` keeps the rows aside (their incidents may not have
+    an id yet) until :func:`write_deferred_events`."""
+    s.info[_DEFERRED] = []
+
+
+def write_deferred_events(s: Session) -> int:
+    """Insert the rows kept aside, in the order they were recorded, with one executemany (the
+    incidents must be flushed: their ids are read now); ``s`` records events directly again."""
+    deferred = s.info.pop(_DEFERRED, None) or []
+    if deferred:
+        # the table's (Core) insert: one executemany, not the ORM's groups by which values are None
+        rows = [{"incident_id": inc.id, **row} for inc, row in deferred]
+        s.execute(insert(IncidentEventRow.__table__), rows)
+    return len(deferred)
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
@@ -96,18 +122,24 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
     )
 
 
+# the oldest unpublished events with their incidents; on PostgreSQL rows another flusher holds are
+# skipped (built once: a statement is cheaper to reuse than to build)
+_UNPUBLISHED = (
+    select(IncidentEventRow, Incident)
+    .join(Incident, Incident.id == IncidentEventRow.incident_id)
+    .where(IncidentEventRow.published.is_(False))
+    .order_by(IncidentEventRow.id)
+    .with_for_update(of=IncidentEventRow, skip_locked=True)
+)
+
+
 def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_000, batch: int = 500) -> int:
+    """Publish the unpublished events, ``batch`` at a time (one transaction each: read, XADD, mark),
+    until a read finds fewer than ``batch``."""
     total = 0
     while True:
         with sessions() as s:
-            rows = s.execute(
-                select(IncidentEventRow, Incident)
-                .join(Incident, Incident.id == IncidentEventRow.incident_id)
-                .where(IncidentEventRow.published.is_(False))
-                .order_by(IncidentEventRow.id)
-                .limit(batch)
-                .with_for_update(of=IncidentEventRow, skip_locked=True)
-            ).all()
+            rows = s.execute(_UNPUBLISHED.limit(batch)).all()
             if not rows:
                 return total
             publish_many(r, INCIDENTS, [to_message(ev, inc) for ev, inc in rows], maxlen=maxlen)
@@ -115,9 +147,12 @@ def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_00
                 update(IncidentEventRow)
                 .where(IncidentEventRow.id.in_([ev.id for ev, _ in rows]))
                 .values(published=True)
+                .execution_options(synchronize_session=False)  # the session ends here: nothing to sync
             )
             s.commit()
             total += len(rows)
+            if len(rows) < batch:  # all there was (or all not held by another flusher)
+                return total
 
 
 def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, maxlen: int = 100_000) -> int:
