@@ -158,7 +158,7 @@ class Intake:
                             )
                             steps.append((det, None, False, False))
                             continue
-                        self._record_clear(s, target, det, flush=False)
+                        self._record_clear(s, target, det)
                         created = False
                     else:
                         created = target is None
@@ -249,10 +249,6 @@ class Intake:
                 best = inc
         return best
 
-    def _mergeable(self, s: Session, det: Detection) -> Incident | None:
-        """The open incident ``det`` would merge into now (one detection: a query of its own)."""
-        return self._pick(self._open_near(s, [det]), det)
-
     def _create(self, s: Session, det: Detection, load: dict[str, int], *, flush: bool = True) -> Incident:
         """A new incident for ``det``, assigned; ``flush=False`` (a batch, its events deferred) leaves
         it to the batch's one flush (its id is known only then)."""
@@ -288,7 +284,7 @@ class Intake:
             s.flush()
         return inc
 
-    def _record_clear(self, s: Session, inc: Incident, det: Detection, *, flush: bool = True) -> None:
+    def _record_clear(self, s: Session, inc: Incident, det: Detection) -> None:
         """A device said its alarm is over: an event on the incident (it stays open: staff close it)."""
         note = f"device {det.device_id} reported clear" + (
             f" (value {det.value:g})" if det.value is not None else ""
@@ -296,8 +292,6 @@ class Intake:
         record_event(
             s, inc, "device_clear", inc.state, SYSTEM_ACTOR, det.observed_at, note=note, detection_id=det.id
         )
-        if flush:
-            s.flush()
 
     def _merge(self, s: Session, inc: Incident, det: Detection) -> None:
         inc.count += 1
