@@ -1,6 +1,7 @@
 """IoT alarm intake through a real Mosquitto: alarms/s end to end and alarm -> incident latency.
 
-    .venv/bin/python bench/iot_intake.py [--alarms 10000] [--devices 2000] [--rate 500] [--store URL]
+    .venv/bin/python bench/iot_intake.py [--alarms 10000] [--devices 2000] [--rate 100] [--store URL]
+        [--consumers 1]
 
 One embedded Redis, one embedded Mosquitto, ``cityops iot`` (the bridge) and ``cityops dispatch`` as
 real processes on a fresh store (SQLite in a temp folder unless ``--store``). ``--devices`` devices are
@@ -11,6 +12,11 @@ open incident) is on "cityops:incidents", the stream the board reads: that is it
 end-to-end rate is alarms / (last event - first publish). "bridge only" is the same alarms' arrival
 on "cityops:detections" (MQTT -> bridge -> Redis, durable), to show where the time goes.
 
+``--consumers N`` runs N ``cityops dispatch`` processes in the consumer group (PostgreSQL; on SQLite
+they take turns at the write lock). The CPU time the bridge and the dispatch processes spent per
+alarm in each phase is printed too (from /proc): on a shared machine the wall-clock rates and
+latencies move with the load, CPU time per alarm is what a deployment scales by.
+
 Baseline, same run, same broker, same rate: the same number of payloads published to a plain topic
 and received by a bare paho subscriber (QoS 1): MQTT publish -> receive without CityOps.
 Nothing is asserted.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -67,6 +74,15 @@ class Publisher:
         self.client.disconnect()
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def figures(name: str, sent_at: dict[int, float], got_at: dict[int, float], n: int) -> dict:
     lat = np.array([got_at[k] - sent_at[k] for k in got_at if k in sent_at]) * 1000
     span = max(got_at.values()) - min(sent_at.values()) if got_at else float("nan")
@@ -104,7 +120,9 @@ def raw_mqtt(url: str, n: int, rate: float, name: str) -> dict:
     return figures(f"raw MQTT, {name}", sent_at, got_at, n)
 
 
-def cityops(r, url: str, devices: list[dict], n: int, rate: float, name: str, start_n: int) -> dict:
+def cityops(
+    r, url: str, devices: list[dict], n: int, rate: float, name: str, start_n: int, pids: dict[str, list[int]]
+) -> list[dict]:
     """Alarms through the bridge and dispatch; handled when their event is on the incidents stream."""
     ids: dict[str, int] = {}
     items = []
@@ -138,14 +156,16 @@ def cityops(r, url: str, devices: list[dict], n: int, rate: float, name: str, st
     reader.start()
     pub = Publisher(url, f"bench-devices-{name}")
     sent_at: dict[int, float] = {}
+    cpu0 = {k: cpu_s(v) for k, v in pids.items()}
     pub.run(items, rate, sent_at)
     wait_until(lambda: len(got_at) >= n, 300, step=0.1)
+    cpu = {k: (cpu_s(v) - cpu0[k]) / n * 1000 for k, v in pids.items()}
     stop.set()
     reader.join(5)
     pub.close()
     return [
-        figures(f"  bridge only, {name}", sent_at, bridged_at, n),
-        figures(f"CityOps, {name}", sent_at, got_at, n),
+        {**figures(f"  bridge only, {name}", sent_at, bridged_at, n), "cpu_ms": round(cpu["iot"], 2)},
+        {**figures(f"CityOps, {name}", sent_at, got_at, n), "cpu_ms": round(cpu["dispatch"], 2)},
     ]
 
 
@@ -155,6 +175,7 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=2_000)
     ap.add_argument("--rate", type=float, default=100, help="alarms/s in the paced phase")
     ap.add_argument("--store", help="SQLAlchemy URL of an empty database (default: SQLite in a temp dir)")
+    ap.add_argument("--consumers", type=int, default=1, help="cityops dispatch processes (consumer group)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iot-bench-"))
     cfg = CityOpsConfig.model_validate(
@@ -182,28 +203,34 @@ def main() -> None:
         config = write_config(cfg, tmp / "config.yaml")
         logs = tmp / "logs"
         logs.mkdir()
-        services = [Service(n, config, red.url, logs).start() for n in ("dispatch", "iot")]
+        services = [Service("iot", config, red.url, logs).start()]
+        for _k in range(args.consumers):
+            services.append(Service("dispatch", config, red.url, logs).start())  # consumer: host-pid
+        pids = {"iot": [services[0].pid], "dispatch": [s.pid for s in services[1:]]}
         r = connect(red.url)
         try:
-            wait_until(lambda: "subscribed to" in services[1].output(), 60)
+            wait_until(lambda: "subscribed to" in services[0].output(), 60)
             time.sleep(1)
             print(f"{args.alarms} alarms from {len(inside)} devices; broker {broker.address}; store "
-                  f"{cfg.store_url.split(':')[0]}; logs in {logs}", flush=True)  # fmt: skip
+                  f"{cfg.store_url.split(':')[0]}; {args.consumers} dispatch process(es); logs in {logs}; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             rows_out = []
             half = args.alarms
             for name, rate in ((f"paced {args.rate:g}/s", args.rate), ("burst", 0.0)):
                 rows_out.append(raw_mqtt(broker.url, half, rate, name.split()[0]))
                 print(rows_out[-1], flush=True)
                 start = len(rows_out) * half
-                rows_out += cityops(r, broker.url, inside, half, rate, name.split()[0], start)
+                rows_out += cityops(r, broker.url, inside, half, rate, name.split()[0], start, pids)
                 print(rows_out[-2], rows_out[-1], sep="\n", flush=True)
         finally:
             for s in services:
                 s.stop()
-    print("\nphase                         handled      alarms/s   p50 ms   p95 ms   p99 ms   max ms")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}; CPU ms/alarm: bridge (bridge rows), "
+          "the dispatch processes together (CityOps rows)")  # fmt: skip
+    print("phase                         handled      alarms/s   p50 ms   p95 ms   p99 ms   max ms   CPU ms")
     for row in rows_out:
         print(f"{row['phase']:<29} {row['handled']:<12} {row['per_s']:>8} {row['p50_ms']:>8} "
-              f"{row['p95_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}")  # fmt: skip
+              f"{row['p95_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8} {row.get('cpu_ms', ''):>8}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.store import Incident, IncidentEventRow
@@ -42,34 +42,61 @@ def record_event(
     detection_id: str | None = None,
     extra: dict | None = None,
 ) -> None:
-    """Bump the version and append the audit/outbox row for the change just made to ``inc``."""
+    """Bump the version and append the audit/outbox row for the change just made to ``inc``.
+
+    In a session that defers events (:func:`defer_events`: intake's batches) the row is kept aside
+    and written with the batch's others by :func:`write_deferred_events`."""
     inc.version = (inc.version or 0) + 1
     inc.updated_at = max(inc.updated_at, at) if inc.updated_at else at
-    s.add(
-        IncidentEventRow(
-            incident_id=inc.id,
-            version=inc.version,
-            action=action,
-            from_state=from_state,
-            to_state=inc.state,
-            actor=actor.name,
-            note=note,
-            detection_id=detection_id,
-            extra={
-                "count": inc.count,
-                "evidence": inc.evidence,
-                "clip": inc.clip,
-                "assignee": inc.assignee,
-                "breaches": list(inc.breaches or []),
-                "role": actor.role,
-                **(extra or {}),
-            },
-            at=at,
-        )
-    )
+    row = {
+        "version": inc.version,
+        "action": action,
+        "from_state": from_state,
+        "to_state": inc.state,
+        "actor": actor.name,
+        "note": note,
+        "detection_id": detection_id,
+        "extra": {
+            "count": inc.count,
+            "evidence": inc.evidence,
+            "clip": inc.clip,
+            "assignee": inc.assignee,
+            "breaches": list(inc.breaches or []),
+            "role": actor.role,
+            **(extra or {}),
+        },
+        "at": at,
+        "published": False,
+    }
+    deferred = s.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred.append((inc, row))
+    else:
+        s.add(IncidentEventRow(incident_id=inc.id, **row))
+
+
+_DEFERRED = "cityops.deferred_events"
+
+
+def defer_events(s: Session) -> None:
+    """From now on :func:`record_event` in ``s`` keeps the rows aside (their incidents may not have
+    an id yet) until :func:`write_deferred_events`."""
+    s.info[_DEFERRED] = []
+
+
+def write_deferred_events(s: Session) -> int:
+    """Insert the rows kept aside, in the order they were recorded, with one executemany (the
+    incidents must be flushed: their ids are read now); ``s`` records events directly again."""
+    deferred = s.info.pop(_DEFERRED, None) or []
+    if deferred:
+        # the table's (Core) insert: one executemany, not the ORM's groups by which values are None
+        rows = [{"incident_id": inc.id, **row} for inc, row in deferred]
+        s.execute(insert(IncidentEventRow.__table__), rows)
+    return len(deferred)
 
 
 def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
+    """The message of event ``ev`` of ``inc`` (or of one :data:`_UNPUBLISHED` row given twice)."""
     return IncidentEvent(
         incident_id=inc.id,
         version=ev.version,
@@ -96,28 +123,61 @@ def to_message(ev: IncidentEventRow, inc: Incident) -> IncidentEvent:
     )
 
 
+_EV, _INC = IncidentEventRow.__table__.c, Incident.__table__.c
+# the oldest unpublished events with what their messages say of their incidents, as plain rows (no
+# ORM objects: a flush after every intake batch is on the hot path); on PostgreSQL rows another
+# flusher holds are skipped. Built once: a statement is cheaper to reuse than to build.
+_UNPUBLISHED = (
+    select(  # a row serves as both arguments of to_message: its id is the incident's
+        _EV.id.label("event_id"),
+        _EV.version,
+        _EV.action,
+        _EV.to_state,
+        _EV.detection_id,
+        _EV.extra,
+        _EV.actor,
+        _EV.note,
+        _EV.at,
+        _INC.id,
+        _INC.type,
+        _INC.cell,
+        _INC.lon,
+        _INC.lat,
+        _INC.camera_id,
+        _INC.zone_id,
+        _INC.source,
+        _INC.escalated_to,
+        _INC.opened_at,
+        _INC.count,
+        _INC.evidence,
+        _INC.clip,
+    )
+    .join_from(IncidentEventRow.__table__, Incident.__table__, _INC.id == _EV.incident_id)
+    .where(_EV.published.is_(False))
+    .order_by(_EV.id)
+    .with_for_update(of=IncidentEventRow.__table__, skip_locked=True)
+)
+
+
 def flush_outbox(sessions: sessionmaker, r: redis.Redis, *, maxlen: int = 100_000, batch: int = 500) -> int:
+    """Publish the unpublished events, ``batch`` at a time (one transaction each: read, XADD, mark),
+    until a read finds fewer than ``batch``."""
     total = 0
     while True:
         with sessions() as s:
-            rows = s.execute(
-                select(IncidentEventRow, Incident)
-                .join(Incident, Incident.id == IncidentEventRow.incident_id)
-                .where(IncidentEventRow.published.is_(False))
-                .order_by(IncidentEventRow.id)
-                .limit(batch)
-                .with_for_update(of=IncidentEventRow, skip_locked=True)
-            ).all()
+            rows = s.execute(_UNPUBLISHED.limit(batch)).all()
             if not rows:
                 return total
-            publish_many(r, INCIDENTS, [to_message(ev, inc) for ev, inc in rows], maxlen=maxlen)
+            publish_many(r, INCIDENTS, [to_message(row, row) for row in rows], maxlen=maxlen)
             s.execute(
-                update(IncidentEventRow)
-                .where(IncidentEventRow.id.in_([ev.id for ev, _ in rows]))
+                update(IncidentEventRow.__table__)
+                .where(_EV.id.in_([row.event_id for row in rows]))
                 .values(published=True)
             )
             s.commit()
             total += len(rows)
+            if len(rows) < batch:  # all there was (or all not held by another flusher)
+                return total
 
 
 def flush_or_wait(sessions: sessionmaker, r: redis.Redis, outage: Outage, *, maxlen: int = 100_000) -> int:

@@ -86,6 +86,7 @@ class GroupConsumer:
         self.failed = 0
         self.dead = 0
         self._own_pending_done = False
+        self._next_claim = 0.0  # monotonic time of the next XAUTOCLAIM (see poll_once)
 
     def setup(self) -> None:
         ensure_group(self.r, self.stream, self.group)
@@ -161,7 +162,11 @@ class GroupConsumer:
             total += self._handle(entries)
             if not entries:
                 self._own_pending_done = True
-        total += self.claim_stale()
+        if time.monotonic() >= self._next_claim:
+            total += self.claim_stale()
+            # while entries keep coming, look for stale ones a few times per claim_idle_ms (at most
+            # once a second), not at every batch; after a poll that found nothing, at once
+            self._next_claim = time.monotonic() + min(1.0, self.claim_idle_ms / 4000)
         res = self.r.xreadgroup(
             self.group,
             self.consumer,
@@ -171,6 +176,8 @@ class GroupConsumer:
         )
         if res:
             total += self._handle(res[0][1])
+        else:
+            self._next_claim = 0.0
         return total
 
     def run(self, stop: threading.Event) -> None:
