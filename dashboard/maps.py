@@ -164,3 +164,18 @@ def place_label(grid: Grid, cell: str | None, lang: str) -> str:
     street = (c.street_zh if zh else c.street_en) or c.street
     community = (c.community_zh if zh else c.community_en) or c.community
     return f"{street} · {community} · {'网格' if zh else 'cell'} {c.code[-3:]}"
+
+
+def place_of(item: dict, lang: str) -> str:
+    """``street · community · cell NNN`` from an API incident's ``street`` / ``community`` names and
+    its cell code (the cell by its number in the community, never the 15-digit code); '-' outside
+    the grid."""
+    zh = lang == "zh-CN"
+    parts = [
+        (area.get("name_zh") if zh else area.get("name_en")) or area.get("code")
+        for area in (item.get("street"), item.get("community"))
+        if area
+    ]
+    if item.get("cell"):
+        parts.append(f"{'网格' if zh else 'cell'} {item['cell'][-3:]}")
+    return " · ".join(parts) or "-"
