@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dashboard.maps import cells_near
 from dashboard.people import person_label
 from gis.default import load_grid
 from streams.bus import connect, publish
@@ -46,6 +47,28 @@ def test_person_label_names_roles_and_fallbacks():
     assert person_label("citizen", {}, "zh-CN") == "市民"
     assert person_label("gone", people, "zh-CN") == "gone"
     assert person_label("nobody", None, "en") == "nobody"  # an older API without people: as before
+
+
+def test_cells_near_keeps_the_cells_around_a_site_only():
+    def square(code, x, y, d=0.001):
+        ring = [[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]
+        return {
+            "type": "Feature",
+            "properties": {"code": code},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+
+    big = {"type": "Feature", "properties": {"code": "big"},
+           "geometry": {"type": "MultiPolygon", "coordinates": [[[[117, 39], [119, 39], [119, 40], [117, 39]]]]}}  # fmt: skip
+    layer = {
+        "type": "FeatureCollection",
+        "features": [square("here", 118.0, 39.6), square("far", 118.2, 39.6), big],
+    }
+    codes = [f["properties"]["code"] for f in cells_near(layer, [(118.0005, 39.6005)])["features"]]
+    assert codes == ["here", "big"]  # a cell around the whole view counts; one 17 km away does not
+    assert [f["properties"]["code"] for f in cells_near(layer, [(118.0, 39.6), (118.2, 39.6)])["features"]] == [
+        "here", "far", "big"
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from dashboard.context import DashContext
 from dashboard.errors import api_error, login_error
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import fit_view, grid_layer, line_layer, place_of, point_map
+from dashboard.maps import cells_near, fit_view, grid_layer, line_layer, place_of, point_map
 from dashboard.media import clip_player, clip_url, live_panel, media_url
 from dashboard.people import person_label
 from dashboard.theme import CELL_LINE, TEXT, state_colour
@@ -378,7 +378,7 @@ def arrival_map(ctx: DashContext, inc: dict, lang: str) -> list:
                           marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"),
         ]  # fmt: skip
     centre, zoom = fit_view(points)
-    cells = line_layer(grid_layer(ctx.cfg, ctx.grid, "cell"), CELL_LINE)
+    cells = line_layer(cells_near(grid_layer(ctx.cfg, ctx.grid, "cell"), points), CELL_LINE)
     fig = point_map(ctx.cfg, centre, traces, min(zoom, 17), overlays=[cells])
     fig.update_layout(showlegend=False)  # its height from the page's CSS (.detail-map), as the screen scales
     if arrival:

@@ -16,7 +16,7 @@ from dashboard.clocks import next_due, parse_time, span_text
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import fit_view, geo_uri, grid_layer, line_layer, outline, place_of
+from dashboard.maps import cells_near, fit_view, geo_uri, grid_layer, line_layer, outline, place_of
 from dashboard.media import clip_player, clip_url, media_url
 from dashboard.pages import field_actions
 from dashboard.pages.phone import (
@@ -149,7 +149,7 @@ def site_figure(ctx: DashContext, item: dict, me: dict | None, lang: str) -> go.
         traces.append(go.Scattermap(lon=[me["lon"]], lat=[me["lat"]], mode="markers", name=t("insp.you", lang),
                                     marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"))  # fmt: skip
     centre, zoom = fit_view(points)
-    cells = line_layer(grid_layer(ctx.cfg, ctx.grid, "cell"), CELL_LINE, width=1)
+    cells = line_layer(cells_near(grid_layer(ctx.cfg, ctx.grid, "cell"), points), CELL_LINE, width=1)
     return phone_map(ctx.cfg, centre, traces, zoom, f"site-{item['id']}-{len(points)}", overlays=[cells])
 
 
