@@ -126,6 +126,8 @@ def table(lang: str) -> dash_table.DataTable:
             "overflow": "hidden",
             "textOverflow": "ellipsis",
         },
+        # the countdown ("处置 剩余 23:58:10") needs more than the other columns' width
+        style_cell_conditional=[{"if": {"column_id": "sla"}, "maxWidth": "calc(var(--px, 1px) * 210)"}],
         style_filter={"backgroundColor": "#0f2340", "color": "#e6f0ff"},
         style_data_conditional=highlight(None),
     )
