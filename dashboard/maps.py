@@ -164,3 +164,35 @@ def place_label(grid: Grid, cell: str | None, lang: str) -> str:
     street = (c.street_zh if zh else c.street_en) or c.street
     community = (c.community_zh if zh else c.community_en) or c.community
     return f"{street} · {community} · {'网格' if zh else 'cell'} {c.code[-3:]}"
+
+
+def place_of(item: dict, lang: str) -> str:
+    """``street · community · cell NNN`` from an API incident's ``street`` / ``community`` names and
+    its cell code (the cell by its number in the community, never the 15-digit code); '-' outside
+    the grid."""
+    zh = lang == "zh-CN"
+    parts = [
+        (area.get("name_zh") if zh else area.get("name_en")) or area.get("code")
+        for area in (item.get("street"), item.get("community"))
+        if area
+    ]
+    if item.get("cell"):
+        parts.append(f"{'网格' if zh else 'cell'} {item['cell'][-3:]}")
+    return " · ".join(parts) or "-"
+
+
+def cells_near(layer: dict, points: list[tuple[float, float]], margin_deg: float = 0.01) -> dict:
+    """The part of a grid layer around ``points`` (their box widened by ``margin_deg``, ~1 km): a
+    small map of a site needs the cells in view, not the whole district's (600 KB for the demo)."""
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    w, e = min(lons) - margin_deg, max(lons) + margin_deg
+    s, n = min(lats) - margin_deg, max(lats) + margin_deg
+
+    def near(feature: dict) -> bool:
+        geom = feature["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        xs = [x for poly in polys for x, _ in poly[0]]
+        ys = [y for poly in polys for _, y in poly[0]]
+        return min(xs) <= e and max(xs) >= w and min(ys) <= n and max(ys) >= s
+
+    return {"type": "FeatureCollection", "features": [f for f in layer["features"] if near(f)]}

@@ -23,8 +23,9 @@ from dashboard.context import DashContext
 from dashboard.errors import api_error, login_error
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import fit_view, grid_layer, line_layer, point_map
+from dashboard.maps import cells_near, fit_view, grid_layer, line_layer, place_of, point_map
 from dashboard.media import clip_player, clip_url, live_panel, media_url
+from dashboard.people import person_label
 from dashboard.theme import CELL_LINE, TEXT, state_colour
 from dispatch.lifecycle import SlaStage
 from dispatch.verdicts import Verdict
@@ -116,14 +117,17 @@ def table(lang: str) -> dash_table.DataTable:
         style_cell={
             "backgroundColor": "#0b1a31",
             "color": "#e6f0ff",
-            "fontSize": 15,
+            # in the page's --px (assets/console.css): the table grows with the screen
+            "fontSize": "calc(var(--px, 1px) * 15)",
             "fontFamily": "inherit",
-            "padding": "5px",
+            "padding": "calc(var(--px, 1px) * 5)",
             "textAlign": "left",
-            "maxWidth": 150,
+            "maxWidth": "calc(var(--px, 1px) * 150)",
             "overflow": "hidden",
             "textOverflow": "ellipsis",
         },
+        # the countdown ("处置 剩余 23:58:10") needs more than the other columns' width
+        style_cell_conditional=[{"if": {"column_id": "sla"}, "maxWidth": "calc(var(--px, 1px) * 210)"}],
         style_filter={"backgroundColor": "#0f2340", "color": "#e6f0ff"},
         style_data_conditional=highlight(None),
     )
@@ -376,14 +380,15 @@ def arrival_map(ctx: DashContext, inc: dict, lang: str) -> list:
                           marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"),
         ]  # fmt: skip
     centre, zoom = fit_view(points)
-    cells = line_layer(grid_layer(ctx.cfg, ctx.grid, "cell"), CELL_LINE)
+    cells = line_layer(cells_near(grid_layer(ctx.cfg, ctx.grid, "cell"), points), CELL_LINE)
     fig = point_map(ctx.cfg, centre, traces, min(zoom, 17), overlays=[cells])
-    fig.update_layout(height=230, showlegend=False)
+    fig.update_layout(showlegend=False)  # its height from the page's CSS (.detail-map), as the screen scales
     if arrival:
         caption = html.Div(
             [
                 html.Span("●", className="dot-arrival"),
-                f" {t('arrival', lang)} · {when(ctx, arrival['at'])} · ",
+                f" {t('arrival', lang)} · {person_label(arrival['actor'], inc.get('people'), lang)} · "
+                f"{when(ctx, arrival['at'])} · ",
                 html.B(
                     t("arrival.distance", lang).format(m=f"{arrival['distance_m']:.0f}"),
                     id="arrival-distance",
@@ -394,7 +399,13 @@ def arrival_map(ctx: DashContext, inc: dict, lang: str) -> list:
     else:
         caption = html.Div(t("arrival.none", lang), className="inc-meta", id="arrival-distance")
     return [
-        dcc.Graph(figure=fig, config={"displayModeBar": False}, className="detail-map", id="detail-map"),
+        dcc.Graph(
+            figure=fig,
+            config={"displayModeBar": False},
+            className="detail-map",
+            id="detail-map",
+            responsive=True,
+        ),
         caption,
     ]
 
@@ -436,13 +447,14 @@ def event_note(e: dict, lang: str) -> str:
     return sep.join(t(f"sla.stage.{st}", lang) for st in stages)
 
 
-def event_item(ctx: DashContext, e: dict, lang: str) -> html.Li:
+def event_item(ctx: DashContext, e: dict, lang: str, people: dict | None = None) -> html.Li:
     note = event_note(e, lang)
-    actor = t("actor.system", lang) if e["actor"] == "system" else e["actor"]
     return html.Li(
         [
             html.Span(f"v{e['version']} ", className="inc-id"),
-            f"{when(ctx, e['at'])} · {actor} · ",
+            f"{when(ctx, e['at'])} · ",
+            html.Span(person_label(e["actor"], people, lang), className="actor", title=e["actor"]),
+            " · ",
             # the standard step's term (立案, 派遣, 回退 …) where the event names one
             (e.get("extra") or {}).get("term_zh" if lang.startswith("zh") else "term_en")
             or t("event." + e["action"], lang),
@@ -452,11 +464,11 @@ def event_item(ctx: DashContext, e: dict, lang: str) -> html.Li:
     )
 
 
-def audit_trail(ctx: DashContext, events: list[dict], lang: str) -> html.Ol:
+def audit_trail(ctx: DashContext, events: list[dict], lang: str, people: dict | None = None) -> html.Ol:
     items = []
     for kind, group in fold_merges(events):
         if kind == "one":
-            items.append(event_item(ctx, group[0], lang))
+            items.append(event_item(ctx, group[0], lang, people))
             continue
         summary = t("merges.folded", lang).format(
             n=len(group), first=when(ctx, group[0]["at"]), last=when(ctx, group[-1]["at"])
@@ -465,7 +477,7 @@ def audit_trail(ctx: DashContext, events: list[dict], lang: str) -> html.Ol:
             html.Li(
                 html.Details(
                     [html.Summary(summary, className="merge-summary"),
-                     html.Ol([event_item(ctx, e, lang) for e in group], className="timeline inner")],
+                     html.Ol([event_item(ctx, e, lang, people) for e in group], className="timeline inner")],
                     className="merges",
                 ),
                 className="folded", **{"data-count": str(len(group))},
@@ -479,8 +491,7 @@ def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) 
     assignee = inc.get("assignee_name") or inc.get("assignee") or t("unassigned", lang)
     facts = (
         f"{t('state.' + inc['state'], lang)} · {t('source.' + inc['source'], lang)} · "
-        f"{area_name(inc.get('street'), lang)} / {area_name(inc.get('community'), lang)} · "
-        f"{t('cell', lang)} {inc['cell'] or '-'} · {t('assignee', lang)} {assignee} · {inc['count']}{t('count', lang)}"
+        f"{place_of(inc, lang)} · {t('assignee', lang)} {assignee} · {inc['count']}{t('count', lang)}"
     )
     meta = [html.Div(facts, className="inc-meta big", id="detail-facts", **{"data-state": inc["state"]})]
     if inc.get("escalated"):
@@ -505,7 +516,7 @@ def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) 
         html.H3(t("sla_line", lang)),
         sla_line(ctx, inc, now, lang),
         html.H3(t("audit", lang)),
-        audit_trail(ctx, inc.get("events", []), lang),
+        audit_trail(ctx, inc.get("events", []), lang, inc.get("people")),
         *verdict_box(inc, lang),
     ]
 
@@ -515,7 +526,10 @@ def verdict_box(inc: dict, lang: str) -> list:
     if inc.get("source") != "camera":
         return []
     given = [
-        html.Li(f"{t('verdict.' + v['verdict'], lang)} · {v['actor']} · {v['reason']}")  # text, never HTML
+        html.Li(
+            f"{t('verdict.' + v['verdict'], lang)} · {person_label(v['actor'], inc.get('people'), lang)} · "
+            f"{v['reason']}"
+        )  # text, never HTML
         for v in inc.get("verdicts", [])
     ]
     iid = inc["id"]

@@ -16,7 +16,7 @@ from dashboard.clocks import next_due, parse_time, span_text
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.logins import client_ip, end_login
-from dashboard.maps import fit_view, geo_uri, outline, place_label
+from dashboard.maps import cells_near, fit_view, geo_uri, grid_layer, line_layer, outline, place_of
 from dashboard.media import clip_player, clip_url, media_url
 from dashboard.pages import component_report, field_actions
 from dashboard.pages.phone import (
@@ -28,6 +28,8 @@ from dashboard.pages.phone import (
     message,
     phone_map,
 )
+from dashboard.people import person_label
+from dashboard.theme import CELL_LINE
 
 HIDDEN = {"display": "none"}
 
@@ -103,7 +105,7 @@ def card(ctx: DashContext, item: dict, now: datetime, lang: str, selected: bool)
                         className="ph-card-title",
                     ),  # fmt: skip
                     html.Div(
-                        f"{t('state.' + item['state'], lang)} · {place_label(ctx.grid, item.get('cell'), lang)}",
+                        f"{t('state.' + item['state'], lang)} · {place_of(item, lang)}",
                         className="ph-card-meta",
                     ),
                     html.A(
@@ -130,8 +132,9 @@ def card(ctx: DashContext, item: dict, now: datetime, lang: str, selected: bool)
 
 
 def site_figure(ctx: DashContext, item: dict, me: dict | None, lang: str) -> go.Figure:
-    """The cell outline, the site (red) and, when known, the inspector (blue). Markers only: an
-    offline map style has no glyphs for text labels; the legend is HTML under the map."""
+    """Over the basemap (when the board serves one) the grid's cells, the site's cell outlined, the
+    site (red) and, when known, the inspector (blue). Markers only: an offline map style has no
+    glyphs for text labels; the legend is HTML under the map."""
     traces = []
     cell = ctx.grid.by_code.get(item.get("cell") or "")
     if cell is not None:
@@ -146,7 +149,8 @@ def site_figure(ctx: DashContext, item: dict, me: dict | None, lang: str) -> go.
         traces.append(go.Scattermap(lon=[me["lon"]], lat=[me["lat"]], mode="markers", name=t("insp.you", lang),
                                     marker={"size": 14, "color": "#40a9ff"}, hoverinfo="name"))  # fmt: skip
     centre, zoom = fit_view(points)
-    return phone_map(ctx.cfg, centre, traces, zoom, f"site-{item['id']}-{len(points)}")
+    cells = line_layer(cells_near(grid_layer(ctx.cfg, ctx.grid, "cell"), points), CELL_LINE, width=1)
+    return phone_map(ctx.cfg, centre, traces, zoom, f"site-{item['id']}-{len(points)}", overlays=[cells])
 
 
 def map_legend(lang: str) -> html.Div:
@@ -222,6 +226,7 @@ def detail_panel(lang: str) -> html.Div:
                 className="ph-row",
             ),
             field_actions.controls(lang),
+            html.Div(id="insp-trail"),
         ],
         id="insp-detail",
         className="ph-section",
@@ -365,11 +370,53 @@ def select(clicks):
     return cb.triggered_id["index"]
 
 
-def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
+def history(ctx: DashContext, token: str | None, iid: int, lang: str) -> html.Ol | None:
+    """The case's audit trail, by people's names (the API's ``people``), latest last; repeated
+    merges of the same report folded into one line with their count."""
+    if not token:
+        return None
+    res = ctx.api.incident(token, iid)
+    if not res.ok:
+        return None
+    people, rows, merges = res.data.get("people") or {}, [], 0
+    for e in res.data.get("events") or []:
+        if e["action"] == "merged" and rows and merges:
+            merges += 1
+            rows[-1] = history_row(ctx, e, people, lang, merges)
+            continue
+        merges = 1 if e["action"] == "merged" else 0
+        rows.append(history_row(ctx, e, people, lang, merges))
+    return html.Ol(rows, className="ph-timeline", id="insp-history")
+
+
+def history_row(ctx: DashContext, e: dict, people: dict, lang: str, merges: int) -> html.Li:
+    at = parse_time(e["at"]).astimezone(ctx.tz)
+    term = (e.get("extra") or {}).get("term_zh" if lang.startswith("zh") else "term_en") or t(
+        "event." + e["action"], lang
+    )
+    if merges > 1:
+        term = f"{term} ×{merges}"
+    note = e.get("note") if e["actor"] != "system" else ""
+    return html.Li(
+        [
+            html.Span(f"{at:%m-%d %H:%M}", className="ph-step"),
+            html.Span(
+                [
+                    html.B(term),
+                    " · ",
+                    html.Span(person_label(e["actor"], people, lang), className="actor"),
+                    html.Span(f" · {note}" if note else "", className="ph-key-inline"),  # text, never HTML
+                ]
+            ),
+        ]
+    )
+
+
+def detail(ctx: DashContext, items, selected, gps, card_ids, auth, lang):
     item = current(items, selected)
     classes = ["ph-card selected" if item and c["index"] == item["id"] else "ph-card" for c in card_ids]
     if item is None:
-        return HIDDEN, None, go.Figure(), True, True, True, True, True, classes
+        return HIDDEN, None, go.Figure(), True, True, True, True, True, classes, None
     acts = set(item.get("actions") or [])
     info = [
         html.Div(
@@ -377,11 +424,22 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
             className="ph-card-title",
         ),  # fmt: skip
         html.Div(
-            f"{t('state.' + item['state'], lang)} · {t('cell', lang)} {item.get('cell') or '-'} · "
-            f"{item['lon']:.5f}, {item['lat']:.5f}",
+            t("state." + item["state"], lang),
             className="ph-card-meta",
             id="insp-state",
             **{"data-state": item["state"]},
+        ),
+        # names, not the 15-digit cell code or raw coordinates
+        html.Div(
+            [html.Span(t("insp.place", lang) + ": ", className="ph-key-inline"), place_of(item, lang)],
+            className="ph-place",
+            id="insp-place",
+        ),  # fmt: skip
+        html.A(
+            "➤ " + t("map.navigate", lang),
+            href=geo_uri(item["lon"], item["lat"], f"#{item['id']}"),
+            className="ph-btn ph-navigate",
+            id="insp-navigate",
         ),
     ]
     if item.get("description"):
@@ -398,9 +456,11 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, lang):
                 className="ph-media",
             )
         )
+    trail = history(ctx, (auth or {}).get("token"), item["id"], lang)
     me = gps if gps and gps.get("lon") is not None else None
     return ({}, info, site_figure(ctx, item, me, lang), "accept" not in acts, "arrive" not in acts,
-            "resolve" not in acts, "reject" not in acts, "escalate" not in acts, classes)  # fmt: skip
+            "resolve" not in acts, "reject" not in acts, "escalate" not in acts, classes,
+            [html.H3(t("insp.history", lang)), trail] if trail is not None else None)  # fmt: skip
 
 
 def act(ctx: DashContext, _a, gps, contents, _r, _rej, _esc, filenames, note, reason, photos, auth, items, selected,
@@ -546,10 +606,12 @@ def register(app, ctx: DashContext) -> None:
         Output("insp-reject", "disabled"),
         Output("insp-escalate", "disabled"),
         Output({"type": "insp-card", "index": ALL}, "className"),
+        Output("insp-trail", "children"),
         Input("insp-items", "data"),
         Input("insp-selected", "data"),
         Input("insp-gps", "data"),
         State({"type": "insp-card", "index": ALL}, "id"),
+        State("insp-auth", "data"),
         State("insp-lang", "data"),
     )(bind(detail, ctx))
     app.clientside_callback(GPS_JS, Output("insp-gps", "data"), Input("insp-arrive", "n_clicks"))

@@ -63,10 +63,12 @@ def decode_upload(contents: str | None, filename: str | None) -> tuple[str, byte
     return name, data, m.group(1) or "application/octet-stream"
 
 
-def phone_map(cfg, center: tuple[float, float], traces: list, zoom: float, revision: str) -> go.Figure:
-    """A phone page's map: :func:`dashboard.maps.point_map`, panned by a finger, kept as the user
-    left it until ``revision`` changes."""
-    fig = point_map(cfg, center, traces, zoom)
+def phone_map(
+    cfg, center: tuple[float, float], traces: list, zoom: float, revision: str, overlays: list | None = None
+) -> go.Figure:
+    """A phone page's map: :func:`dashboard.maps.point_map` (``overlays``: map layers over the
+    basemap, such as the grid), panned by a finger, kept as the user left it until ``revision`` changes."""
+    fig = point_map(cfg, center, traces, zoom, overlays=overlays)
     fig.update_layout(uirevision=revision, dragmode="pan")
     return fig
 

@@ -12,7 +12,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
-from dashboard.maps import fit_view
+from dashboard.maps import fit_view, grid_layer, line_layer
 from dashboard.pages.phone import GRAPH_CONFIG, error_text, message, phone_map
 
 DAYS = 30
@@ -43,7 +43,10 @@ def reports_figure(ctx: DashContext, rows: list[dict], lang: str) -> go.Figure:
     w, s, e, n = ctx.grid.bounds
     pts = [(r["long"], r["lat"]) for r in rows] or [(w, s), (e, n)]
     centre, zoom = fit_view(pts if len(pts) > 1 else [(w, s), (e, n)], max_zoom=15)
-    return phone_map(ctx.cfg, centre, traces, zoom, "reports-map")
+    streets = line_layer(
+        grid_layer(ctx.cfg, ctx.grid, "street"), "#4a8ac4", width=1.5
+    )  # where in the district
+    return phone_map(ctx.cfg, centre, traces, zoom, "reports-map", overlays=[streets])
 
 
 def report_list(ctx: DashContext, rows: list[dict], lang: str) -> html.Div:

@@ -27,7 +27,7 @@ from dispatch.lifecycle import (
     STAFF_ROLES,
 )
 from dispatch.sla import deadlines, targets_for
-from dispatch.store import Incident, IncidentEventRow
+from dispatch.store import Incident, IncidentEventRow, User
 from dispatch.uploads import UploadError, store_photo
 from dispatch.verdicts import Verdict, VerdictConflict, record_verdict, verdicts_of
 from gis.projection import distance_m
@@ -232,8 +232,25 @@ class VerdictOut(BaseModel):
     boxes: list[dict]
 
 
+class PersonOut(BaseModel):
+    """Who an account is, for people: the roster's (or a department's staff) name and the role."""
+
+    name: str | None = Field(
+        description="The person's name in the roster or a department's staff; null: none known."
+    )
+    role: str = Field(
+        description="The account's role (inspector, department, operator, supervisor, admin, viewer); a roster "
+        "supervisor's is supervisor; 'system' and 'citizen' for those actors; 'unknown' for a removed account."
+    )
+    department: str | None = Field(None, description="A department staff member's department name.")
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
+    people: dict[str, PersonOut] = Field(
+        {},
+        description="Every actor of the events, verdicts and arrival (username) as a person: name and role.",
+    )
     after_photos: list[str] = Field(description="Photos the inspector sent on arrival and resolution.")
     arrival: ArrivalOut | None = Field(
         description="Where the inspector checked in on site (the last arrival)."
@@ -256,6 +273,40 @@ def roster_names(c: ApiContext) -> dict[str, str]:
         names.update({i.id: i.name for i in c.cfg.roster})
         c.__dict__["_roster_names"] = names
     return names
+
+
+def people(c: ApiContext, usernames: set[str]) -> dict[str, dict]:
+    """Usernames (the actors of an audit trail) -> name and role: the account's roster entry (an
+    inspector's or supervisor's) or department staff entry gives the name; no name for accounts that
+    act as nobody in the config (operators), so the page falls back to the username."""
+    out: dict[str, dict] = {}
+    for special in ("system", "citizen"):
+        if special in usernames:
+            out[special] = {"name": None, "role": special}
+    wanted = sorted(usernames - out.keys())
+    if not wanted:
+        return out
+    roster = {i.id: i for i in c.cfg.roster}
+    staff = {m.id: (m, d) for d in c.cfg.departments for m in d.staff}
+    with c.readers() as s:
+        accounts = {u.username: u for u in s.scalars(select(User).where(User.username.in_(wanted)))}
+    for username in wanted:
+        user = accounts.get(username)
+        if user is None:
+            out[username] = {"name": None, "role": "unknown"}
+            continue
+        person = {"name": None, "role": user.role}
+        ident = user.inspector_id or ""
+        if ident in roster:
+            entry = roster[ident]
+            person["name"] = entry.name
+            if entry.role == "supervisor":
+                person["role"] = "supervisor"
+        elif ident in staff:
+            member, dept = staff[ident]
+            person.update(name=member.name, department=dept.name)
+        out[username] = person
+    return out
 
 
 def areas(c: ApiContext, cell_code: str | None) -> dict:
@@ -520,6 +571,8 @@ def get_incident(
         out["events"] = [{k: getattr(e, k) for k in EventOut.model_fields} for e in events]
         out.update(evidence_after(inc, out["events"]))
     out["verdicts"] = verdicts_of(c.readers, incident_id)
+    actors = {e["actor"] for e in out["events"]} | {v["actor"] for v in out["verdicts"]}
+    out["people"] = people(c, actors)
     return out
 
 
