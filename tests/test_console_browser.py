@@ -301,8 +301,8 @@ def test_console_selection_follows_the_incident_through_live_updates(tmp_path, s
 
         # act: the action lands on the selected id, and says so
         page.fill("#action-note", "误报")
-        page.click(f"#console-actions button:text-is('不予受理 #{target}')")
-        expect(page.locator("#action-msg")).to_contain_text(f"✓ #{target} 不予受理", timeout=30000)
+        page.click(f"#console-actions button:text-is('不予立案 #{target}')")
+        expect(page.locator("#action-msg")).to_contain_text(f"✓ #{target} 不予立案", timeout=30000)
         assert api.call("GET", f"/api/v1/incidents/{target}")["state"] == "rejected"
         assert [i["id"] for i in api.incidents() if i["state"] == "rejected"] == [target]
 
