@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 TONE_SHIFT = 1.08
 #: Foreground covering more than this fraction of the frame (after re-normalising) is a scene change.
 SCENE_CHANGE_FRACTION = 0.4
-#: Two static parts are one object when they line up (overlap by half the narrower one across), the
-#: gap between them is at most this fraction of the pair's length along it, and ...
+#: Two static parts are one object when they line up (each spans most of the other's width across
+#: the gap: :data:`PART_ALIGN`), the gap between them is at most this fraction of the pair's length
+#: along it, and ...
 PART_GAP = 0.1
+PART_ALIGN = 0.6
 #: ... they began standing still within this many seconds of each other (see :func:`merge_parts`).
 PART_AGE_S = 2.0
 
@@ -395,10 +397,12 @@ def merge_parts(
 
     A car seen from above whose dark windscreen matches the asphalt is two blobs, its bonnet and its
     roof: they line up, the gap between them is a small part of the car's length, and they stopped
-    at the same moment. Two parts are joined when they overlap by at least half the narrower one
-    across the gap, the gap is at most ``gap`` x the pair's extent along it, and their ages differ by
-    at most ``max_age_diff``. Two cars side by side are further apart than that; two parked nose to
-    tail a car length apart in time (they arrive separately) keep their own boxes.
+    at the same moment, and they are about as wide as each other. Two parts are joined when their
+    overlap across the gap is at least :data:`PART_ALIGN` of the wider one's extent there, the gap is
+    at most ``gap`` x the pair's extent along it, and their ages differ by at most ``max_age_diff``.
+    Two cars side by side are further apart than that; two parked nose to tail arrive separately
+    (their ages differ) and keep their own boxes; a speck of changed pixels beside a car, or a small
+    patch beside a wide one, does not span the other's width and is not joined to it.
     """
     objs = [list(p) for p in parts]
     joined = True
@@ -431,7 +435,7 @@ def _aligned(a, b, gap: float) -> bool:
     for lo, hi in ((0, 2), (1, 3)):  # across x (parts stacked in y), then across y (side by side in x)
         olo, ohi = 1 - lo, 3 - lo  # the other axis
         across = min(a[hi], b[hi]) - max(a[lo], b[lo])
-        if across < 0.5 * min(a[hi] - a[lo], b[hi] - b[lo]):
+        if across < PART_ALIGN * max(a[hi] - a[lo], b[hi] - b[lo]):
             continue
         between = max(a[olo], b[olo]) - min(a[ohi], b[ohi])  # < 0: they overlap along it
         if between <= gap * (max(a[ohi], b[ohi]) - min(a[olo], b[olo])):

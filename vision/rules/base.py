@@ -10,7 +10,8 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
   identity switch neither restarts the dwell nor raises a second incident;
 - a clock belongs to a place as much as to a track id: when a subject that had stayed a while is
   seen to move away, its clock stays behind at the place (as a lost one) and the track starts a new
-  one. A passer-by whose box takes over a standing vendor's track id (the IoU tracker matches the
+  one; a subject that has stood a second where an older clock's object (unseen now) stood takes
+  that clock. A passer-by whose box takes over a standing vendor's track id (the IoU tracker matches the
   merged box of the two) walks off with the id but not with the vendor's dwell: the vendor, back
   under a new id where he stood, takes over his clock;
 - the clock is advanced only on frames where the detector ran (the pipeline does not call it on
@@ -37,6 +38,9 @@ from vision.zones import Zone, exempt
 MIN_MISSES = 2
 #: A subject that moves away after staying at least this long leaves its clock at the place.
 LEAVE_CLOCK_S = 2.0
+#: A subject that has stood this long at a place takes back an older clock left there (never a
+#: walker: people walking along a pavement would pick up the clocks of those who went before).
+RECLAIM_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,12 @@ class _Clock:
     fired_at: float | None = None
     misses: int = 0  # detector runs since ``last_seen`` that did not see it
     home: Box | None = None  # the last box seen at the place the dwell is measured from
+    home_seen: float = -1.0  # ... and when
+
+    @property
+    def stayed(self) -> bool:
+        """Did its object stand at its place (not just pass through it) for a while?"""
+        return self.home is not None and self.home_seen - self.start >= LEAVE_CLOCK_S
 
 
 class DwellClock:
@@ -85,7 +95,7 @@ class DwellClock:
             if tid in seen or c.last_seen >= t:
                 continue
             # where it was last seen, or where it stood (a passer-by may have walked off with its id)
-            iou = max(box_iou(c.box, box), box_iou(c.home, box) if c.home is not None else 0.0)
+            iou = max(box_iou(c.box, box), box_iou(c.home, box) if c.stayed else 0.0)
             if iou >= best_iou:
                 best, best_iou = tid, iou
         return self.clocks.pop(best) if best is not None else None
@@ -97,7 +107,7 @@ class DwellClock:
         passer-by's, is back where he stood (see the module docstring)."""
         best, best_iou = None, 0.5
         for key, old in self.clocks.items():
-            if key in seen or old is c or old.start >= c.start:
+            if key in seen or old is c or old.start >= c.start or not old.stayed:
                 continue
             iou = box_iou(old.home or old.box, tr.box)
             if iou >= best_iou:
@@ -122,15 +132,16 @@ class DwellClock:
                 c = self._take_over(tr.box, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
                 self.clocks[tr.id] = c
             elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
-                if c.last_seen - c.start >= LEAVE_CLOCK_S:  # it had stayed: the clock stays there
+                if c.stayed:  # it had stood there: the clock stays there
                     c.box = c.home or c.box
                     self._parked -= 1
                     self.clocks[self._parked] = c
                 c = _Clock(t, tr.box.anchor, t, tr.box, fired_at=c.fired_at)
                 self.clocks[tr.id] = c
-            c = self._reclaim(tr, c, seen)
+            if t - c.start >= RECLAIM_AFTER_S:  # it has stood a moment where it is now
+                c = self._reclaim(tr, c, seen)
             if c.home is None or not moved(c.ref, tr.box.anchor, tr.box, self.move_frac / 3):
-                c.home = tr.box  # still where it stopped (not yet a passer-by's box walking off)
+                c.home, c.home_seen = tr.box, t  # still where it stopped (not a passer-by's box walking off)
             c.last_seen, c.box, c.misses = t, tr.box, 0
             dwell = t - c.start
             if (
