@@ -8,7 +8,8 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
 - a subject unseen for up to the zone's ``max_gap_s`` keeps its dwell (missed detections,
   occlusion), and a new track id appearing where a lost one stood takes over its clock, so an
   identity switch neither restarts the dwell nor raises a second incident;
-- a clock belongs to a place as much as to a track id: when a subject that had stayed a while is
+- for rules that ask for it (``ZoneRule.keeps_place``: street vending), a clock belongs to a place
+  as much as to a track id: when a subject that had stayed a while is
   seen to move away, its clock stays behind at the place (as a lost one) and the track starts a new
   one; a subject that has stood a second where an older clock's object (unseen now) stood takes
   that clock. A passer-by whose box takes over a standing vendor's track id (the IoU tracker matches the
@@ -82,9 +83,14 @@ class DwellClock:
         max_gap_s: float,
         require_stationary: bool,
         move_frac: float,
+        keep_place: bool = False,
     ) -> None:
         self.dwell_s, self.cooldown_s, self.max_gap_s = dwell_s, cooldown_s, max_gap_s
         self.require_stationary, self.move_frac = require_stationary, move_frac
+        # clocks kept at their place through track-id swaps (see the module docstring): for people
+        # standing at a stall, whom passers-by cross; not for vehicles or blobs, whose ids change
+        # when noise comes and goes (a clock kept there would let lingering noise reach the dwell)
+        self.keep_place = keep_place
         self.clocks: dict[int, _Clock] = {}  # by track id; clocks left at their place: negative keys
         self._parked = 0
 
@@ -95,7 +101,7 @@ class DwellClock:
             if tid in seen or c.last_seen >= t:
                 continue
             # where it was last seen, or where it stood (a passer-by may have walked off with its id)
-            iou = max(box_iou(c.box, box), box_iou(c.home, box) if c.stayed else 0.0)
+            iou = max(box_iou(c.box, box), box_iou(c.home, box) if self.keep_place and c.stayed else 0.0)
             if iou >= best_iou:
                 best, best_iou = tid, iou
         return self.clocks.pop(best) if best is not None else None
@@ -132,13 +138,13 @@ class DwellClock:
                 c = self._take_over(tr.box, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
                 self.clocks[tr.id] = c
             elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
-                if c.stayed:  # it had stood there: the clock stays there
+                if self.keep_place and c.stayed:  # it had stood there: the clock stays there
                     c.box = c.home or c.box
                     self._parked -= 1
                     self.clocks[self._parked] = c
                 c = _Clock(t, tr.box.anchor, t, tr.box, fired_at=c.fired_at)
                 self.clocks[tr.id] = c
-            if t - c.start >= RECLAIM_AFTER_S:  # it has stood a moment where it is now
+            if self.keep_place and t - c.start >= RECLAIM_AFTER_S:  # it has stood a moment here
                 c = self._reclaim(tr, c, seen)
             if c.home is None or not moved(c.ref, tr.box.anchor, tr.box, self.move_frac / 3):
                 c.home, c.home_seen = tr.box, t  # still where it stopped (not a passer-by's box walking off)
@@ -180,6 +186,8 @@ class ZoneRule:
 
     code: ClassVar[str]
     default_classes: ClassVar[frozenset[str]]
+    #: whether a subject's dwell clock stays at its place through track-id swaps (DwellClock)
+    keeps_place: ClassVar[bool] = False
     move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
 
     def __init__(self, zone: Zone, exclusions: list[Zone] = ()) -> None:
@@ -193,6 +201,7 @@ class ZoneRule:
             max_gap_s=c.max_gap_s,
             require_stationary=c.require_stationary,
             move_frac=self.move_frac,
+            keep_place=self.keeps_place,
         )
 
     def in_zone(self, tracks: list[Track], classes: frozenset[str]) -> list[Track]:
