@@ -272,7 +272,7 @@ class CameraConfig(_Model):
         None,
         description="Run the static-object analysis beside the detector: new objects that stayed and "
         "that it does not explain as a person or vehicle count as class 'object' (rubbish, stall goods). "
-        "Default: on where a zone enforces exposed_rubbish or street_vending.",
+        "Default: on where a zone enforces exposed_rubbish or street_vending, or lists class 'object'.",
     )
 
     def uses_static_objects(self, backend: str) -> bool:
@@ -282,7 +282,12 @@ class CameraConfig(_Model):
             return False
         if self.static_objects is not None:
             return self.static_objects
-        return any(r in STATIC_OBJECT_RULES for z in self.zones if z.kind == ZoneKind.RULES for r in z.rules)
+        rules = [z for z in self.zones if z.kind == ZoneKind.RULES]
+        # a zone that lists 'object' asks for new static objects: with a COCO detector, the analysis
+        # is what produces them (e.g. a car seen from above that the model boxes as nothing it knows)
+        return any(r in STATIC_OBJECT_RULES for z in rules for r in z.rules) or any(
+            "object" in (z.classes or ()) for z in rules
+        )
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:

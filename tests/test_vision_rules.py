@@ -9,6 +9,8 @@ from cityops.config import ZoneConfig
 from cityops.taxonomy import RULE_CODES, violation_types
 from vision.detectors.base import MOVING_CONF, STATIC_CONF, Box
 from vision.rules import RULES, CameraRules
+from vision.rules.base import DwellClock
+from vision.tracking import Track
 from vision.tracking.iou import IouTracker
 from vision.zones import Zone, ZoneError, check_zones
 
@@ -147,3 +149,30 @@ def test_zone_outside_the_frame_is_a_clear_error():
     check_zones([cfg], 1000, 500)
     with pytest.raises(ZoneError, match=r"outside the 768x432 frame: zone 'far' has point\(s\) \[\(900"):
         check_zones([cfg], 768, 432)
+
+
+def _swap_dwell(keep_place: bool) -> float:
+    """A subject stands 5 s at a place; its track id then walks off (a passer-by took it) and a new
+    id stands where it stood: the new id's dwell 2 s later."""
+    clock = DwellClock(dwell_s=60, cooldown_s=60, max_gap_s=10, require_stationary=True, move_frac=0.15,
+                       keep_place=keep_place)  # fmt: skip
+    here = Box(100, 100, 140, 200, "person", 0.9)
+    for k in range(11):
+        clock.update([Track(1, here, k * 0.5)], k * 0.5)
+    for k in range(1, 5):  # id 1 walks off; id 2 stands where it stood
+        t = 5 + k * 0.5
+        away = Box(100 + 60 * k, 100, 140 + 60 * k, 200, "person", 0.9)
+        clock.update([Track(1, away, t), Track(2, here, t)], t)
+    return clock.dwell_of(2, 7.0)
+
+
+def test_a_place_keeps_its_clock_through_an_id_swap_only_where_the_rule_asks():
+    # a vendor (street_vending keeps clocks at their place): the 5 s he stood count
+    assert _swap_dwell(True) >= 6.5
+    # vehicles and blobs (the default): a new id is a new clock, so noise whose ids come and go
+    # cannot add up to a dwell
+    assert _swap_dwell(False) <= 2.0
+
+
+def test_only_street_vending_keeps_clocks_at_their_place():
+    assert {code for code, cls in RULES.items() if cls.keeps_place} == {"street_vending"}

@@ -151,6 +151,17 @@ def test_a_left_object_with_a_person_staying_beside_it_is_a_stall(tmp_path, dete
 
 
 @pytest.mark.media
+def test_a_vendor_keeps_his_dwell_when_passers_by_take_his_track_id(tmp_path, detector_cfg):
+    """At a 30 s dwell people walking past the man merge with his box and walk off with his track id
+    (IoU tracker); his clock used to restart each time (missed). It now stays at his place and his
+    new id takes it over: one stall, raised for his stay."""
+    found = run(left(45, man=True), detector_cfg, tmp_path, zones=[{**PAVEMENT, "dwell_s": 30}])
+    assert [d.type for _, d in found] == ["street_vending"], [(t, d.type, d.bbox) for t, d in found]
+    t, d = found[0]
+    assert overlaps(d.bbox, MAN_BOX) and d.dwell_s >= 30 and t <= 40
+
+
+@pytest.mark.media
 def test_people_walking_by_raise_nothing(tmp_path, detector_cfg):
     assert run(media_frames(VTEST, FPS, 30), detector_cfg, tmp_path) == []
 

@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 TONE_SHIFT = 1.08
 #: Foreground covering more than this fraction of the frame (after re-normalising) is a scene change.
 SCENE_CHANGE_FRACTION = 0.4
+#: Two static parts are one object when they line up (each spans most of the other's width across
+#: the gap: :data:`PART_ALIGN`), the gap between them is at most this fraction of the pair's length
+#: along it, and ...
+PART_GAP = 0.1
+PART_ALIGN = 0.6
+#: ... they began standing still within this many seconds of each other (see :func:`merge_parts`).
+PART_AGE_S = 2.0
 
 
 class BackgroundError(ValueError):
@@ -343,6 +350,24 @@ class SceneBackground:
             if area * inv * inv >= min_area
         ]
 
+    def static_boxes(self, mask: np.ndarray, min_area: float = 0) -> list[tuple[float, float, float, float]]:
+        """Like :meth:`boxes` for a mask of static pixels, with the parts of one object joined
+        (:func:`merge_parts`, ages from the pixels' time standing still) before ``min_area`` applies."""
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+        if n <= 1:
+            return []
+        ages = self.still_for if self.still_for is not None else np.zeros(mask.shape, np.uint16)
+        parts = [
+            (float(x), float(y), float(x + bw), float(y + bh), float(area), float(np.median(ages[lab == i])))
+            for i, (x, y, bw, bh, area) in enumerate(stats[1:], start=1)
+        ]
+        inv = 1 / self.scale
+        return [
+            (x1 * inv, y1 * inv, x2 * inv, y2 * inv)
+            for x1, y1, x2, y2, area in merge_parts(parts, PART_AGE_S * self.fps)
+            if area * inv * inv >= min_area
+        ]
+
     def frame_mask(self, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
         """A working-size mask of the given frame-pixel boxes."""
         m = np.zeros(self.long_mask.shape, bool)
@@ -362,9 +387,64 @@ class SceneBackground:
             return []
         still = cv2.morphologyEx(static.astype(np.uint8), cv2.MORPH_OPEN, self.kernel)
         moving = (self.long_mask > 0) & ~static
-        return [(*b, True) for b in self.boxes(still, min_area)] + [
+        return [(*b, True) for b in self.static_boxes(still, min_area)] + [
             (*b, False) for b in self.boxes(moving, min_area)
         ]
+
+
+def merge_parts(
+    parts: list[tuple[float, float, float, float, float, float]], max_age_diff: float, gap: float = PART_GAP
+) -> list[tuple[float, float, float, float, float]]:
+    """Join the parts of one static object: ``parts`` are ``(x1, y1, x2, y2, area, age)`` (age: how
+    long its pixels have stood still, any unit ``max_age_diff`` shares); returns ``(x1, y1, x2, y2,
+    area)`` per object.
+
+    A car seen from above whose dark windscreen matches the asphalt is two blobs, its bonnet and its
+    roof: they line up, the gap between them is a small part of the car's length, and they stopped
+    at the same moment, and they are about as wide as each other. Two parts are joined when their
+    overlap across the gap is at least :data:`PART_ALIGN` of the wider one's extent there, the gap is
+    at most ``gap`` x the pair's extent along it, and their ages differ by at most ``max_age_diff``.
+    Two cars side by side are further apart than that; two parked nose to tail arrive separately
+    (their ages differ) and keep their own boxes; a speck of changed pixels beside a car, or a small
+    patch beside a wide one, does not span the other's width and is not joined to it.
+    """
+    objs = [list(p) for p in parts]
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                a, b = objs[i], objs[j]
+                if abs(a[5] - b[5]) > max_age_diff or not _aligned(a, b, gap):
+                    continue
+                area = a[4] + b[4]
+                objs[i] = [
+                    min(a[0], b[0]),
+                    min(a[1], b[1]),
+                    max(a[2], b[2]),
+                    max(a[3], b[3]),
+                    area,
+                    (a[5] * a[4] + b[5] * b[4]) / max(area, 1e-9),
+                ]
+                del objs[j]
+                joined = True
+                break
+            if joined:
+                break
+    return [(o[0], o[1], o[2], o[3], o[4]) for o in objs]
+
+
+def _aligned(a, b, gap: float) -> bool:
+    """Do boxes ``a`` and ``b`` (x1, y1, x2, y2, ...) line up with at most a small gap between them?"""
+    for lo, hi in ((0, 2), (1, 3)):  # across x (parts stacked in y), then across y (side by side in x)
+        olo, ohi = 1 - lo, 3 - lo  # the other axis
+        across = min(a[hi], b[hi]) - max(a[lo], b[lo])
+        if across < PART_ALIGN * max(a[hi] - a[lo], b[hi] - b[lo]):
+            continue
+        between = max(a[olo], b[olo]) - min(a[ohi], b[ohi])  # < 0: they overlap along it
+        if between <= gap * (max(a[ohi], b[ohi]) - min(a[olo], b[olo])):
+            return True
+    return False
 
 
 def parse_clip_at(spec: str) -> tuple[str, float]:

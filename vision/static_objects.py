@@ -87,7 +87,7 @@ class StaticObjects:
         mask = cv2.morphologyEx((static & ~self.explained).astype(np.uint8), cv2.MORPH_OPEN, sc.kernel)
         others = [b for b in boxes if b.cls not in EXPLAINED]
         added, replaced = [], set()
-        for x1, y1, x2, y2 in sc.boxes(mask, self.min_area):
+        for x1, y1, x2, y2 in sc.static_boxes(mask, self.min_area):
             blob = Box(x1, y1, x2, y2, OBJECT, STATIC_CONF)
             covering = [i for i, o in enumerate(others) if _covered(blob, o) >= 0.5]
             if any(others[i].cls in self.named for i in covering):

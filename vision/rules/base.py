@@ -8,6 +8,13 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
 - a subject unseen for up to the zone's ``max_gap_s`` keeps its dwell (missed detections,
   occlusion), and a new track id appearing where a lost one stood takes over its clock, so an
   identity switch neither restarts the dwell nor raises a second incident;
+- for rules that ask for it (``ZoneRule.keeps_place``: street vending), a clock belongs to a place
+  as much as to a track id: when a subject that had stayed a while is
+  seen to move away, its clock stays behind at the place (as a lost one) and the track starts a new
+  one; a subject that has stood a second where an older clock's object (unseen now) stood takes
+  that clock. A passer-by whose box takes over a standing vendor's track id (the IoU tracker matches the
+  merged box of the two) walks off with the id but not with the vendor's dwell: the vendor, back
+  under a new id where he stood, takes over his clock;
 - the clock is advanced only on frames where the detector ran (the pipeline does not call it on
   frames the motion gate skipped): dwell is measured between sightings, never extended by a frame
   nobody looked at; as the gate may leave seconds between two runs, a subject's clock ends only when
@@ -30,6 +37,11 @@ from vision.zones import Zone, exempt
 
 #: Detector runs that must miss a subject before its clock may end (see the module docstring).
 MIN_MISSES = 2
+#: A subject that moves away after staying at least this long leaves its clock at the place.
+LEAVE_CLOCK_S = 2.0
+#: A subject that has stood this long at a place takes back an older clock left there (never a
+#: walker: people walking along a pavement would pick up the clocks of those who went before).
+RECLAIM_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,13 @@ class _Clock:
     box: Box
     fired_at: float | None = None
     misses: int = 0  # detector runs since ``last_seen`` that did not see it
+    home: Box | None = None  # the last box seen at the place the dwell is measured from
+    home_seen: float = -1.0  # ... and when
+
+    @property
+    def stayed(self) -> bool:
+        """Did its object stand at its place (not just pass through it) for a while?"""
+        return self.home is not None and self.home_seen - self.start >= LEAVE_CLOCK_S
 
 
 class DwellClock:
@@ -64,10 +83,16 @@ class DwellClock:
         max_gap_s: float,
         require_stationary: bool,
         move_frac: float,
+        keep_place: bool = False,
     ) -> None:
         self.dwell_s, self.cooldown_s, self.max_gap_s = dwell_s, cooldown_s, max_gap_s
         self.require_stationary, self.move_frac = require_stationary, move_frac
-        self.clocks: dict[int, _Clock] = {}
+        # clocks kept at their place through track-id swaps (see the module docstring): for people
+        # standing at a stall, whom passers-by cross; not for vehicles or blobs, whose ids change
+        # when noise comes and goes (a clock kept there would let lingering noise reach the dwell)
+        self.keep_place = keep_place
+        self.clocks: dict[int, _Clock] = {}  # by track id; clocks left at their place: negative keys
+        self._parked = 0
 
     def _take_over(self, box: Box, t: float, seen: set[int]) -> _Clock | None:
         """A clock of a track lost recently at this very place (an identity switch), if any."""
@@ -75,10 +100,29 @@ class DwellClock:
         for tid, c in self.clocks.items():
             if tid in seen or c.last_seen >= t:
                 continue
-            iou = box_iou(c.box, box)
+            # where it was last seen, or where it stood (a passer-by may have walked off with its id)
+            iou = max(box_iou(c.box, box), box_iou(c.home, box) if self.keep_place and c.stayed else 0.0)
             if iou >= best_iou:
                 best, best_iou = tid, iou
         return self.clocks.pop(best) if best is not None else None
+
+    def _reclaim(self, tr: Track, c: _Clock, seen: set[int]) -> _Clock:
+        """An older clock of this very place whose object is not seen now (left behind, or its track
+        id away with a passer-by), taken by ``tr`` instead of its younger ``c``: a vendor whose box a
+        passer-by cut short for a moment (seen as a move), or whose id the tracker swapped with a
+        passer-by's, is back where he stood (see the module docstring)."""
+        best, best_iou = None, 0.5
+        for key, old in self.clocks.items():
+            if key in seen or old is c or old.start >= c.start or not old.stayed:
+                continue
+            iou = box_iou(old.home or old.box, tr.box)
+            if iou >= best_iou:
+                best, best_iou = key, iou
+        if best is None:
+            return c
+        old = self.clocks.pop(best)
+        self.clocks[tr.id] = old
+        return old
 
     def update(
         self, subjects: list[Track], t: float, hold: frozenset[int] = frozenset()
@@ -94,7 +138,16 @@ class DwellClock:
                 c = self._take_over(tr.box, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
                 self.clocks[tr.id] = c
             elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
-                c.start, c.ref = t, tr.box.anchor
+                if self.keep_place and c.stayed:  # it had stood there: the clock stays there
+                    c.box = c.home or c.box
+                    self._parked -= 1
+                    self.clocks[self._parked] = c
+                c = _Clock(t, tr.box.anchor, t, tr.box, fired_at=c.fired_at)
+                self.clocks[tr.id] = c
+            if self.keep_place and t - c.start >= RECLAIM_AFTER_S:  # it has stood a moment here
+                c = self._reclaim(tr, c, seen)
+            if c.home is None or not moved(c.ref, tr.box.anchor, tr.box, self.move_frac / 3):
+                c.home, c.home_seen = tr.box, t  # still where it stopped (not a passer-by's box walking off)
             c.last_seen, c.box, c.misses = t, tr.box, 0
             dwell = t - c.start
             if (
@@ -133,6 +186,8 @@ class ZoneRule:
 
     code: ClassVar[str]
     default_classes: ClassVar[frozenset[str]]
+    #: whether a subject's dwell clock stays at its place through track-id swaps (DwellClock)
+    keeps_place: ClassVar[bool] = False
     move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
 
     def __init__(self, zone: Zone, exclusions: list[Zone] = ()) -> None:
@@ -146,6 +201,7 @@ class ZoneRule:
             max_gap_s=c.max_gap_s,
             require_stationary=c.require_stationary,
             move_frac=self.move_frac,
+            keep_place=self.keeps_place,
         )
 
     def in_zone(self, tracks: list[Track], classes: frozenset[str]) -> list[Track]:
