@@ -30,7 +30,7 @@ from dashboard.camera_wall import (
 )
 from dashboard.context import DashContext
 from dashboard.i18n import t
-from dashboard.logins import client_ip
+from dashboard.logins import login_box, staff_login
 from dashboard.media import live_url
 from dispatch.lifecycle import DESK, VIEWER
 
@@ -48,16 +48,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="cam-group", data=None),
             dcc.Store(id="cam-open", data=None),
             dcc.Store(id="cam-version", data=None),
-            html.Div(
-                [
-                    dcc.Input(id="cam-user", placeholder=t("username", lang), autoComplete="username", className="field"),
-                    dcc.Input(id="cam-password", type="password", placeholder=t("password", lang), className="field",
-                              autoComplete="current-password"),
-                    html.Button(t("login", lang), id="cam-login", className="primary"),
-                    html.Div(id="cam-login-msg", className="message"),
-                ],
-                id="cam-login-box", className="login-box",
-            ),
+            login_box("cam", lang, heading=False),
             html.Div(
                 [
                     html.Div(
@@ -118,12 +109,8 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
 
 
 def login(ctx: DashContext, _n, _s, user, password, lang):
-    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
-    if not res.ok:
-        return no_update, res.error
-    if res.data["role"] not in ROLES:
-        return no_update, t("desk_only", lang)
-    return res.data["token"], ""
+    got, message = staff_login(ctx.api, user, password, ROLES, lang)
+    return (got["token"] if got else no_update), message
 
 
 def show(token):

@@ -20,14 +20,14 @@ from dash import ALL, Input, Output, State, callback_context, dash_table, dcc, h
 from dashboard.clocks import next_due as clock_next_due
 from dashboard.clocks import parse_time, span_text
 from dashboard.context import DashContext
-from dashboard.errors import api_error, login_error
+from dashboard.errors import api_error
 from dashboard.i18n import t
-from dashboard.logins import client_ip, end_login
+from dashboard.logins import end_login, login_box, staff_login
 from dashboard.maps import cells_near, fit_view, grid_layer, line_layer, place_of, point_map
 from dashboard.media import clip_player, clip_url, live_panel, media_url
 from dashboard.people import person_label
 from dashboard.theme import CELL_LINE, TEXT, state_colour
-from dispatch.lifecycle import SlaStage
+from dispatch.lifecycle import INSPECTOR, STAFF_ROLES, SlaStage
 from dispatch.verdicts import Verdict
 
 COLUMNS = (
@@ -75,30 +75,7 @@ function(n, due, data) {
 }
 """
 
-
-def login_box(prefix: str, lang: str) -> html.Div:
-    return html.Div(
-        [
-            html.H2(t("login", lang)),
-            dcc.Input(
-                id=f"{prefix}-user",
-                placeholder=t("username", lang),
-                autoComplete="username",
-                className="field",
-            ),
-            dcc.Input(
-                id=f"{prefix}-password",
-                type="password",
-                placeholder=t("password", lang),
-                autoComplete="current-password",
-                className="field",
-            ),
-            html.Button(t("login", lang), id=f"{prefix}-login", className="primary"),
-            html.Div(id=f"{prefix}-login-msg", className="message"),
-        ],
-        className="login-box",
-        id=f"{prefix}-login-box",
-    )
+CONSOLE_ROLES = frozenset(STAFF_ROLES) - {INSPECTOR}  # the desk, department staff and viewers
 
 
 def table(lang: str) -> dash_table.DataTable:
@@ -579,12 +556,10 @@ def token_of(auth) -> str | None:
 
 
 def login(ctx: DashContext, _c, _s, user, password, lang):
-    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
-    if not res.ok:
-        return no_update, login_error(res, lang)
-    if res.data["role"] == "inspector":
-        return no_update, t("desk_only", lang)
-    return {"token": res.data["token"], "user": user, "name": res.data.get("name") or user}, ""
+    got, message = staff_login(ctx.api, user, password, CONSOLE_ROLES, lang)
+    return (
+        {"token": got["token"], "user": user, "name": got.get("name") or user} if got else no_update
+    ), message
 
 
 def logout(ctx: DashContext, n, auth):

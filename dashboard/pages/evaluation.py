@@ -14,9 +14,10 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
-from dashboard.logins import client_ip
+from dashboard.logins import login_box, staff_login
 from dashboard.maps import fit_zoom, grid_layer, line_layer, point_map
 from dashboard.theme import CELL_LINE
+from dispatch.lifecycle import DESK
 from gis.components import load_components
 
 GRADE_COLOURS = {
@@ -40,16 +41,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
         [
             dcc.Store(id="ev-token", storage_type="session"),
             dcc.Store(id="ev-lang", data=lang),
-            html.Div(
-                [
-                    dcc.Input(id="ev-user", placeholder=t("username", lang), autoComplete="username", className="field"),
-                    dcc.Input(id="ev-password", type="password", placeholder=t("password", lang), className="field",
-                              autoComplete="current-password"),
-                    html.Button(t("login", lang), id="ev-login", className="primary"),
-                    html.Div(id="ev-login-msg", className="message"),
-                ],
-                id="ev-login-box", className="login-box",
-            ),
+            login_box("ev", lang, heading=False),
             html.Div(
                 [
                     html.H2(t("ev.title", lang)),
@@ -148,12 +140,8 @@ def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str) -> go.Figu
 
 
 def login(ctx: DashContext, _n, _s, user, password, lang):
-    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
-    if not res.ok:
-        return no_update, res.error
-    if res.data["role"] not in ("operator", "supervisor", "admin"):
-        return no_update, t("desk_only", lang)
-    return res.data["token"], ""
+    got, message = staff_login(ctx.api, user, password, DESK, lang)
+    return (got["token"] if got else no_update), message
 
 
 def show(token):

@@ -21,11 +21,11 @@ from dashboard import zone_form
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.live_view import bytes_client
-from dashboard.logins import client_ip
+from dashboard.logins import login_box, staff_login
 from dashboard.zone_frame import current_frame
+from dispatch.lifecycle import DESK
 from vision import zone_overrides
 
-DESK = ("operator", "supervisor", "admin")
 COLOURS = {"rules": "#ff4d4f", "exclude": "#52c41a", "mask": "#8c8c8c"}
 NEW = "#ffd000"
 GRAPH_CONFIG = {
@@ -45,28 +45,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="zones-token", storage_type="session"),
             dcc.Store(id="zones-lang", data=lang),
             dcc.Store(id="zones-frame"),  # {"w", "h", "known", "origin", "image"}
-            html.Div(
-                [
-                    html.H2(t("login", lang)),
-                    dcc.Input(
-                        id="zones-user",
-                        placeholder=t("username", lang),
-                        autoComplete="username",
-                        className="field",
-                    ),
-                    dcc.Input(
-                        id="zones-password",
-                        type="password",
-                        placeholder=t("password", lang),
-                        autoComplete="current-password",
-                        className="field",
-                    ),
-                    html.Button(t("login", lang), id="zones-login", className="primary"),
-                    html.Div(id="zones-login-msg", className="message"),
-                ],
-                id="zones-login-box",
-                className="login-box",
-            ),  # fmt: skip
+            login_box("zones", lang),
             html.Div(
                 [
                     html.H2(t("nav.zones", lang)),
@@ -182,12 +161,8 @@ def token_of(auth) -> str | None:
 
 
 def login(ctx: DashContext, _n, _s, user, password, lang):
-    res = ctx.api.login(user or "", password or "", client_ip=client_ip())
-    if not res.ok:
-        return no_update, res.error
-    if res.data["role"] not in DESK:
-        return no_update, t("desk_only", lang)
-    return {"token": res.data["token"], "user": user}, ""
+    got, message = staff_login(ctx.api, user, password, DESK, lang)
+    return ({"token": got["token"], "user": user} if got else no_update), message
 
 
 def show(auth):
