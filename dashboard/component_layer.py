@@ -5,7 +5,8 @@ Hidden at first: the header's 部件 toggle shows and hides it; ``?components=1`
 it shown. A type with many components is clustered (plotly's ``cluster``), so thousands stay legible.
 
 board.py adds :func:`traces` to its figure (each has its own ``uid``, through ``stacked`` like the
-others) and flips them with :func:`show` in its one map callback: the toggle only sets the
+others; without points while hidden) and fills or empties them with :func:`show` in its one map
+callback: the toggle only sets the
 ``comp-on`` store, so no second callback writes the map (Dash would drop one of two answers).
 
 The registry is read from the data directory like the inspector's phone map does (no dispatch API
@@ -54,9 +55,9 @@ def hover(ctx: DashContext, comp: Component, lang: str) -> str:
     return escape(" · ".join(parts))
 
 
-def build(ctx: DashContext, comps: list[Component], lang: str, shown: bool = False) -> list[dict]:
-    """One scattermap trace per component type (sorted by code), named in ``lang``, hidden unless
-    ``shown``; the points carry their codes (``customdata``)."""
+def build(ctx: DashContext, comps: list[Component], lang: str) -> list[dict]:
+    """One scattermap trace per component type (sorted by code), named in ``lang``; the points carry
+    their codes (``customdata``)."""
     by_type: dict[str, list[Component]] = {}
     for c in comps:
         by_type.setdefault(c.type, []).append(c)
@@ -68,7 +69,7 @@ def build(ctx: DashContext, comps: list[Component], lang: str, shown: bool = Fal
                 "type": "scattermap", "uid": uid(kind), "name": t(f"type.{kind}", lang), "mode": "markers",
                 "lon": [c.lon for c in items], "lat": [c.lat for c in items],
                 "text": [hover(ctx, c, lang) for c in items], "customdata": [c.code for c in items],
-                "hoverinfo": "text", "visible": True if shown else "legendonly",
+                "hoverinfo": "text",
                 "marker": {"size": MARKER_PX, "color": colour},
                 "cluster": {"enabled": len(items) > CLUSTER_ABOVE, "maxzoom": 16, "color": colour,
                             "opacity": 0.85},
@@ -85,7 +86,7 @@ def _stamp(ctx: DashContext) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def traces(ctx: DashContext, lang: str, shown: bool = False) -> list[dict]:
+def _built(ctx: DashContext, lang: str) -> list[dict]:
     """The registry's traces, read and built once per change of its file (and language)."""
     key = (str(ctx.cfg.data), _stamp(ctx), lang)
     with _lock:
@@ -96,15 +97,33 @@ def traces(ctx: DashContext, lang: str, shown: bool = False) -> list[dict]:
             for old in [k for k in _cache if k[0] == key[0] and k != key]:
                 del _cache[old]
             _cache[key] = got
-    visible = True if shown else "legendonly"
-    return [{**tr, "visible": visible} for tr in got]
+    return got
 
 
-def show(fig, traces_at: dict[str, int], shown: bool) -> None:
-    """Show or hide the component traces of ``fig`` (a figure dict or a ``Patch``; traces by uid)."""
+def traces(ctx: DashContext, lang: str, shown: bool = False) -> list[dict]:
+    """The registry's traces, with their points when ``shown``, else none (the board's ``stacked``
+    gives an empty trace its one empty point, so it keeps its layers)."""
+    return [{**tr, **(POINTS(tr) if shown else EMPTY)} for tr in _built(ctx, lang)]
+
+
+def show(ctx: DashContext, fig, traces_at: dict[str, int], shown: bool, lang: str) -> None:
+    """Put the component traces' points on ``fig`` (a ``Patch`` or figure dict; traces by uid), or
+    take them off. (Not ``visible``: plotly 7.1's map fails to show a scattermap trace that was
+    hidden, "Cannot read properties of undefined (reading 'type')".) A type imported since the page
+    loaded shows at its next load."""
+    now = {tr["uid"]: tr for tr in _built(ctx, lang)}
     for name, k in traces_at.items():
         if is_component(name):
-            fig["data"][k]["visible"] = True if shown else "legendonly"
+            tr = now.get(name)
+            for key, value in (POINTS(tr) if shown and tr else EMPTY).items():
+                fig["data"][k][key] = value
+
+
+def POINTS(tr: dict) -> dict:  # noqa: N802 (the counterpart of EMPTY)
+    return {"lon": tr["lon"], "lat": tr["lat"], "text": tr["text"], "customdata": tr["customdata"]}
+
+
+EMPTY = {"lon": [None], "lat": [None], "text": [""], "customdata": [""]}
 
 
 # -- pieces board.py places --------------------------------------------------------------------------

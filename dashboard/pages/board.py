@@ -1012,7 +1012,7 @@ def update(
             fly_to(ctx, focused, scale, map_out)
     if comps != base.components:
         map_out = Patch() if map_out is no_update else map_out
-        component_layer.show(map_out, view.traces, comps)
+        component_layer.show(ctx, map_out, view.traces, comps, lang)
     if map_out is no_update:
         return no_update, no_update
     return map_out, ctx.board_views.put(cid, view)
