@@ -22,13 +22,16 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard.context import DashContext
 from dashboard.i18n import t
-from dashboard.pages.component_report import PALETTE, department_name, owner_of
+from dashboard.pages.component_report import department_name, owner_of
 from gis.components import Component, load_components, registry_path
 
 #: the traces' uids (what the board's patches find them by) start with this, then the type code
 PREFIX = "comp-"
 CLUSTER_ABOVE = 100  # a type with more components than this is clustered
 MARKER_PX = 9
+#: one colour per type, in the order drawn: pale tones apart from the incidents' state colours, the
+#: cameras' and overdue red (dashboard.theme), which share the board's map (the phone's palette does not)
+PALETTE = ("#f5f5f5", "#a6b8ff", "#c9a27e", "#9ee6b8", "#ffe7ba", "#d6c8a8", "#b8c7d9", "#e8d5ff")
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, tuple[int, int] | None, str], list[dict]] = {}
