@@ -85,6 +85,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "ev.csv": {"zh-CN": "导出 CSV", "en": "Download CSV"},
     "ev.xlsx": {"zh-CN": "导出 Excel", "en": "Download Excel"},
     "board.eval": {"zh-CN": "综合评价", "en": "Evaluation"},
+    "board.components": {"zh-CN": "部件", "en": "Components"},
     "comp.title": {"zh-CN": "部件上报", "en": "Report a component's problem"},
     "comp.hint": {
         "zh-CN": "点击地图上的部件（井盖、路灯……）选中它",

@@ -397,6 +397,105 @@ def test_board_evaluation_panel(tmp_path, stack):
         ctx.close()
 
 
+COMP_TRACES = """() => document.querySelector('#board-map .js-plotly-plot').data
+  .filter(d => (d.uid || '').startsWith('comp-'))
+  .map(d => ({uid: d.uid, name: d.name, n: d.lon.filter(x => x !== null).length, text: d.text,
+              cluster: !!(d.cluster && d.cluster.enabled)}))"""
+#: the map's own layers of the component traces: visibility, and features drawn in the view
+COMP_LAYERS = """() => { const m = document.querySelector('#board-map .js-plotly-plot')._fullLayout.map._subplot.map;
+  return Object.fromEntries(m.getStyle().layers.filter(l => l.id.startsWith('plotly-trace-layer-comp-'))
+    .map(l => [l.id, [m.getLayoutProperty(l.id, 'visibility') || 'visible',
+                      m.queryRenderedFeatures({layers: [l.id]}).length]])); }"""
+
+
+@pytest.mark.browser
+def test_board_component_layer(tmp_path, stack):
+    """The wall board's 部件 toggle: the component registry over the board's map, one layer per type
+    (named, hover with type, code, state and owner by name), hidden at first, shown at a press with
+    every component, clustered for a type with many, hidden again at a second press; the board still
+    one screen."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from gis.components import Component, activate_components
+    from tests.test_board_wall import CHARTS_DRAWN, FIT, MAP_DRAWN
+
+    cfg, grid = stack
+    url = f"http://127.0.0.1:{cfg.dashboard.port}"
+    n = len(grid.cells)
+    at = lambda k: grid.cells[k % n].geometry.representative_point()  # noqa: E731
+    comps = [Component("MH-9", "C0101", at(15).x, at(15).y, grid.cells[15 % n].code, owner="enforcement", state="damaged"),
+             Component("MH-10", "C0101", at(40).x, at(40).y, grid.cells[40 % n].code),
+             Component("MH-11", "C0101", at(70).x, at(70).y, grid.cells[70 % n].code),
+             Component("BIN-1", "C0302", at(20).x, at(20).y, grid.cells[20 % n].code),
+             Component("BIN-2", "C0302", at(60).x, at(60).y, grid.cells[60 % n].code)]  # fmt: skip
+    lamps = [
+        Component(f"SL-{k}", "C0108", at(k).x + k * 1e-5, at(k).y, grid.cells[k % n].code) for k in range(150)
+    ]
+    activate_components([*comps, *lamps], cfg.data)
+    want = {"comp-C0101": ("上水井盖", 3, False), "comp-C0108": (t("type.C0108", "zh-CN"), 150, True),
+            "comp-C0302": ("垃圾箱", 2, False)}  # fmt: skip
+    with sync_playwright() as p:
+        ctx = launch_browser(p, tmp_path / "board")
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/?lang=zh-CN")
+        page.wait_for_function(MAP_DRAWN, timeout=60000)
+        page.wait_for_function(CHARTS_DRAWN, timeout=60000)
+        toggle = page.locator("#comp-toggle")
+        expect(toggle).to_have_text("部件")
+        expect(toggle).to_have_class("drill eval-toggle")
+        traces = {d["uid"]: d for d in page.evaluate(COMP_TRACES)}  # hidden at first: no points
+        assert {u: (d["name"], d["n"], d["cluster"]) for u, d in traces.items()} == {
+            u: (name, 0, cluster) for u, (name, _, cluster) in want.items()
+        }
+        layers = page.evaluate(COMP_LAYERS)
+        assert layers and all(n == 0 for _, n in layers.values()), layers
+        # shown: every type's layer, every component (the lamps in clusters)
+        toggle.click()
+        expect(toggle).to_have_class("drill eval-toggle on", timeout=20000)
+        page.wait_for_function(
+            "() => document.querySelector('#board-map .js-plotly-plot').data"
+            ".filter(d => (d.uid || '').startsWith('comp-')).every(d => d.lon[0] !== null)",
+            timeout=30000,
+        )
+        traces = {d["uid"]: d for d in page.evaluate(COMP_TRACES)}
+        assert {u: (d["name"], d["n"], d["cluster"]) for u, d in traces.items()} == want
+        mh9 = traces["comp-C0101"]["text"][0]
+        assert "MH-9" in mh9 and "上水井盖" in mh9 and "损坏" in mh9 and "城管执法局" in mh9
+        assert "enforcement" not in mh9 and "C0101" not in mh9
+        assert "区环卫中心" in traces["comp-C0302"]["text"][0]  # the type's owner, by name
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#board-map .js-plotly-plot')._fullLayout.map._subplot.map;"
+            " return m.queryRenderedFeatures({layers: ['plotly-trace-layer-comp-C0101-circle']}).length === 3"
+            " && m.queryRenderedFeatures({layers: ['plotly-trace-layer-comp-C0302-circle']}).length === 2; }",
+            timeout=30000,
+        )  # fmt: skip
+        layers = page.evaluate(COMP_LAYERS)
+        assert layers["plotly-trace-layer-comp-C0108-cluster"][0] == "visible", layers
+        assert 0 < layers["plotly-trace-layer-comp-C0108-cluster"][1] < 150  # lamps gathered in clusters
+        fit = page.evaluate(FIT)
+        assert fit["out"] == [] and fit["docH"] <= fit["vh"] and fit["docW"] <= fit["vw"], fit
+        page.wait_for_timeout(1500)  # the map's tiles settle
+        page.screenshot(path=str(OUTPUT / "board-components-1920x1080.png"))
+        # hidden again
+        toggle.click()
+        expect(toggle).to_have_class("drill eval-toggle", timeout=20000)
+        page.wait_for_function(
+            "() => document.querySelector('#board-map .js-plotly-plot').data"
+            ".filter(d => (d.uid || '').startsWith('comp-')).every(d => d.lon[0] === null)",
+            timeout=30000,
+        )
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#board-map .js-plotly-plot')._fullLayout.map._subplot.map;"
+            " return m.queryRenderedFeatures({layers: ['plotly-trace-layer-comp-C0101-circle']}).length === 0; }",
+            timeout=30000,
+        )  # fmt: skip
+        assert errors == []
+        ctx.close()
+
+
 TAP_POINT = """code => { const gd = document.querySelector('#rep-map .js-plotly-plot');
   const m = gd._fullLayout.map._subplot.map, box = m.getContainer().getBoundingClientRect();
   for (const tr of gd.data) { const k = (tr.customdata || []).indexOf(code);

@@ -45,7 +45,7 @@ from dash import Input, Output, Patch, State, callback_context, dcc, html, no_up
 from flask import Response
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import eval_panel
+from dashboard import component_layer, eval_panel
 from dashboard.camera_wall import board_summary
 from dashboard.context import DashContext
 from dashboard.i18n import t
@@ -96,6 +96,7 @@ class ClientView:
     seq: int = 0  # this view's number: what the page reports back (board-version) once it holds it
     devices: int = 0  # the live state's devices_version the page's device layer shows
     cameras: tuple = ()  # each camera's (colour, text) in the camera layer the page shows
+    components: bool = False  # whether the page shows the component layer (component_layer)
 
 
 class ClientViews:
@@ -294,6 +295,7 @@ def map_figure(
     data = [
         cells,
         highlight_trace(),
+        *component_layer.traces(ctx, lang, view.components),
         markers,
         cams,
         device_trace(devices, lang),
@@ -365,8 +367,9 @@ def highlight_trace() -> dict:
 
 
 def trace_index(fig: dict) -> dict[str, int]:
-    """Each trace's position in ``fig`` by its name: what a patch of that figure addresses."""
-    return {trace["name"]: k for k, trace in enumerate(fig["data"])}
+    """Each trace's position in ``fig`` by its uid (its name but for the component layer's, which are
+    named in the page's language): what a patch of that figure addresses."""
+    return {trace.get("uid", trace["name"]): k for k, trace in enumerate(fig["data"])}
 
 
 def camera_trace(ctx: DashContext, cameras, lang: str, scale: float = 1.0) -> dict:
@@ -662,7 +665,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     version, incidents, cameras = ctx.live.snapshot()
     counts, overdue = cell_counts(incidents)
     cid = uuid.uuid4().hex
-    view = ClientView(version, counts)
+    view = ClientView(version, counts, components=component_layer.wanted(query))
     fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
     seq = ctx.board_views.put(cid, view)
     got = ctx.board_panels.get(ctx, lang, None, 1.0)  # the same panels the fast lane compares with
@@ -685,6 +688,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.Button(t("district_all", lang), id="drill-reset", className="drill"),
                             html.Span(id="drill-label", className="drill-label"),
+                            component_layer.toggle(lang, query),
                             eval_panel.toggle(lang),
                         ],
                         className="drill-bar",
@@ -780,6 +784,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Interval(id="tick", interval=max(ctx.cfg.dashboard.refresh_ms * 10, 10_000)),
             cycle_interval(ctx, query),
             *eval_panel.stores(query),
+            *component_layer.stores(query),
         ],
         className="board",
     )
@@ -900,15 +905,16 @@ def map_patch(
     return patch
 
 
-def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: int, lang):
+def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: int, lang, comps=False):
     """The slow lane's map: on a map push (the live state changed and the pushes paused), a
     drill-down, a click on a card, the page's first draw or resize, or the slow tick: :func:`update`.
 
     Every change of the map goes through this one callback: Dash drops an answer's output when a
     request for the same output is still to come (here: the next push), so a separate callback that
     moved the map lost its patch whenever an update followed it. The view this page holds (the drill,
-    the incident it flew to, the scale) is part of what the server remembers for it."""
-    return update(ctx, drill, scale, cid, have, lang, focused)
+    the incident it flew to, the scale, the component layer shown) is part of what the server remembers
+    for it."""
+    return update(ctx, drill, scale, cid, have, lang, focused, bool(comps))
 
 
 def cards(ctx: DashContext, _push, _tick, drill, sent, lang):
@@ -968,9 +974,12 @@ def fly_to(ctx: DashContext, iid: int, scale: float, fig) -> None:
         fig["layout"]["uirevision"] = f"incident-{iid}-{scale}"
 
 
-def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | None = None):
+def update(
+    ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | None = None, comps: bool = False
+):
     """The map's changes since what page ``cid`` holds (view ``have``): cells and markers, and its
-    view when the drill-down, the card it flew to or the wall's scale changed; ``no_update`` when
+    view when the drill-down, the card it flew to or the wall's scale changed, and the component
+    layer shown or hidden (``comps``: the header's toggle); ``no_update`` when
     nothing changed. Returns (figure or patch, the view number the page then holds)."""
     scale = float(scale or 1.0)
     drill = drill or {"level": "district"}
@@ -980,13 +989,13 @@ def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | 
     if base is None:  # a page this server does not know (it restarted): send the whole map again
         version, incidents, cameras = ctx.live.snapshot()
         counts, overdue = cell_counts(incidents)
-        view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused)
+        view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused, components=comps)
         fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
         show_drill(ctx, drill, scale, fig, view.traces)
         return fig, ctx.board_views.put(cid, view)
     view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, base.scale,
                       drill=drill_key, focused=focused, devices=base.devices,
-                      cameras=base.cameras)  # fmt: skip
+                      cameras=base.cameras, components=comps)  # fmt: skip
     map_out = no_update
     rescaled = scale != base.scale
     if version != base.version or rescaled:
@@ -1001,6 +1010,9 @@ def update(ctx: DashContext, drill, scale, cid, have: int, lang, focused: int | 
         show_drill(ctx, drill, scale, map_out, view.traces)
         if flown:  # the card clicked last wins over the drill-down
             fly_to(ctx, focused, scale, map_out)
+    if comps != base.components:
+        map_out = Patch() if map_out is no_update else map_out
+        component_layer.show(ctx, map_out, view.traces, comps, lang)
     if map_out is no_update:
         return no_update, no_update
     return map_out, ctx.board_views.put(cid, view)
@@ -1137,6 +1149,7 @@ def register(app, ctx: DashContext) -> None:
     ctx.board_panels = PanelCache()
     app.server.add_url_rule("/board/events", "board_events", functools.partial(events, ctx))
     eval_panel.register(app, ctx)
+    component_layer.register(app)
     app.callback(
         Output("board-map", "figure"),
         Output("board-version", "data"),
@@ -1148,6 +1161,7 @@ def register(app, ctx: DashContext) -> None:
         State("board-client", "data"),
         State("board-version", "data"),
         State("board-lang", "data"),
+        Input("comp-on", "data"),  # the component layer's toggle (last: an argument with a default)
         prevent_initial_call=True,
     )(functools.partial(refresh, ctx))
     app.callback(
