@@ -5,6 +5,12 @@ real footage (../shared/media), scored with ``cityops vision eval``.
   its roof were two static blobs and raised two incidents (lot-two-stop: 3 incidents for 2 cars).
   Static parts that line up, lie a small gap apart and stopped at the same moment are one object
   (``vision.background.merge_parts``); the red car beside it stays a car of its own.
+- Weight-free, upright video: after cars drove through, the 3x-upscaled crop kept patches of changed
+  pixels that spread for the rest of the clip, and one reached the 20 s dwell (a false incident on a
+  nothing-should-happen clip). A static part whose pixels keep joining it — some joined within the
+  last seconds, over a wide span of ages, not all at one moment — is noise, not an object
+  (``vision.background.spreading``); a part that an exposure step enlarged (its new pixels all of one
+  age) is still the car (lot-exposure-stop).
 - YOLO11n: the lot turned a quarter (upright video) makes the model box the stopped car as nothing a
   zone counts (``tv`` under 0.2); the lot camera's zone lists ``object``, which now switches on the
   static-object analysis beside the detector, so the car is found as a new static object against
@@ -23,7 +29,7 @@ import yaml
 
 from cityops.config import CameraConfig
 from tests.conftest import ROOT, SHARED
-from vision.background import merge_parts
+from vision.background import merge_parts, spreading
 
 EVAL = ROOT / "bench" / "eval_clips"
 YOLO11N = SHARED / "models" / "yolo11n_int8_openvino_model"
@@ -75,6 +81,24 @@ def test_yolo11n_finds_a_car_it_cannot_name_as_a_new_static_object(tmp_path):
     stop, through = scores["lot-rotated-stop"], scores["lot-rotated-drive-throughs"]
     assert (stop["tp"], stop["fp"], stop["fn"]) == (1, 0, 0), stop["detections"]
     assert through["detections"] == [] and through["gated"] > 0
+
+
+@needs_media
+def test_weight_free_spreading_noise_is_no_object_but_a_car_through_exposure_steps_is(tmp_path):
+    scores = evaluate(tmp_path, ["lot-vertical-drive-throughs", "lot-exposure-stop"], "motion.yaml")
+    through, stop = scores["lot-vertical-drive-throughs"], scores["lot-exposure-stop"]
+    assert through["detections"] == []  # it raised one at 59.8 s of 60
+    assert (stop["tp"], stop["fp"], stop["fn"]) == (1, 0, 0), stop["detections"]
+
+
+def test_spreading_ages_against_one_step_and_one_stop():
+    # (youngest tenth, youngest quarter, median) seconds standing still, as measured on the clips
+    assert spreading(1.6, 8.2, 18.6)  # noise patch, lot-vertical-drive-throughs
+    assert spreading(3.8, 15.2, 17.4)
+    assert not spreading(8.0, 8.4, 8.6)  # a stopped car: its pixels stopped together
+    assert not spreading(1.4, 1.4, 9.8)  # a car whose part an exposure step enlarged: one new age
+    assert not spreading(8.0, 8.6, 20.0)  # pixels that stopped counting long ago (clipped), not joining
+    assert not spreading(1.0, 1.2, 2.6)  # young altogether: a part just forming
 
 
 def parts(*boxes):

@@ -47,6 +47,18 @@ PART_GAP = 0.1
 PART_ALIGN = 0.6
 #: ... they began standing still within this many seconds of each other (see :func:`merge_parts`).
 PART_AGE_S = 2.0
+#: A static part is still spreading — noise that keeps changing pixels (a re-exposed, upscaled
+#: picture after a car drove through), not an object — when its pixels began standing still over a
+#: wide span (the youngest tenth more than this many seconds after the median, and less than half
+#: its age) and not all at one moment (the youngest quarter's ages differ too). A stopped car's
+#: pixels stop together (a spread under 0.5 s); a part that an exposure step enlarged has its new
+#: pixels all of one age; the noise lingering in lot-vertical-drive-throughs spreads 9-18 s.
+SPREAD_S = 3.0
+#: ... "not all at one moment": the youngest quarter and tenth differ by at least this (seconds).
+STEP_S = 0.5
+#: ... and the youngest tenth joined within this many seconds (pixels that stopped counting a while
+#: ago, e.g. clipped by an exposure step, are not joining).
+YOUNG_S = 4.0
 
 
 class BackgroundError(ValueError):
@@ -357,10 +369,15 @@ class SceneBackground:
         if n <= 1:
             return []
         ages = self.still_for if self.still_for is not None else np.zeros(mask.shape, np.uint16)
-        parts = [
-            (float(x), float(y), float(x + bw), float(y + bh), float(area), float(np.median(ages[lab == i])))
-            for i, (x, y, bw, bh, area) in enumerate(stats[1:], start=1)
-        ]
+        parts = []
+        for i, (x, y, bw, bh, area) in enumerate(stats[1:], start=1):
+            youngest, quarter, median = (
+                float(a) / self.fps for a in np.percentile(ages[lab == i], (10, 25, 50))
+            )
+            if not spreading(youngest, quarter, median):
+                parts.append(
+                    (float(x), float(y), float(x + bw), float(y + bh), float(area), median * self.fps)
+                )
         inv = 1 / self.scale
         return [
             (x1 * inv, y1 * inv, x2 * inv, y2 * inv)
@@ -390,6 +407,13 @@ class SceneBackground:
         return [(*b, True) for b in self.static_boxes(still, min_area)] + [
             (*b, False) for b in self.boxes(moving, min_area)
         ]
+
+
+def spreading(youngest_s: float, quarter_s: float, median_s: float) -> bool:
+    """Is a static part still spreading (see :data:`SPREAD_S`)? How long its pixels have stood still,
+    in seconds: the youngest tenth's, the youngest quarter's and the median."""
+    wide = median_s - youngest_s > SPREAD_S and youngest_s < min(median_s / 2, YOUNG_S)
+    return wide and quarter_s - youngest_s >= STEP_S
 
 
 def merge_parts(
