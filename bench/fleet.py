@@ -297,6 +297,7 @@ def run_size(n: int, args) -> dict:
                 "live_kb": round(poller.bytes / 1024, 1),
                 "live_errors": poller.errors,
                 "dom_p95_ms": p95(dom),
+                "dom_probes_ms": [round(x) for x in dom],
                 "simulator_cpu_pct": round(100 * (c1["sim"] - c0["sim"]) / el, 1),
                 "services_alive": all(s.alive for s in services),
             }
@@ -319,6 +320,14 @@ def browser_probes(board_url: str, r, grid, n: int, probes: int) -> list[float]:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(board_url + "/", timeout=120_000)
         page.wait_for_selector("#board-map .js-plotly-plot", timeout=120_000)
+        # the board follows /board/events once its map has drawn (assets/board.js sets board-scale
+        # then) and its first patches and charts are in (a few s at 7,803 cameras): a probe before
+        # that measures the first draw, not the push
+        page.wait_for_function(
+            "() => { const e = document.getElementById('board-scale'); return !!(e && e.value); }",
+            timeout=120_000,
+        )
+        time.sleep(5.0)
         out = dom_latencies(page, r, grid, 10_000_000 + n, probes)
         browser.close()
     return out
