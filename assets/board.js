@@ -3,7 +3,8 @@
  * - Once the map has drawn, tell the server the page's scale (board-scale): that first update
  *   brings the charts, and every resize brings them again at the new size.
  * - Then follow /board/events (server-sent events): each message is the live state's new version,
- *   handed at once to the board-push element (the fast lane: KPI tiles, incident cards, cameras),
+ *   handed to the board-push element at once when no cards request is in flight, else the newest
+ *   one as soon as the answer is in (the fast lane: KPI tiles, incident cards, cameras),
  *   and to board-map-push once the messages pause for data-quiet-ms, or data-max-wait-ms after the
  *   first one not yet drawn, and never while the map is still drawing the last one (the slow lane:
  *   the map and the charts). A map redraw (all its cells and markers) costs far more than a card,
@@ -27,6 +28,9 @@
   var sawBusy = false;
   var drawCost = 0; // how long the last map update took, ask to idle (ms)
   var lastDrawEnd = 0;
+  var cardsWanted = null; // the newest version the cards have not been asked for
+  var cardsAt = 0; // when the cards were asked last (0: no request in flight)
+  var cardsSawBusy = false;
 
   function setProps(id, props) {
     var dc = window.dash_clientside;
@@ -52,6 +56,32 @@
     var g = document.querySelector("#board-map .js-plotly-plot");
     var sub = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot;
     return !!(sub && sub.map && !sub.map.loaded());
+  }
+
+  function cardsBusy() {
+    // Dash marks a callback's outputs as loading (data-dash-is-loading) while its request is out
+    return !!document.querySelector(
+      "#kpis[data-dash-is-loading], #ticker[data-dash-is-loading], #camera-wall[data-dash-is-loading]"
+    );
+  }
+
+  function askCards() {
+    // at most one cards request in flight: Dash drops an answer when a newer request for the same
+    // outputs is out, so a push per event (several a second at fleet scale) never let one land.
+    // The newest version waits until the answer is in (or 250 ms showed no request, or 10 s passed).
+    if (cardsAt) {
+      var waited = Date.now() - cardsAt;
+      if (cardsBusy()) cardsSawBusy = true;
+      var inFlight = cardsSawBusy ? cardsBusy() : waited < 250;
+      if (inFlight && waited < 10000) return;
+      cardsAt = 0;
+    }
+    if (cardsWanted === null) return;
+    if (setProps("board-push", { value: cardsWanted })) {
+      cardsAt = Date.now();
+      cardsSawBusy = false;
+      cardsWanted = null;
+    }
   }
 
   function mapSettings() {
@@ -120,12 +150,15 @@
       mapTimer = null;
       mapWanted = mapAsked = null;
       firstWanted = drawStart = drawCost = lastDrawEnd = 0;
+      cardsWanted = null;
+      cardsAt = 0;
       scaled = false;
       since = 0;
       return;
     }
     since = since || Date.now();
     watchDraw();
+    askCards();
     if (!scaled && (mapDrawn() || Date.now() - since > 5000)) {
       scaled = setProps("board-scale", { value: scale() });
     }
@@ -133,7 +166,8 @@
       source = new EventSource("/board/events");
       source.onmessage = function (e) {
         var version = Number(e.data);
-        setProps("board-push", { value: version });
+        cardsWanted = version;
+        askCards();
         wantMap(version);
       };
     }

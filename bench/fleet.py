@@ -149,7 +149,25 @@ class Poller(threading.Thread):
                 self.errors += 1
 
 
+WATCH = """id => {
+  // when the card is first attached, however briefly: at 13 new incidents a second (7,803 cameras)
+  // the ticker's 8 newest cards turn over in ~0.6 s, so a card may be in the DOM for less than a
+  // poll of wait_for_selector, or be displaced before the board's answer is drawn at all
+  window.__probe = { id: id, t0: performance.now(), seen: null };
+  const mark = () => {
+    if (window.__probe.seen === null && document.getElementById("incident-" + id)) {
+      window.__probe.seen = performance.now();
+    }
+  };
+  if (window.__probeObserver) window.__probeObserver.disconnect();
+  window.__probeObserver = new MutationObserver(mark);
+  window.__probeObserver.observe(document.body, { childList: true, subtree: true });
+}"""
+
+
 def dom_latencies(page, r, grid, first_id: int, n: int) -> list[float]:
+    """Event -> DOM per probe in ms (the page's clock, from just before the XADD until the card is
+    first attached); a card never attached within 20 s counts as 20 s."""
     out = []
     for k in range(n):
         cell = grid.cells[(first_id + k) % len(grid.cells)]
@@ -157,11 +175,11 @@ def dom_latencies(page, r, grid, first_id: int, n: int) -> list[float]:
         now = datetime.now(UTC)
         ev = IncidentEvent(incident_id=first_id + k, version=1, action="created", state="new", type="illegal_parking",
                            cell=cell.code, lon=p.x, lat=p.y, at=now, opened_at=now)  # fmt: skip
-        t0 = time.perf_counter()
+        page.evaluate(WATCH, ev.incident_id)
         publish(r, INCIDENTS, ev)
         try:
-            page.wait_for_selector(f"#incident-{ev.incident_id}", timeout=20_000, state="attached")
-            out.append(1000 * (time.perf_counter() - t0))
+            page.wait_for_function("() => window.__probe.seen !== null", timeout=20_000, polling=100)
+            out.append(page.evaluate("() => window.__probe.seen - window.__probe.t0"))
         except Exception:  # noqa: BLE001 (timed out: counted as 20 s)
             out.append(20_000.0)
         time.sleep(0.5)
@@ -279,6 +297,7 @@ def run_size(n: int, args) -> dict:
                 "live_kb": round(poller.bytes / 1024, 1),
                 "live_errors": poller.errors,
                 "dom_p95_ms": p95(dom),
+                "dom_probes_ms": [round(x) for x in dom],
                 "simulator_cpu_pct": round(100 * (c1["sim"] - c0["sim"]) / el, 1),
                 "services_alive": all(s.alive for s in services),
             }
@@ -301,6 +320,14 @@ def browser_probes(board_url: str, r, grid, n: int, probes: int) -> list[float]:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(board_url + "/", timeout=120_000)
         page.wait_for_selector("#board-map .js-plotly-plot", timeout=120_000)
+        # the board follows /board/events once its map has drawn (assets/board.js sets board-scale
+        # then) and its first patches and charts are in (a few s at 7,803 cameras): a probe before
+        # that measures the first draw, not the push
+        page.wait_for_function(
+            "() => { const e = document.getElementById('board-scale'); return !!(e && e.value); }",
+            timeout=120_000,
+        )
+        time.sleep(5.0)
         out = dom_latencies(page, r, grid, 10_000_000 + n, probes)
         browser.close()
     return out
