@@ -107,8 +107,12 @@ def test_board_shows_new_incident_without_reload(tmp_path, redis_url, r, board):
         cell = svc.intake.grid.by_code[code]  # the card names the place and the inspector (roster: B)
         assert "暴露垃圾" in text and cell.community_zh in text and "处置人 B" in text
         assert page.evaluate("window.__marker") == "same-page"  # no reload happened
-        z = page.evaluate("document.getElementById('board-map').querySelector('.js-plotly-plot').data[0].z")
-        assert sum(z) == 1
+        # the map follows the cards (the board's slow lane): wait for the cell's count to show
+        page.wait_for_function(
+            "() => document.getElementById('board-map').querySelector('.js-plotly-plot')"
+            ".data[0].z.reduce((a, b) => a + b, 0) === 1",
+            timeout=30000,
+        )
         page.screenshot(path=str(OUTPUT / "board-1920x1080.png"))
 
         page.click("#lang-switch")

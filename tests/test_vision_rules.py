@@ -166,13 +166,8 @@ def _swap_dwell(keep_place: bool) -> float:
     return clock.dwell_of(2, 7.0)
 
 
-def test_a_place_keeps_its_clock_through_an_id_swap_only_where_the_rule_asks():
-    # a vendor (street_vending keeps clocks at their place): the 5 s he stood count
+def test_a_place_keeps_its_clock_through_an_id_swap_where_the_rule_asks():
+    # the rules keep clocks at their place: the 5 s the subject stood count for the new id
     assert _swap_dwell(True) >= 6.5
-    # vehicles and blobs (the default): a new id is a new clock, so noise whose ids come and go
-    # cannot add up to a dwell
+    # a clock without it: a new id is a new clock
     assert _swap_dwell(False) <= 2.0
-
-
-def test_only_street_vending_keeps_clocks_at_their_place():
-    assert {code for code, cls in RULES.items() if cls.keeps_place} == {"street_vending"}

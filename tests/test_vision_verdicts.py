@@ -319,7 +319,9 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
     assert msg.children == f"✓ #{iid} 误报" and bump == 4
     _, body, _ = console.show_detail(ctx, iid, 0, bump, auth, "en")
     (shown,) = [c for c in body if getattr(c, "id", None) == "verdicts"]
-    assert [li.children for li in shown.children] == ["False alarm · olga · <b>glare</b>"]  # text, not HTML
+    assert [li.children for li in shown.children] == [
+        "False alarm · olga (operator) · <b>glare</b>"
+    ]  # text, not HTML
     msg, _ = console.submit_verdict(ctx, "confirmed", 999999, 999999, "", auth, 3, "en")
     assert msg.children.startswith("✗ ") and "999999" in msg.children
     # merged into another: the page says so in its language, not the API's English
@@ -360,7 +362,17 @@ def test_event_eval_compares_models_on_the_same_clips(tmp_path):
 
     make_demo_clip(tmp_path / "clip.avi", seconds=30)
     (tmp_path / "cam.yaml").write_text(
-        yaml.safe_dump({"id": "gen", "fps": 5, "zones": [DEMO_CLIP_ZONE], "detector": {"imgsz": 64}})
+        # static_objects off: the zone lists ``object``, which would switch the static-object analysis on
+        # beside any model, and it alone finds the car; here only the model may find it
+        yaml.safe_dump(
+            {
+                "id": "gen",
+                "fps": 5,
+                "zones": [DEMO_CLIP_ZONE],
+                "detector": {"imgsz": 64},
+                "static_objects": False,
+            }
+        )  # fmt: skip
     )
     labels = {"tolerance_s": 5, "clips": [{"clip": "clip.avi", "camera": "cam.yaml",
               "events": [{"type": "illegal_parking", "start": 6, "end": 26}]}]}  # fmt: skip

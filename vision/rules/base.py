@@ -8,7 +8,7 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
 - a subject unseen for up to the zone's ``max_gap_s`` keeps its dwell (missed detections,
   occlusion), and a new track id appearing where a lost one stood takes over its clock, so an
   identity switch neither restarts the dwell nor raises a second incident;
-- for rules that ask for it (``ZoneRule.keeps_place``: street vending), a clock belongs to a place
+- for rules that ask for it (``ZoneRule.keeps_place``, every rule here), a clock belongs to a place
   as much as to a track id: when a subject that had stayed a while is
   seen to move away, its clock stays behind at the place (as a lost one) and the track starts a new
   one; a subject that has stood a second where an older clock's object (unseen now) stood takes
@@ -186,8 +186,9 @@ class ZoneRule:
 
     code: ClassVar[str]
     default_classes: ClassVar[frozenset[str]]
-    #: whether a subject's dwell clock stays at its place through track-id swaps (DwellClock)
-    keeps_place: ClassVar[bool] = False
+    #: whether a subject's dwell clock stays at its place through track-id swaps (DwellClock): a
+    #: vendor crossed by passers-by, a parked car whose box merges with passing traffic
+    keeps_place: ClassVar[bool] = True
     move_frac: ClassVar[float] = 0.15  # how far (x box size) a subject may shift and still "stay"
 
     def __init__(self, zone: Zone, exclusions: list[Zone] = ()) -> None:

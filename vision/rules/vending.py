@@ -35,7 +35,6 @@ class StreetVending(ZoneRule):
 
     code = "street_vending"
     default_classes = STALL_CLASSES | {PERSON}
-    keeps_place = True  # a vendor stands where passers-by cross him and take his track id
     move_frac = 0.5  # a vendor shifts about beside the stall (half a body height); passers-by walk on
     reach = 1.0  # a stall item this close (x the person's height) belongs to the person
 
