@@ -7,6 +7,7 @@ origin."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -420,4 +421,58 @@ def test_console_evidence_merges_and_login_for_the_origin(tmp_path, stack):
         page.reload()
         page.wait_for_selector("#console-login-box", state="visible", timeout=30000)
         assert page.evaluate("localStorage.getItem('console-token')") in (None, "null")
+        ctx.close()
+
+
+@pytest.mark.browser
+def test_presses_land_while_live_updates_redraw_the_action_bar(tmp_path, stack):
+    """Re-raises stream into the selected incident, each redrawing its detail and action bar; an
+    operator pressing 合并 over and over (into a new, missing case each time) gets an answer to every
+    press. A button redrawn between the click and its callback used to swallow the press (found by
+    a flaky CI run: the message never came)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cfg, grid, r = stack
+    api = Api(cfg)
+    url = f"http://127.0.0.1:{cfg.dashboard.port}"
+    k = next(k for k, c in enumerate(grid.cells) if c.street == "130203001")
+    target = detect(r, api, cfg, grid, k)
+    p0 = grid.cells[k].geometry.representative_point()
+    stop = threading.Event()
+
+    def reraise():  # the same cell's camera again and again: merged into ``target``, a new version each
+        n = 0
+        while not stop.is_set():
+            n += 1
+            publish(r, DETECTIONS, Detection(id=f"again-{n}-{time.time_ns()}", type="illegal_parking", lon=p0.x,
+                                             lat=p0.y, observed_at=datetime.now(UTC), camera_id="cam-1"))  # fmt: skip
+            stop.wait(0.15)
+
+    with sync_playwright() as p:
+        ctx = launch_browser(p, tmp_path)
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/console")
+        page.fill("#console-user", "olga")
+        page.fill("#console-password", "olga-password")
+        page.click("#console-login")
+        wait_row(page, target)
+        pick(page, target)
+        versions = []
+        feeder = threading.Thread(target=reraise, daemon=True)
+        feeder.start()
+        try:
+            for n in range(1, 16):
+                missing = 900000 + n
+                page.fill("#merge-into", str(missing))
+                page.locator(f"#console-actions button:text-is('合并 #{target}')").click()
+                expect(page.locator("#action-msg")).to_contain_text(f"#{missing}", timeout=15000)
+                versions.append(api.call("GET", f"/api/v1/incidents/{target}")["version"])
+        finally:
+            stop.set()
+            feeder.join()
+        assert versions[-1] > versions[0] + 5, versions  # the bar was being redrawn all along
+        assert api.call("GET", f"/api/v1/incidents/{target}")["state"] not in ("duplicate", "closed")
+        assert errors == [], errors
         ctx.close()

@@ -323,7 +323,8 @@ def test_console_callbacks(tmp_path, staff_api):
     title, body, acts = console.show_detail(ctx, None, None, 0, token, "en")
     assert (title, body, acts) == ("Select an incident", [], [])
     title, body, acts = console.show_detail(ctx, 1, 1, 0, token, "en")
-    assert title[0].children == "#1 " and any(getattr(c, "id", None) == "timeline" for c in body)
+    (audit,) = [c for c in body if getattr(c, "id", None) == "detail-audit"]
+    assert title[0].children == "#1 " and any(getattr(c, "id", None) == "timeline" for c in audit.children)
     assert {b.id["action"] for b in acts} >= {"assign", "reject"} and all(b.id["incident"] == 1 for b in acts)
     assert all(b.children.endswith(" #1") for b in acts)  # every button names the incident it acts on
     title, body, _ = console.show_detail(ctx, 999, None, 0, token, "zh-CN")
@@ -366,3 +367,26 @@ def test_inspector_card_names_the_place_and_links_to_navigation(tmp_path):
     text = str(inspector.card(ctx, item, datetime.now(UTC), "zh-CN", False).to_plotly_json())
     assert cell.street_zh in text and cell.community_zh in text and cell.code not in text
     assert f"geo:{p.y:.6f},{p.x:.6f}?q={p.y:.6f},{p.x:.6f}" in text and "导航前往" in text
+
+
+def test_console_detail_sends_only_the_sections_that_changed(monkeypatch):
+    """draw_detail: the first draw sends everything; a redraw of the same case sends a Patch of the
+    changed sections only and keeps the action bar; another case or language draws it all again."""
+    from dash import Patch, html
+
+    sections = [html.Div("head", id="detail-head"), html.Div("media", id="detail-media"), html.Div("sla 10:00")]
+    acts = [html.Button("assign #1")]
+    monkeypatch.setattr(console, "show_detail", lambda *a: ("#1", list(sections), list(acts)))
+    title, body, bar, shown = console.draw_detail(None, 1, 1, 0, "tok", "en", None)
+    assert body == sections and bar == acts and len(shown["parts"]) == 3
+    assert console.draw_detail(None, 1, 2, 0, "tok", "en", shown)[1:3] == (no_update, no_update)
+    sections[2] = html.Div("sla 09:59")
+    _, body, bar, again = console.draw_detail(None, 1, 2, 0, "tok", "en", shown)
+    assert isinstance(body, Patch) and bar is no_update and again["parts"][:2] == shown["parts"][:2]
+    assert body.to_plotly_json()["operations"] == [
+        {"operation": "Assign", "location": [2], "params": {"value": sections[2]}}
+    ]
+    acts[0] = html.Button("reject #1")
+    assert console.draw_detail(None, 1, 3, 0, "tok", "en", again)[2] == acts
+    assert console.draw_detail(None, 2, 3, 0, "tok", "en", again)[1] == sections  # another case
+    assert console.draw_detail(None, 1, 3, 0, "tok", "zh-CN", again)[1] == sections  # another language

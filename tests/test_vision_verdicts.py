@@ -318,7 +318,8 @@ def test_console_verdict_control_through_the_api(tmp_path, staff_api):
     msg, bump = console.submit_verdict(ctx, "false_alarm", iid, iid, "<b>glare</b>", auth, 3, "zh-CN")
     assert msg.children == f"✓ #{iid} 误报" and bump == 4
     _, body, _ = console.show_detail(ctx, iid, 0, bump, auth, "en")
-    (shown,) = [c for c in body if getattr(c, "id", None) == "verdicts"]
+    (verdict,) = [c for c in body if getattr(c, "id", None) == "detail-verdict"]
+    (shown,) = [c for c in verdict.children if getattr(c, "id", None) == "verdicts"]
     assert [li.children for li in shown.children] == [
         "False alarm · olga (operator) · <b>glare</b>"
     ]  # text, not HTML

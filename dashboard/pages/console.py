@@ -12,11 +12,14 @@ the API (``state``, ``actions``) and are labelled from the i18n catalogue, never
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, callback_context, dash_table, dcc, html, no_update
+from dash import ALL, Input, Output, Patch, State, callback_context, dash_table, dcc, html, no_update
+from plotly.io.json import to_json_plotly
 
+from dashboard import press
 from dashboard.clocks import next_due as clock_next_due
 from dashboard.clocks import parse_time, span_text
 from dashboard.context import DashContext
@@ -45,6 +48,7 @@ COLUMNS = (
 )
 #: actions that need more than a note (their inputs sit above the buttons)
 WITH_INPUT = {"assign": "assign-to", "merge": "merge-into"}
+PRESS = "console-press"  # where the action and verdict buttons' presses go (dashboard/press.py)
 SELECTED_ROW = {"backgroundColor": "#1f3f6e", "border": "1px solid #7fd3ff"}
 LATE = "#ff4d4f"
 
@@ -138,6 +142,8 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="console-selected-version"),
             dcc.Store(id="console-due"),
             dcc.Store(id="console-bump", data=0),
+            dcc.Store(id="console-detail-shown"),  # what the detail pane shows (draw_detail)
+            press.sink(PRESS),  # outside the action bar, which every live update may redraw
             dcc.Interval(id="console-tick", interval=ctx.cfg.dashboard.refresh_ms),
             dcc.Interval(id="console-clock", interval=1000),
             login_box("console", lang),
@@ -160,7 +166,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                     html.Div(
                         [
                             html.H2(id="detail-title", children=t("select_incident", lang)),
-                            html.Div(id="detail-body"),
+                            # the actions above the detail: live updates of the detail never move them
                             html.Div(
                                 [
                                     dcc.Dropdown(
@@ -184,6 +190,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                             ),
                             html.Div(id="console-actions", className="actions"),
                             html.Div(id="action-msg", className="message"),
+                            html.Div(id="detail-body"),
                         ],
                         className="panel console-detail",
                         id="console-detail",
@@ -483,18 +490,21 @@ def detail(ctx: DashContext, inc: dict, lang: str, now: datetime | None = None) 
         )
         meta.append(html.Div([text, html.Span(f" · {req.get('reason') or ''}", className="note")],
                              className="escalated", id="detail-extension"))  # fmt: skip
+    # fixed sections: a live update redraws only those that changed (draw_detail), so a clip keeps
+    # playing and a half-typed reason stays while re-raises of the same case come in
     return [
-        *meta,
-        html.Div(inc.get("description") or "", className="description"),
+        html.Div([*meta, html.Div(inc.get("description") or "", className="description")], id="detail-head"),
         html.Div(
             [evidence_panel(ctx, inc, lang), html.Div(arrival_map(ctx, inc, lang), className="arrival")],
             className="detail-media",
+            id="detail-media",
         ),  # fmt: skip
-        html.H3(t("sla_line", lang)),
-        sla_line(ctx, inc, now, lang),
-        html.H3(t("audit", lang)),
-        audit_trail(ctx, inc.get("events", []), lang, inc.get("people")),
-        *verdict_box(inc, lang),
+        html.Div([html.H3(t("sla_line", lang)), sla_line(ctx, inc, now, lang)], id="detail-sla"),
+        html.Div(
+            [html.H3(t("audit", lang)), audit_trail(ctx, inc.get("events", []), lang, inc.get("people"))],
+            id="detail-audit",
+        ),
+        html.Div(verdict_box(inc, lang), id="detail-verdict"),
     ]
 
 
@@ -522,7 +532,7 @@ def verdict_box(inc: dict, lang: str) -> list:
                 html.Button(
                     f"{t('verdict.' + v, lang)} #{iid}",
                     id={"type": "console-verdict", "verdict": v.value, "incident": iid},
-                    n_clicks=0,
+                    **press.on(PRESS, verdict=v.value, incident=iid),
                 )
                 for v in Verdict
             ],
@@ -542,7 +552,7 @@ def action_buttons(inc: dict, lang: str) -> list:
             f"{t('action.' + a, lang)} #{inc['id']}",
             id={"type": "console-act", "action": a, "incident": inc["id"]},
             className="primary" if a in WITH_INPUT else "",
-            n_clicks=0,
+            **press.on(PRESS, action=a, incident=inc["id"]),
         )
         for a in acts
     ]
@@ -630,6 +640,7 @@ def radio_follows(selected, data):
 
 
 def show_detail(ctx: DashContext, selected, _sel_version, _bump, auth, lang):
+    """The selected incident's title, detail sections and action bar."""
     token = token_of(auth)
     if not token or selected is None:
         return t("select_incident", lang), [], []
@@ -645,13 +656,51 @@ def show_detail(ctx: DashContext, selected, _sel_version, _bump, auth, lang):
     return title, detail(ctx, inc, lang), action_buttons(inc, lang)
 
 
-def act(ctx: DashContext, clicks, selected, assignee, merge_into, note, auth, bump, lang):
-    """The pressed button's action on the incident it names, which must be the selected one."""
-    trigger = callback_context.triggered_id
-    token = token_of(auth)
-    if not token or not isinstance(trigger, dict) or not any(clicks or []):
+def digest(part) -> str:
+    return hashlib.blake2b(to_json_plotly(part).encode(), digest_size=12).hexdigest()
+
+
+def draw_detail(ctx: DashContext, selected, sel_version, bump, auth, lang, shown):
+    """:func:`show_detail`, sending only what changed since the page's last draw (``shown``: the
+    incident, language and the digest of each section and of the action bar): the other sections
+    and the buttons stay as they are in the page, so a press or a half-typed reason is never cut
+    short and a clip keeps playing."""
+    title, body, acts = show_detail(ctx, selected, sel_version, bump, auth, lang)
+    if not isinstance(body, list) or not body:
+        return title, body, acts, None
+    now = {"key": [selected, lang], "parts": [digest(p) for p in body], "acts": digest(acts)}
+    same = isinstance(shown, dict) and shown.get("key") == now["key"]
+    if not same or len(shown.get("parts") or []) != len(body):
+        return title, body, acts, now
+    changed = [k for k, (old, new) in enumerate(zip(shown["parts"], now["parts"], strict=True)) if old != new]
+    patch = Patch()
+    for k in changed:
+        patch[k] = body[k]
+    return (
+        title,
+        patch if changed else no_update,
+        no_update if shown.get("acts") == now["acts"] else acts,
+        now,
+    )
+
+
+def on_press(ctx: DashContext, pressed, selected, assignee, merge_into, note, reasons, auth, bump, lang):
+    """A pressed action or verdict button (its press, see dashboard/press.py): (message, bump)."""
+    got = press.read(pressed)
+    if not token_of(auth) or not got or not str(got.get("incident", "")).isdigit():
         return no_update, no_update
-    action, incident_id = trigger["action"], trigger["incident"]
+    incident_id = int(got["incident"])
+    if got.get("verdict"):
+        reason = next((r for r in reasons or [] if r), "")
+        return submit_verdict(ctx, got["verdict"], incident_id, selected, reason, auth, bump, lang)
+    if got.get("action"):
+        return act(ctx, got["action"], incident_id, selected, assignee, merge_into, note, auth, bump, lang)
+    return no_update, no_update
+
+
+def act(ctx: DashContext, action, incident_id, selected, assignee, merge_into, note, auth, bump, lang):
+    """``action`` on the incident its button names, which must be the selected one."""
+    token = token_of(auth)
     if incident_id != selected:  # the button was drawn for another incident than the one selected now
         return t("selection_moved", lang), no_update
     into = None
@@ -678,15 +727,6 @@ def act(ctx: DashContext, clicks, selected, assignee, merge_into, note, auth, bu
         f" · {who}" if who else ""
     )
     return html.Span(text, className="ok", **{"data-incident": str(incident_id)}), bump + 1
-
-
-def give_verdict(ctx: DashContext, clicks, selected, reasons, auth, bump, lang):
-    """The pressed verdict button on the incident it names, which must be the selected one."""
-    trigger = callback_context.triggered_id
-    if not token_of(auth) or not isinstance(trigger, dict) or not any(clicks or []):
-        return no_update, no_update
-    reason = next((r for r in reasons or [] if r), "")
-    return submit_verdict(ctx, trigger["verdict"], trigger["incident"], selected, reason, auth, bump, lang)
 
 
 def submit_verdict(ctx: DashContext, verdict: str, incident_id: int, selected, reason, auth, bump, lang):
@@ -774,33 +814,25 @@ def register(app, ctx: DashContext) -> None:
         Output("detail-title", "children"),
         Output("detail-body", "children"),
         Output("console-actions", "children"),
+        Output("console-detail-shown", "data"),
         Input("console-selected", "data"),
         Input("console-selected-version", "data"),
         Input("console-bump", "data"),
         State("console-token", "data"),
         State("console-lang", "data"),
-    )(bind(show_detail, ctx))
+        State("console-detail-shown", "data"),
+    )(bind(draw_detail, ctx))
     app.callback(
         Output("action-msg", "children"),
         Output("console-bump", "data"),
-        Input({"type": "console-act", "action": ALL, "incident": ALL}, "n_clicks"),
+        Input(PRESS, "value"),
         State("console-selected", "data"),
         State("assign-to", "value"),
         State("merge-into", "value"),
         State("action-note", "value"),
-        State("console-token", "data"),
-        State("console-bump", "data"),
-        State("console-lang", "data"),
-        prevent_initial_call=True,
-    )(bind(act, ctx))
-    app.callback(
-        Output("action-msg", "children", allow_duplicate=True),
-        Output("console-bump", "data", allow_duplicate=True),
-        Input({"type": "console-verdict", "verdict": ALL, "incident": ALL}, "n_clicks"),
-        State("console-selected", "data"),
         State({"type": "verdict-reason", "incident": ALL}, "value"),
         State("console-token", "data"),
         State("console-bump", "data"),
         State("console-lang", "data"),
         prevent_initial_call=True,
-    )(bind(give_verdict, ctx))
+    )(bind(on_press, ctx))

@@ -12,6 +12,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash import ctx as cb
 from dash.exceptions import PreventUpdate
 
+from dashboard import press
 from dashboard.clocks import next_due, parse_time, span_text
 from dashboard.context import DashContext
 from dashboard.i18n import t
@@ -32,6 +33,7 @@ from dashboard.people import person_label
 from dashboard.theme import CELL_LINE
 
 HIDDEN = {"display": "none"}
+CARD_PRESS = "insp-press"  # where a tapped case card goes (dashboard/press.py)
 
 # Every second, in the browser: rewrite each countdown from the deadlines the server sent.
 COUNTDOWN_JS = """
@@ -126,8 +128,8 @@ def card(ctx: DashContext, item: dict, now: datetime, lang: str, selected: bool)
         id={"type": "insp-card", "index": item["id"]},
         className="ph-card selected" if selected else "ph-card",
         role="button",
-        n_clicks=0,
         **{"data-state": item["state"]},
+        **press.on(CARD_PRESS, incident=item["id"]),
     )
 
 
@@ -242,6 +244,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="insp-items", data=[]),
             dcc.Store(id="insp-due"),
             dcc.Store(id="insp-selected"),
+            press.sink(CARD_PRESS),  # outside the card list, which every update redraws
             dcc.Store(id="insp-gps"),
             dcc.Store(id="insp-photos", data={"incident": None, "paths": []}),
             dcc.Store(id="insp-bump", data=0),
@@ -361,13 +364,12 @@ def finished_list(ctx: DashContext, items: list[dict], lang: str):
     return out
 
 
-def select(clicks):
-    if not cb.triggered_id or not any(clicks):
+def select(pressed):
+    """The tapped card's case (a press, see dashboard/press.py: the list is redrawn on every update)."""
+    got = press.read(pressed)
+    if not got or not str(got.get("incident", "")).isdigit():
         raise PreventUpdate
-    hit = next((c for c in cb.triggered if c["value"]), None)
-    if hit is None:
-        raise PreventUpdate
-    return cb.triggered_id["index"]
+    return int(got["incident"])
 
 
 def history(ctx: DashContext, token: str | None, iid: int, lang: str) -> html.Ol | None:
@@ -593,7 +595,7 @@ def register(app, ctx: DashContext) -> None:
     )
     app.callback(
         Output("insp-selected", "data"),
-        Input({"type": "insp-card", "index": ALL}, "n_clicks"),
+        Input(CARD_PRESS, "value"),
         prevent_initial_call=True,
     )(select)
     app.callback(
