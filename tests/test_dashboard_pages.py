@@ -374,7 +374,11 @@ def test_console_detail_sends_only_the_sections_that_changed(monkeypatch):
     changed sections only and keeps the action bar; another case or language draws it all again."""
     from dash import Patch, html
 
-    sections = [html.Div("head", id="detail-head"), html.Div("media", id="detail-media"), html.Div("sla 10:00")]
+    sections = [
+        html.Div("head", id="detail-head"),
+        html.Div("media", id="detail-media"),
+        html.Div("sla 10:00"),
+    ]
     acts = [html.Button("assign #1")]
     monkeypatch.setattr(console, "show_detail", lambda *a: ("#1", list(sections), list(acts)))
     title, body, bar, shown = console.draw_detail(None, 1, 1, 0, "tok", "en", None)
