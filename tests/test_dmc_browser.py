@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.parse
 import urllib.request
 
@@ -294,6 +295,28 @@ def test_evaluation_league_table_and_csv(tmp_path, stack):
             timeout=20000,
         )  # fmt: skip
         page.screenshot(path=str(OUTPUT / "dmc-evaluation-1920.png"))
+        # the date readable (dark on the picker's light fill, as the dropdowns beside it), the page
+        # scaled with the screen: twice the type on a 4K wall
+        picked = page.locator("input#ev-date")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", picked.input_value())
+        ink, fill = picked.evaluate(
+            "e => [getComputedStyle(e).color, getComputedStyle(e.closest('.dash-datepicker')).backgroundColor]"
+        )
+        assert (ink, fill) == ("rgb(11, 26, 49)", "rgb(255, 255, 255)"), (ink, fill)
+        cell_px = "e => parseFloat(getComputedStyle(e).fontSize)"
+        first = page.locator("#ev-table td[data-dash-column=reports]").first
+        assert first.evaluate(cell_px) == 15
+        zoom_js = "() => document.querySelector('#ev-map .js-plotly-plot').layout.map.zoom"
+        zoom = page.evaluate(zoom_js)
+        page.set_viewport_size({"width": 3840, "height": 2160})
+        page.wait_for_function(f"() => ({zoom_js})() > {zoom} + 0.9", timeout=20000)  # the map zooms too
+        assert first.evaluate(cell_px) == 30 and picked.evaluate(cell_px) == 32
+        assert (
+            page.evaluate("() => document.querySelector('#ev-map .js-plotly-plot').layout.legend.font.size")
+            == 24
+        )
+        page.screenshot(path=str(OUTPUT / "dmc-evaluation-3840.png"))
+        page.set_viewport_size({"width": 1920, "height": 1080})
         with page.expect_download() as dl:
             page.click("#ev-csv")
         text = dl.value.path().read_text(encoding="utf-8")

@@ -41,6 +41,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
         [
             dcc.Store(id="ev-token", storage_type="session"),
             dcc.Store(id="ev-lang", data=lang),
+            html.Data(id="ev-scale", value="1", **{"data-scale-sink": "1"}),  # set by assets/scale.js
             login_box("ev", lang, heading=False),
             html.Div(
                 [
@@ -103,9 +104,9 @@ def shown_rows(rows: list[dict], lang: str, named: dict[str, str] | None = None)
     return out
 
 
-def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str) -> go.Figure:
+def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str, scale: float = 1.0) -> go.Figure:
     """Streets or communities in their grade's colour, and the component registry (部件) as one
-    clustered layer per component type."""
+    clustered layer per component type; zoomed and lettered for a screen ``scale`` times 1920 wide."""
     level = by if by in ("street", "community") else "street"
     layer = grid_layer(ctx.cfg, ctx.grid, level)
     colour_of = {r["key"]: r["colour"] for r in rows} if by == level else {}
@@ -127,14 +128,15 @@ def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str) -> go.Figu
         traces.append(
             go.Scattermap(
                 lon=[c.lon for c in comps], lat=[c.lat for c in comps], mode="markers", name=t(f"type.{kind}", lang),
-                marker={"size": 9}, cluster={"enabled": True, "maxzoom": 15}, hovertext=[c.code for c in comps],
+                marker={"size": round(9 * scale)}, cluster={"enabled": True, "maxzoom": 15}, hovertext=[c.code for c in comps],
             )
         )  # fmt: skip
     w, s_, e, n = ctx.grid.bounds
-    fig = point_map(ctx.cfg, ((w + e) / 2, (s_ + n) / 2), traces, fit_zoom((w, s_, e, n), 1400, 520),
+    fig = point_map(ctx.cfg, ((w + e) / 2, (s_ + n) / 2), traces, fit_zoom((w, s_, e, n), 1400 * scale, 520 * scale),
                     overlays=[line_layer(grid_layer(ctx.cfg, ctx.grid, "street"), CELL_LINE)])  # fmt: skip
     fig.update_layout(
-        showlegend=bool(by_type), legend={"font": {"color": "#e6f0ff"}, "bgcolor": "rgba(0,0,0,0.4)"}
+        showlegend=bool(by_type),
+        legend={"font": {"color": "#e6f0ff", "size": round(12 * scale)}, "bgcolor": "rgba(0,0,0,0.4)"},
     )
     return fig
 
@@ -148,13 +150,26 @@ def show(token):
     return ({"display": "none"}, {}) if token else ({}, {"display": "none"})
 
 
-def refresh(ctx: DashContext, token, by, period, day, lang):
+def page_scale(value) -> float:
+    """The page's scale from assets/scale.js (1 to 4; anything else is 1)."""
+    try:
+        got = float(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return min(max(got, 1.0), 4.0) if got == got else 1.0
+
+
+def refresh(ctx: DashContext, token, by, period, day, lang, scale=None):
     if not token:
         return no_update, no_update, no_update
     res = ctx.api.evaluation(token, by=by, period=period, date=(day or "")[:10])
     if not res.ok:
         return [], res.error, no_update
-    return shown_rows(res.data, lang, names(ctx, lang)), "", grade_map(ctx, res.data, by, lang)
+    return (
+        shown_rows(res.data, lang, names(ctx, lang)),
+        "",
+        grade_map(ctx, res.data, by, lang, page_scale(scale)),
+    )
 
 
 def csv(ctx: DashContext, n, token, by, period, day, lang):
@@ -188,7 +203,7 @@ def register(app, ctx: DashContext) -> None:
     app.callback(
         Output("ev-table", "data"), Output("ev-msg", "children"), Output("ev-map", "figure"),
         Input("ev-token", "data"), Input("ev-by", "value"), Input("ev-period", "value"), Input("ev-date", "date"),
-        State("ev-lang", "data"),
+        State("ev-lang", "data"), Input("ev-scale", "value"),
     )(bind(refresh, ctx))  # fmt: skip
     app.callback(
         Output("ev-download", "data"),
