@@ -118,7 +118,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
 
     @server.route("/evidence/<path:rel>")
     def evidence(rel: str):
-        """Evidence JPEGs, and clips (staff only: a signed link, see dashboard.media) with range
+        """Evidence JPEGs and clips (staff only: a signed link, see dashboard.media), with range
         requests (206, Accept-Ranges, Content-Range; 416 for a range past the end) for seeking."""
         low = rel.lower()
         if not rel.startswith("evidence/") or not low.endswith((".jpg", ".mp4")):
@@ -127,18 +127,15 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         if safe_join(str(evidence_root / "evidence"), sub) is None:
             abort(404)
-        if low.endswith(".mp4"):
-            args = request.args
-            if not is_clip(rel) or not clip_allowed(
-                rel, args.get("exp"), args.get("sig"), ctx.media_key, time.time()
-            ):
-                return jsonify({"detail": "clip links are for staff: open the incident in the console"}), 403
-            resp = send_from_directory(
-                evidence_root / "evidence", sub, mimetype="video/mp4", conditional=True
-            )
-            resp.headers["Cache-Control"] = "private, max-age=3600"
-            return resp
-        return send_from_directory(evidence_root / "evidence", sub)
+        args = request.args
+        if not is_clip(rel, low[-4:]) or not clip_allowed(
+            rel, args.get("exp"), args.get("sig"), ctx.media_key, time.time()
+        ):
+            return jsonify({"detail": "camera evidence is for staff: open the incident in the console"}), 403
+        kind = "video/mp4" if low.endswith(".mp4") else "image/jpeg"
+        resp = send_from_directory(evidence_root / "evidence", sub, mimetype=kind, conditional=True)
+        resp.headers["Cache-Control"] = "private, max-age=3600"
+        return resp
 
     frames = bytes_client(live.r)
     viewers = Viewers(cfg.dashboard.live_max_viewers)

@@ -142,7 +142,7 @@ def selected(placed, health: dict, what: str, by: str, group: str | None) -> lis
     return sorted(out, key=lambda p: (p.street == "", p.street, p.community, p.name, p.camera_id))
 
 
-def latest_pictures(incidents, api_url: str) -> dict[str, str]:
+def latest_pictures(incidents, key: bytes) -> dict[str, str]:
     """Each camera's newest evidence picture among the live incidents (by the event's ``camera_id``)."""
     latest: dict[str, tuple] = {}
     for inc in incidents:
@@ -151,7 +151,7 @@ def latest_pictures(incidents, api_url: str) -> dict[str, str]:
                 latest[inc.camera_id] = (inc.at, inc.evidence)
     out = {}
     for cam, (_, evidence) in latest.items():
-        url = media_url(evidence, api_url)
+        url = media_url(evidence, key)
         if url:
             out[cam] = url
     return out

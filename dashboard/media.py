@@ -7,10 +7,11 @@ reads from the shared data folder or, when the API keeps them elsewhere, fetches
 wall screen or a phone is another machine: an ``http://127.0.0.1:8060/photos/...`` URL pointed the
 browser at itself, and the thumbnails stayed empty.)
 
-Evidence clips are for staff only: a ``<video>`` element cannot send the API login, so the pages
-(which fetched the incident with that login) hand the browser a link signed with the board's key
-(:func:`clip_url`), and the board's ``/evidence`` route serves an ``.mp4`` only with a valid,
-unexpired signature (:func:`clip_allowed`)."""
+Camera evidence (clips and pictures: faces, number plates) is for staff only: an ``<img>`` or
+``<video>`` element cannot send the API login, so the pages (which fetched the incident with that
+login) hand the browser a link signed with the board's key (:func:`signed_evidence`), and the
+board's ``/evidence`` route serves a file only with a valid, unexpired signature
+(:func:`clip_allowed`)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.(?:jpg|jpeg|png|webp)$", 
 CLIP_LINK_S = 4 * 3600
 
 
-def media_url(rel: str | None, api_url: str | None = None) -> str | None:
-    """A browser URL on the board for stored media: camera evidence JPEGs at ``/evidence/...``,
-    citizen and inspector photos at ``/photos/...``; None for anything else. (``api_url`` is no
-    longer used: photos are served through the board.)"""
+def media_url(rel: str | None, key: bytes | None = None, now: float | None = None) -> str | None:
+    """A browser URL on the board for stored media: camera evidence JPEGs at ``/evidence/...``
+    (staff only: signed with the board's ``key`` like a clip; None without a key), citizen and
+    inspector photos at ``/photos/...``; None for anything else."""
     if not rel:
         return None
     if rel.startswith(("http://", "https://")):  # the API's absolute media_url: shown only if a photo
@@ -50,7 +51,7 @@ def media_url(rel: str | None, api_url: str | None = None) -> str | None:
         return rel if is_photo(path) and ".." not in path else None
     rel = rel.lstrip("/")
     if is_evidence(rel) and rel.lower().endswith(".jpg"):
-        return f"/evidence/{rel}"
+        return signed_evidence(rel, key, now) if key else None
     if is_photo(rel):
         return f"/{rel}"
     return None
@@ -90,21 +91,28 @@ def _sign(rel: str, exp: int, key: bytes) -> str:
     return hmac.new(key, f"{rel}\n{exp}".encode(), hashlib.sha256).hexdigest()
 
 
-def is_clip(rel: str | None) -> bool:
-    """An evidence clip's path: under ``evidence/``, an ``.mp4``, no ``..`` or backslash in it."""
-    if not rel or not is_evidence(rel) or not rel.lower().endswith(".mp4"):
+def is_clip(rel: str | None, suffix: str = ".mp4") -> bool:
+    """An evidence clip's path (or a picture's, ``suffix`` .jpg): under ``evidence/``, no ``..`` or
+    backslash in it."""
+    if not rel or not is_evidence(rel) or not rel.lower().endswith(suffix):
         return False
     return "\\" not in rel and ".." not in rel.split("/") and "\x00" not in rel
 
 
-def clip_url(rel: str | None, key: bytes, now: float | None = None) -> str | None:
-    """A signed board URL for the evidence clip ``rel``; None if ``rel`` is not one."""
-    if not is_clip(rel):
-        return None
+def signed_evidence(rel: str, key: bytes, now: float | None = None) -> str | None:
+    """``/evidence/<rel>`` signed with the board's key, valid 4 to 8 hours (one link per 4-hour
+    slot, so a page redrawn meanwhile keeps the same URL and the browser's cached copy)."""
     rel = rel.lstrip("/")
+    if not (is_clip(rel) or is_clip(rel, ".jpg")):
+        return None
     now = time.time() if now is None else now
     exp = (int(now) // CLIP_LINK_S + 2) * CLIP_LINK_S
     return f"/evidence/{quote(rel)}?exp={exp}&sig={_sign(rel, exp, key)}"
+
+
+def clip_url(rel: str | None, key: bytes, now: float | None = None) -> str | None:
+    """A signed board URL for the evidence clip ``rel``; None if ``rel`` is not one."""
+    return signed_evidence(rel, key, now) if is_clip(rel) else None
 
 
 def live_url(camera_id: str, key: bytes, now: float | None = None) -> str:

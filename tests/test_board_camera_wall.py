@@ -27,11 +27,12 @@ def test_camera_ids_with_underscores_get_their_picture():
         event(4, "gate", "evidence/gate_3_pavement_1_c.jpg", T0 - timedelta(seconds=5)),
         event(3, None, "photos/20261125/c.jpg", T0),  # a citizen report: no camera
     ]
-    got = latest_pictures(incidents[::-1], "http://api")  # the newest wins, whatever the order
-    assert got == {
+    got = latest_pictures(incidents[::-1], b"key")  # the newest wins, whatever the order
+    assert {cam: url.split("?")[0] for cam, url in got.items()} == {
         "gate_3": "/evidence/evidence/gate_3_pavement_9_b.jpg",
         "gate": "/evidence/evidence/gate_3_pavement_1_c.jpg",
     }
+    assert all("&sig=" in url for url in got.values())  # signed: camera pictures are for staff
 
 
 def test_outbox_events_carry_the_camera_and_zone():

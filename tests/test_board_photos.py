@@ -10,14 +10,22 @@ import threading
 import pytest
 from flask import Flask
 
-from dashboard.media import install_photos, media_url
+from dashboard.media import clip_allowed, install_photos, media_key, media_url
 from tests.conftest import free_port, make_config
 from tests.helpers import png
 
 
 def test_photo_urls_are_the_boards_own():
-    assert media_url("photos/20261126/ab12.png", "http://127.0.0.1:8060") == "/photos/20261126/ab12.png"
-    assert media_url("evidence/cam/1.jpg") == "/evidence/evidence/cam/1.jpg"
+    assert media_url("photos/20261126/ab12.png") == "/photos/20261126/ab12.png"
+    assert media_url("evidence/cam/1.jpg") is None  # camera evidence: staff only, a signed link
+    key = media_key("s3cret")
+    signed = media_url("evidence/cam/1.jpg", key, now=1_800_000_000)
+    assert signed.startswith("/evidence/evidence/cam/1.jpg?exp=") and "&sig=" in signed
+    exp, sig = (part.split("=")[1] for part in signed.split("?")[1].split("&"))
+    assert clip_allowed("evidence/cam/1.jpg", exp, sig, key, 1_800_000_000)
+    assert not clip_allowed("evidence/cam/2.jpg", exp, sig, key, 1_800_000_000)
+    assert signed == media_url("evidence/cam/1.jpg", key, now=1_800_000_100)  # one link per slot: cached
+    assert media_url("evidence/../cam/1.jpg", key) is None
     assert media_url("../etc/passwd") is None and media_url("javascript:alert(1)") is None
 
 

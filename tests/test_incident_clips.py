@@ -16,7 +16,7 @@ import av
 import pytest
 
 from cityops.config import CameraConfig, DetectorConfig
-from dashboard.media import clip_url, media_key
+from dashboard.media import clip_url, media_key, media_url
 from dispatch.accounts import load_secret
 from dispatch.outbox import flush_outbox
 from dispatch.wiring import build_dispatch
@@ -220,3 +220,21 @@ def test_clip_links_are_staff_only_and_traversal_is_refused(served_clip):
         assert b"not evidence" not in got
     assert clip_url("evidence/../secret.mp4", key) is None  # the pages never sign such a path
     assert clip_url("photos/x.mp4", key) is None and clip_url("evidence/x.jpg", key) is None
+
+
+def test_evidence_pictures_are_staff_only_too(board):
+    """A camera's evidence frame (faces, number plates) is served only on a link the pages signed."""
+    cfg, url = board
+    rel = "evidence/20261125/cam_bay.jpg"
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(200))
+    (cfg.data / rel).parent.mkdir(parents=True, exist_ok=True)
+    (cfg.data / rel).write_bytes(jpeg)
+    key = media_key(load_secret(cfg.data))
+    link = media_url(rel, key)
+    status, h, got = _get(url, link)
+    assert status == 200 and got == jpeg and h["content-type"] == "image/jpeg"
+    path = link.split("?")[0]
+    assert _get(url, path)[0] == 403  # the bare path: someone who never saw the incident
+    assert _get(url, link.replace("sig=", "sig=0"))[0] == 403
+    assert _get(url, media_url(rel, key, now=time.time() - 3 * 86400))[0] == 403  # expired
+    assert _get(url, media_url(rel, media_key("another deployment")))[0] == 403

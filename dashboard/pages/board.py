@@ -471,7 +471,7 @@ def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str, stamps: dict | No
 
 
 def thumbnail(ctx: DashContext, inc, lang: str, cls: str = "thumb"):
-    url = media_url(inc.evidence, ctx.api_public_url)
+    url = media_url(inc.evidence, ctx.media_key)
     if url:
         return html.Img(src=url, className=cls, alt=t("type." + inc.type, lang))
     return html.Div(t("board.no_photo", lang), className=f"{cls} empty")

@@ -168,7 +168,7 @@ def render(ctx: DashContext, access: LiveAccess, token, what, by, group, page, _
     pages = max(1, math.ceil(len(cams) / PER_PAGE))
     k = min(max(int(page or 0), 0), pages - 1)
     shown = cams[k * PER_PAGE : (k + 1) * PER_PAGE]
-    pictures = latest_pictures(ctx.live.snapshot()[1], ctx.api_public_url) if shown else {}
+    pictures = latest_pictures(ctx.live.snapshot()[1], ctx.media_key) if shown else {}
     tiles = []
     last = None
     for p in shown:

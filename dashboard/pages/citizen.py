@@ -151,10 +151,10 @@ def status_view(ctx: DashContext, req: dict, lang: str) -> html.Div:
              for k, v in rows]  # fmt: skip
     if req.get("description"):
         body.append(html.Div(req["description"], className="ph-desc", id="cit-status-desc"))
-    src = media_url(req.get("media_url"), ctx.api_public_url)
+    src = media_url(req.get("media_url"))
     if src:
         body.append(html.Img(src=src, className="ph-photo", alt="", id="cit-own-photo"))
-    others = [u for u in (media_url(p, ctx.api_public_url) for p in req.get("photos") or []) if u]
+    others = [u for u in (media_url(p) for p in req.get("photos") or []) if u]
     if others:
         body += [html.Div(t("cit.other_photos", lang), className="ph-key"),
                  html.Div([html.Img(src=u, className="ph-photo cit-other-photo", alt="") for u in others],
@@ -164,7 +164,7 @@ def status_view(ctx: DashContext, req: dict, lang: str) -> html.Div:
     if req.get("public_note"):
         body += [html.Div(t("cit.public_note", lang), className="ph-key"),
                  html.Div(req["public_note"], className="ph-desc", id="cit-public-note")]  # fmt: skip
-    after = [u for u in (media_url(p, ctx.api_public_url) for p in req.get("after_photos") or []) if u]
+    after = [u for u in (media_url(p) for p in req.get("after_photos") or []) if u]
     if after:
         body += [html.Div(t("cit.after_photo", lang), className="ph-key"),
                  html.Div([html.Img(src=u, className="ph-photo cit-after-photo", alt="") for u in after],

@@ -320,8 +320,8 @@ def when(ctx: DashContext, value) -> str:
 
 
 def evidence_panel(ctx: DashContext, inc: dict, lang: str) -> html.Div:
-    before = media_url(inc.get("evidence"), ctx.api_public_url)
-    after = [u for u in (media_url(p, ctx.api_public_url) for p in inc.get("after_photos") or []) if u]
+    before = media_url(inc.get("evidence"), ctx.media_key)
+    after = [u for u in (media_url(p, ctx.media_key) for p in inc.get("after_photos") or []) if u]
     before_el = (
         html.Img(src=before, className="detail-img", alt=t("evidence.before", lang))
         if before

@@ -96,7 +96,7 @@ def current(items: list[dict] | None, selected) -> dict | None:
 # -- rendering -------------------------------------------------------------------------------------
 def card(ctx: DashContext, item: dict, now: datetime, lang: str, selected: bool) -> html.Div:
     text, overdue = countdown_text(item, now, lang)
-    thumb = media_url(item.get("evidence"), ctx.api_public_url)
+    thumb = media_url(item.get("evidence"), ctx.media_key)
     return html.Div(
         [
             html.Img(src=thumb, className="ph-thumb", alt="") if thumb else html.Div(className="ph-thumb"),
@@ -447,7 +447,7 @@ def detail(ctx: DashContext, items, selected, gps, card_ids, auth, lang):
     if item.get("description"):
         info.append(html.Div(item["description"], className="ph-desc"))
     shot, clip = (
-        media_url(item.get("evidence"), ctx.api_public_url),
+        media_url(item.get("evidence"), ctx.media_key),
         clip_url(item.get("clip"), ctx.media_key),
     )
     if shot or clip:  # the evidence frame and the seconds before it
@@ -542,7 +542,7 @@ def upload(ctx: DashContext, token, iid, contents, filenames, paths, lang):
 
 def photo_list(ctx: DashContext, photos):
     paths = (photos or {}).get("paths") or []
-    return [html.Img(src=media_url(p, ctx.api_public_url), className="ph-photo", alt=p) for p in paths]
+    return [html.Img(src=media_url(p, ctx.media_key), className="ph-photo", alt=p) for p in paths]
 
 
 def register(app, ctx: DashContext) -> None:
