@@ -23,7 +23,7 @@ from dash import Input, Output, State, dcc, html
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.pages.component_report import department_name, owner_of
-from gis.components import Component, load_components, registry_path
+from gis.components import Component, registry_for, registry_path
 
 #: the traces' uids (what the board's patches find them by) start with this, then the type code
 PREFIX = "comp-"
@@ -95,7 +95,7 @@ def _built(ctx: DashContext, lang: str) -> list[dict]:
     with _lock:
         got = _cache.get(key)
     if got is None:
-        got = build(ctx, list(load_components(ctx.cfg.data).values()), lang) if key[1] is not None else []
+        got = build(ctx, list(registry_for(ctx.cfg.data).all().values()), lang) if key[1] is not None else []
         with _lock:
             for old in [k for k in _cache if k[0] == key[0] and k != key]:
                 del _cache[old]

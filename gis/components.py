@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,14 +177,32 @@ class Registry:
     def __init__(self, data_dir: Path) -> None:
         self.path = registry_path(data_dir)
         self.data_dir = data_dir
-        self._stamp: float | None = None
+        self._stamp: tuple | None = None
         self._items: dict[str, Component] = {}
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, Component]:
+        """Every component by code (read again only when the file changed; {} without a file)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)  # an import replaces the file: a new inode
+        with self._lock:
+            if stamp != self._stamp:
+                self._items, self._stamp = load_components(self.data_dir), stamp
+            return self._items
 
     def get(self, code: str) -> Component | None:
-        try:
-            stamp = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-        if stamp != self._stamp:
-            self._items, self._stamp = load_components(self.data_dir), stamp
-        return self._items.get(code)
+        return self.all().get(code)
+
+
+_REGISTRIES: dict[Path, Registry] = {}
+_REGISTRIES_LOCK = threading.Lock()
+
+
+def registry_for(data_dir: Path) -> Registry:
+    """The one :class:`Registry` of ``data_dir`` in this process (pages share its parsed copy)."""
+    key = Path(data_dir).resolve()
+    with _REGISTRIES_LOCK:
+        return _REGISTRIES.setdefault(key, Registry(key))

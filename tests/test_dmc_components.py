@@ -125,3 +125,18 @@ def test_a_report_on_a_component_goes_to_its_owner(tmp_path, staff_api):
     )
     assert client.post("/api/v1/reports", headers=bob, json={"component": "nope"}).status_code == 422
     assert client.post("/api/v1/reports", headers=bob, json={"description": "x"}).status_code == 422
+
+
+def test_one_registry_per_data_folder_read_again_when_an_import_replaces_it(tmp_path):
+    """The pages share one parsed registry per data folder; an import by another process (a new
+    file in its place, even within the same mtime tick) is seen on the next read."""
+    from gis.components import Component, activate_components, registry_for
+
+    reg = registry_for(tmp_path)
+    assert reg is registry_for(tmp_path / ".") and reg.all() == {}  # no registry yet: none, no error
+    one = Component(code="C1", type="manhole", lon=118.2, lat=39.6, cell="130203001001001")
+    activate_components([one], tmp_path)
+    assert list(reg.all()) == ["C1"] and reg.all() is reg.all()  # parsed once
+    two = Component(code="C2", type="street_light", lon=118.21, lat=39.61, cell="130203001001002")
+    activate_components([one, two], tmp_path)
+    assert sorted(reg.all()) == ["C1", "C2"] and reg.get("C2") == two

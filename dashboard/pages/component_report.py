@@ -19,7 +19,7 @@ from dashboard.i18n import t
 from dashboard.maps import fit_view
 from dashboard.pages.phone import GRAPH_CONFIG, error_text, message, phone_map
 from dispatch.steps import route
-from gis.components import Component, load_components
+from gis.components import Component, registry_for
 
 HIDDEN = {"display": "none"}
 CLUSTER_ABOVE = 100  # a type with more components than this in view is clustered
@@ -124,13 +124,13 @@ def show(ctx: DashContext, auth, lang):
     inspector = auth["inspector"]
     if not any(i.id == inspector for i in ctx.cfg.roster):  # department staff act, they do not report
         return HIDDEN, no_update
-    return {}, component_figure(ctx, mine(ctx, inspector, load_components(ctx.cfg.data)), lang)
+    return {}, component_figure(ctx, mine(ctx, inspector, registry_for(ctx.cfg.data).all()), lang)
 
 
 def pick(ctx: DashContext, click, lang):
     point = ((click or {}).get("points") or [{}])[0]
     code = point.get("customdata")
-    comp = load_components(ctx.cfg.data).get(code) if isinstance(code, str) else None
+    comp = registry_for(ctx.cfg.data).all().get(code) if isinstance(code, str) else None
     if comp is None:
         return no_update, no_update, no_update
     return code, picked_info(ctx, comp, lang), False
@@ -142,7 +142,7 @@ def send(ctx: DashContext, n, code, note, auth, lang):
     res = ctx.api.field_report(auth["token"], {"component": code, "description": (note or "").strip()})
     if not res.ok:
         return message(error_text(res, lang), False), no_update
-    comp = load_components(ctx.cfg.data).get(code)
+    comp = registry_for(ctx.cfg.data).all().get(code)
     who = department_name(ctx, owner_of(ctx, comp), lang) if comp else ""
     key = "comp.sent" if res.data.get("created") else "comp.merged"
     return message(t(key, lang).format(id=res.data["incident_id"], code=code, owner=who), True), ""

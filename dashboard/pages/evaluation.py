@@ -18,7 +18,7 @@ from dashboard.logins import login_box, staff_login
 from dashboard.maps import fit_zoom, grid_layer, line_layer, point_map
 from dashboard.theme import CELL_LINE
 from dispatch.lifecycle import DESK
-from gis.components import load_components
+from gis.components import registry_for
 
 GRADE_COLOURS = {
     "green": "#237804",
@@ -122,7 +122,7 @@ def grade_map(ctx: DashContext, rows: list[dict], by: str, lang: str, scale: flo
         )
     ]  # fmt: skip
     by_type: dict[str, list] = {}
-    for comp in load_components(ctx.cfg.data).values():
+    for comp in registry_for(ctx.cfg.data).all().values():
         by_type.setdefault(comp.type, []).append(comp)
     for kind, comps in sorted(by_type.items()):
         traces.append(
