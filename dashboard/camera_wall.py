@@ -142,15 +142,21 @@ def selected(placed, health: dict, what: str, by: str, group: str | None) -> lis
     return sorted(out, key=lambda p: (p.street == "", p.street, p.community, p.name, p.camera_id))
 
 
-def latest_pictures(incidents, key: bytes) -> dict[str, str]:
-    """Each camera's newest evidence picture among the live incidents (by the event's ``camera_id``)."""
+def newest_evidence(incidents) -> dict[str, str]:
+    """Each camera's newest evidence (its path in the data folder) among the live incidents, by the
+    events' ``camera_id`` and ``evidence`` (the contract; never the evidence files' names)."""
     latest: dict[str, tuple] = {}
     for inc in incidents:
         if inc.camera_id and inc.evidence:
             if inc.camera_id not in latest or latest[inc.camera_id][0] < inc.at:
                 latest[inc.camera_id] = (inc.at, inc.evidence)
+    return {cam: evidence for cam, (_, evidence) in latest.items()}
+
+
+def latest_pictures(incidents, key: bytes) -> dict[str, str]:
+    """Each camera's newest evidence picture among the live incidents, as a signed board URL."""
     out = {}
-    for cam, (_, evidence) in latest.items():
+    for cam, evidence in newest_evidence(incidents).items():
         url = media_url(evidence, key)
         if url:
             out[cam] = url

@@ -22,7 +22,7 @@ import redis
 
 from cityops.config import CameraConfig
 from streams.live_view import WATCH_TTL_MS, frame_key, watch_key
-from streams.media import EVIDENCE_DIR
+from streams.media import is_evidence
 
 BLANK_SIZE = (1280, 720)
 SHOWN_WIDTH = 1280  # larger frames are scaled down for the browser (the zones stay in frame pixels)
@@ -80,17 +80,11 @@ def live_frame(rb: redis.Redis, camera_id: str, wait_s: float = 4.0) -> Frame | 
     return None if img is None else Frame(jpeg, (img.shape[1], img.shape[0]), "live")
 
 
-def latest_evidence(data_dir: Path, camera_id: str, days: int = 3) -> Path | None:
-    root = Path(data_dir) / EVIDENCE_DIR
-    try:
-        folders = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)[:days]
-    except OSError:
+def evidence_picture(data_dir: Path, rel: str | None) -> np.ndarray | None:
+    """The evidence JPEG ``rel`` (a path in the data folder, as the incident events name it)."""
+    if not rel or not is_evidence(rel) or not rel.lower().endswith(".jpg") or ".." in rel.split("/"):
         return None
-    for folder in folders:
-        files = sorted(folder.glob(f"{camera_id}_*.jpg"), key=lambda p: p.stat().st_mtime)
-        if files:
-            return files[-1]
-    return None
+    return _image_file(Path(data_dir) / rel.lstrip("/"))
 
 
 def first_source_frame(source: str) -> np.ndarray | None:
@@ -105,11 +99,19 @@ def first_source_frame(source: str) -> np.ndarray | None:
     return img if ok else None
 
 
-def current_frame(rb: redis.Redis | None, data_dir: Path, camera: CameraConfig, wait_s: float = 4.0) -> Frame:
+def current_frame(
+    rb: redis.Redis | None,
+    data_dir: Path,
+    camera: CameraConfig,
+    wait_s: float = 4.0,
+    evidence: str | None = None,
+) -> Frame:
+    """The frame to draw on (see the module docstring); ``evidence``: the camera's newest evidence
+    picture named by the incident events (dashboard.camera_wall.newest_evidence), if any."""
     if rb is not None and (live := live_frame(rb, camera.id, wait_s)) is not None:
         return live
     for origin, get in (
-        ("evidence", lambda: (p := latest_evidence(data_dir, camera.id)) and _image_file(p)),
+        ("evidence", lambda: evidence_picture(data_dir, evidence)),
         ("source", lambda: first_source_frame(camera.source)),
         ("background", lambda: camera.background and _image_file(Path(camera.background))),
     ):

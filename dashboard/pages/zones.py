@@ -18,6 +18,7 @@ from dash.exceptions import PreventUpdate
 
 from cityops.taxonomy import RULE_CODES
 from dashboard import zone_form
+from dashboard.camera_wall import newest_evidence
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.live_view import bytes_client
@@ -187,7 +188,8 @@ def load(ctx: DashContext, rb, camera_id, auth, lang):
     cam = camera_of(ctx, camera_id)
     if cam is None or desk_user(ctx, auth) is None:
         raise PreventUpdate
-    got = current_frame(rb, ctx.cfg.data, cam)
+    shown = newest_evidence(ctx.live.snapshot()[1]).get(cam.id)  # the incident events name it
+    got = current_frame(rb, ctx.cfg.data, cam, evidence=shown)
     frame = {
         "w": got.size[0],
         "h": got.size[1],
