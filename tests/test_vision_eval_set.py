@@ -78,3 +78,26 @@ def test_a_missing_clip_is_a_clear_error(tmp_path):
     )
     run = cli("-m", "cityops", "vision", "eval", str(tmp_path / "l.yaml"), timeout=120)
     assert run.returncode == 2 and "gone.mp4" in run.stderr and "not found" in run.stderr
+
+
+def test_lingering_noise_on_the_upright_crop_raises_nothing(tmp_path):
+    """lot-vertical-drive-throughs, weight-free: after the second drive-through the 3x-upscaled crop
+    leaves a band of codec noise along the top that stands as a static blob for the last 20 s. Its
+    box jitters, so its anchor keeps "moving"; its clock used to be left at the place and taken
+    back 1 s later by the same track id (a swap that never happened), so the noise reached the 20 s
+    dwell at 59.8 s. Only another id may take a clock back now: the noise's dwell restarts."""
+    name = "lot-vertical-drive-throughs"
+    built = cli(str(EVAL / "build.py"), "--out", str(tmp_path), "--only", name)
+    assert built.returncode == 0, built.stderr
+    labels = yaml.safe_load((EVAL / "labels.yaml").read_text())
+    keep = [{**c, "camera": str(EVAL / c["camera"])} for c in labels["clips"] if c["clip"] == f"{name}.mp4"]
+    assert len(keep) == 1 and keep[0]["events"] == []
+    (tmp_path / "labels.yaml").write_text(yaml.safe_dump({**labels, "clips": keep}))
+    run = cli(
+        "-m", "cityops", "vision", "eval", str(tmp_path / "labels.yaml"), "--clips", str(tmp_path),
+        "--detector", str(EVAL / "detectors" / "motion.yaml"), "--json", str(tmp_path / "scores.json"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    c = json.loads((tmp_path / "scores.json").read_text())["clips"][0]
+    assert c["clip"] == name and c["frames"] == 300
+    assert (c["tp"], c["fp"], c["fn"]) == (0, 0, 0), c["detections"]

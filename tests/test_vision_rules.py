@@ -171,3 +171,27 @@ def test_a_place_keeps_its_clock_through_an_id_swap_where_the_rule_asks():
     assert _swap_dwell(True) >= 6.5
     # a clock without it: a new id is a new clock
     assert _swap_dwell(False) <= 2.0
+
+
+def _jitter_fires(keep_place: bool) -> list[float]:
+    """A blob of noise under one track id for 40 s: it covers a wide band, and every 4 s a part of it
+    fades for 1.2 s (its box narrows, so its bottom-centre jumps further than the rule's tolerance
+    while the box still overlaps where it stood). The times its clock fires at a 20 s dwell."""
+    clock = DwellClock(dwell_s=20, cooldown_s=600, max_gap_s=6, require_stationary=True, move_frac=0.15,
+                       keep_place=keep_place)  # fmt: skip
+    band = Box(100, 0, 700, 280, "object", STATIC_CONF)
+    narrow = Box(300, 0, 700, 300, "object", STATIC_CONF)  # IoU 0.64 with the band, anchor 100 px off
+    fired = []
+    for i in range(40 * FPS):
+        t = i / FPS
+        box = narrow if t % 4 >= 2.8 else band
+        fired += [t for _ in clock.update([Track(7, box, t)], t)]
+    return fired
+
+
+def test_a_track_that_jitters_off_its_place_does_not_take_its_own_clock_back():
+    # a clock left at its place is for a swap: another id standing there takes it (see the test
+    # above); the very track that moved off coming back is no swap, and its dwell restarts as it
+    # does without kept places: noise whose box keeps jumping never reaches the dwell
+    assert _jitter_fires(keep_place=False) == []
+    assert _jitter_fires(keep_place=True) == []

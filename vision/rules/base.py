@@ -14,7 +14,10 @@ A rule picks, frame by frame, the tracks it measures in its zone (:meth:`ZoneRul
   one; a subject that has stood a second where an older clock's object (unseen now) stood takes
   that clock. A passer-by whose box takes over a standing vendor's track id (the IoU tracker matches the
   merged box of the two) walks off with the id but not with the vendor's dwell: the vendor, back
-  under a new id where he stood, takes over his clock;
+  under a new id where he stood, takes over his clock. Only another id takes a clock back: the
+  track that moved off from it coming back is no swap (its dwell restarts, as without kept places),
+  or a blob of noise whose box keeps jumping off its place and back (parts of it fading and
+  returning) would keep its dwell through every jump;
 - the clock is advanced only on frames where the detector ran (the pipeline does not call it on
   frames the motion gate skipped): dwell is measured between sightings, never extended by a frame
   nobody looked at; as the gate may leave seconds between two runs, a subject's clock ends only when
@@ -65,6 +68,7 @@ class _Clock:
     misses: int = 0  # detector runs since ``last_seen`` that did not see it
     home: Box | None = None  # the last box seen at the place the dwell is measured from
     home_seen: float = -1.0  # ... and when
+    carrier: int | None = None  # left at its place: the track id that moved off (never takes it back)
 
     @property
     def stayed(self) -> bool:
@@ -87,18 +91,17 @@ class DwellClock:
     ) -> None:
         self.dwell_s, self.cooldown_s, self.max_gap_s = dwell_s, cooldown_s, max_gap_s
         self.require_stationary, self.move_frac = require_stationary, move_frac
-        # clocks kept at their place through track-id swaps (see the module docstring): for people
-        # standing at a stall, whom passers-by cross; not for vehicles or blobs, whose ids change
-        # when noise comes and goes (a clock kept there would let lingering noise reach the dwell)
+        # clocks kept at their place through track-id swaps (see the module docstring): people
+        # standing at a stall, whom passers-by cross; a parked car whose box merges with traffic
         self.keep_place = keep_place
         self.clocks: dict[int, _Clock] = {}  # by track id; clocks left at their place: negative keys
         self._parked = 0
 
-    def _take_over(self, box: Box, t: float, seen: set[int]) -> _Clock | None:
+    def _take_over(self, tr: Track, t: float, seen: set[int]) -> _Clock | None:
         """A clock of a track lost recently at this very place (an identity switch), if any."""
-        best, best_iou = None, 0.5
+        box, best, best_iou = tr.box, None, 0.5
         for tid, c in self.clocks.items():
-            if tid in seen or c.last_seen >= t:
+            if tid in seen or c.last_seen >= t or c.carrier == tr.id:  # not its own: see _reclaim
                 continue
             # where it was last seen, or where it stood (a passer-by may have walked off with its id)
             iou = max(box_iou(c.box, box), box_iou(c.home, box) if self.keep_place and c.stayed else 0.0)
@@ -108,12 +111,14 @@ class DwellClock:
 
     def _reclaim(self, tr: Track, c: _Clock, seen: set[int]) -> _Clock:
         """An older clock of this very place whose object is not seen now (left behind, or its track
-        id away with a passer-by), taken by ``tr`` instead of its younger ``c``: a vendor whose box a
-        passer-by cut short for a moment (seen as a move), or whose id the tracker swapped with a
-        passer-by's, is back where he stood (see the module docstring)."""
+        id away with a passer-by), taken by ``tr`` instead of its younger ``c``: a vendor whose id the
+        tracker swapped with a passer-by's is back where he stood under another id (see the module
+        docstring). Never by the id that moved off from it (``carrier``): the same track back at its
+        place is no swap; taking its own clock back would let a blob whose box keeps jumping (noise
+        fading and returning in parts) keep one dwell through every jump."""
         best, best_iou = None, 0.5
         for key, old in self.clocks.items():
-            if key in seen or old is c or old.start >= c.start or not old.stayed:
+            if key in seen or old is c or old.start >= c.start or not old.stayed or old.carrier == tr.id:
                 continue
             iou = box_iou(old.home or old.box, tr.box)
             if iou >= best_iou:
@@ -135,11 +140,11 @@ class DwellClock:
         for tr in subjects:
             c = self.clocks.get(tr.id)
             if c is None:
-                c = self._take_over(tr.box, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
+                c = self._take_over(tr, t, seen) or _Clock(t, tr.box.anchor, t, tr.box)
                 self.clocks[tr.id] = c
             elif self.require_stationary and moved(c.ref, tr.box.anchor, tr.box, self.move_frac):
                 if self.keep_place and c.stayed:  # it had stood there: the clock stays there
-                    c.box = c.home or c.box
+                    c.box, c.carrier = c.home or c.box, tr.id
                     self._parked -= 1
                     self.clocks[self._parked] = c
                 c = _Clock(t, tr.box.anchor, t, tr.box, fired_at=c.fired_at)
