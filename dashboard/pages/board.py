@@ -71,9 +71,8 @@ from streams.media import is_photo
 
 #: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
 CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "cameras"
-#: The fast lane's panels (:func:`live_cards`: JSON that assets/board.js draws, no Dash round trip) and
-#: the slow lane's charts (:func:`chart_update`; figures, each sent only when it changed).
-CARDS = ("kpis", "ticker")
+#: The slow lane's charts (:func:`chart_update`; figures, each sent only when it changed); the fast
+#: lane's panels (#kpis, #ticker) are JSON that assets/board.js draws (:func:`live_cards`).
 CHARTS = ("chart-trend", "chart-type", "chart-street")
 PANELS = CHARTS  # the order of :class:`Panels`' values
 #: board.js updates the map once pushes have paused this long, or at least this often while they do
