@@ -76,8 +76,11 @@ CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "camer
 CHARTS = ("chart-trend", "chart-type", "chart-street")
 PANELS = CHARTS  # the order of :class:`Panels`' values
 #: board.js updates the map once pushes have paused this long, or at least this often while they do
-#: not, and gives the map's redraws at most this share of the page's time (a slow machine: less often)
-MAP_QUIET_MS, MAP_MAX_WAIT_MS, MAP_SHARE = 1000, 5000, 0.25
+#: not, and gives the map's redraws at most this share of the page's time (a slow machine: less often).
+#: A map update blocks the page for a few frames (without a GPU each frame of 2,257 cells and 5,000
+#: markers costs 0.3-0.9 s), and a card that comes then waits for them: during a burst the map
+#: catches up every 10 s at most, and takes at most a tenth of the page's time.
+MAP_QUIET_MS, MAP_MAX_WAIT_MS, MAP_SHARE = 1000, 10000, 0.1
 MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
 FLEET, FLEET_PX = 500, 5  # more cameras than this: smaller points
 
