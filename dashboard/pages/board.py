@@ -486,7 +486,7 @@ def card(ctx: DashContext, inc, lang: str) -> dict:
         "kind": "incident",
         "id": inc.incident_id,
         "cls": f"incident state-{inc.state}" + (" overdue" if overdue else ""),
-        "photo": media_url(inc.evidence, ctx.api_public_url) or None,
+        "photo": media_url(inc.evidence, ctx.media_key) or None,
         "alt": t("type." + inc.type, lang),
         "no_photo": t("board.no_photo", lang),
         "type": t(f"type.{inc.type}", lang),
