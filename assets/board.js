@@ -2,10 +2,14 @@
  *
  * - Once the map has drawn, tell the server the page's scale (board-scale): that first update
  *   brings the charts, and every resize brings them again at the new size.
- * - Then follow /board/events (server-sent events): each message is the live state's new version,
- *   handed to the board-push element at once when no cards request is in flight, else the newest
- *   one as soon as the answer is in (the fast lane: KPI tiles, incident cards, cameras),
- *   and to board-map-push once the messages pause for data-quiet-ms, or data-max-wait-ms after the
+ * - Follow /board/events (server-sent events): each message is the live state's new version. The
+ *   fast lane: fetch /board/cards (one request in flight; a push meanwhile asks again once it is in)
+ *   and draw the KPI tiles and the cards here, text only (textContent: no markup from data), each
+ *   card only when its key changed; Dash never renders #kpis or #ticker, so nothing waits for a
+ *   Dash round trip or a React render. When the camera panel's key changes, board-cams-push asks
+ *   Dash for that panel. The page's first cards come in the layout (board-push's data-cards), and
+ *   a new drill-down (board-drill) asks for its cards at once.
+ * - The slow lane: the version is handed to board-map-push once the messages pause for data-quiet-ms, or data-max-wait-ms after the
  *   first one not yet drawn, and never while the map is still drawing the last one (the slow lane:
  *   the map and the charts). A map redraw (all its cells and markers) costs far more than a card,
  *   so a burst of events brings every card at once and one redraw of the map after it; and the map
@@ -28,9 +32,13 @@
   var sawBusy = false;
   var drawCost = 0; // how long the last map update took, ask to idle (ms)
   var lastDrawEnd = 0;
-  var cardsWanted = null; // the newest version the cards have not been asked for
-  var cardsAt = 0; // when the cards were asked last (0: no request in flight)
-  var cardsSawBusy = false;
+  var cardsWanted = false; // a push came while the cards request was in flight
+  var cardsAt = 0; // when the cards were asked (0: no request in flight)
+  var cardsText = null; // the fast lane's JSON drawn last
+  var lastDrill = null; // the drill-down the cards were asked for last
+  var pendingMap = null; // a version pushed before the map's first draw
+  var lastAsked = 0; // when the cards were asked last (a safety net asks every SAFETY_MS)
+  var SAFETY_MS = 10000;
 
   function setProps(id, props) {
     var dc = window.dash_clientside;
@@ -58,30 +66,151 @@
     return !!(sub && sub.map && !sub.map.loaded());
   }
 
-  function cardsBusy() {
-    // Dash marks a callback's outputs as loading (data-dash-is-loading) while its request is out
-    return !!document.querySelector(
-      "#kpis[data-dash-is-loading], #ticker[data-dash-is-loading], #camera-wall[data-dash-is-loading]"
-    );
+  // -- the fast lane: the KPI tiles and the cards, drawn here from /board/cards (text only) ------------
+  function fastLane() {
+    return document.getElementById("board-push");
+  }
+
+  function drillNow() {
+    var el = document.getElementById("board-drill");
+    return (el && el.value) || "";
   }
 
   function askCards() {
-    // at most one cards request in flight: Dash drops an answer when a newer request for the same
-    // outputs is out, so a push per event (several a second at fleet scale) never let one land.
-    // The newest version waits until the answer is in (or 250 ms showed no request, or 10 s passed).
+    // at most one request in flight; a push that comes meanwhile asks again once it is in
+    var el = fastLane();
+    if (!el) return;
     if (cardsAt) {
-      var waited = Date.now() - cardsAt;
-      if (cardsBusy()) cardsSawBusy = true;
-      var inFlight = cardsSawBusy ? cardsBusy() : waited < 250;
-      if (inFlight && waited < 10000) return;
-      cardsAt = 0;
+      cardsWanted = true;
+      return;
     }
-    if (cardsWanted === null) return;
-    if (setProps("board-push", { value: cardsWanted })) {
-      cardsAt = Date.now();
-      cardsSawBusy = false;
-      cardsWanted = null;
+    cardsAt = lastAsked = Date.now();
+    cardsWanted = false;
+    var drill = drillNow();
+    var url =
+      "/board/cards?lang=" + encodeURIComponent(el.dataset.lang || "") + "&drill=" + encodeURIComponent(drill);
+    fetch(url, { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) {
+        return r.ok ? r.text() : null;
+      })
+      .then(
+        function (text) {
+          cardsAt = 0;
+          if (text && drill === drillNow()) drawCards(text);
+          if (cardsWanted || drill !== drillNow()) askCards();
+        },
+        function () {
+          cardsAt = 0;
+          if (cardsWanted) setTimeout(askCards, 1000);
+        }
+      );
+  }
+
+  function make(tag, cls, text) {
+    var el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text !== undefined && text !== null) el.textContent = String(text);
+    return el;
+  }
+
+  function buildCard(row) {
+    var el;
+    if (row.kind === "alarm") {
+      el = make("div", row.cls);
+      el.id = "alarm-" + row.id;
+      el.setAttribute("role", "alert");
+      var head = make("div", "inc-title");
+      head.appendChild(make("span", "alarm-badge", row.badge));
+      head.appendChild(document.createTextNode(" "));
+      head.appendChild(make("span", "inc-id", "#" + row.id + " "));
+      head.appendChild(document.createTextNode(row.type));
+      el.appendChild(head);
+      el.appendChild(make("div", "inc-meta", row.meta));
+    } else if (row.kind === "incident") {
+      el = make("div", row.cls);
+      el.id = "incident-" + row.id;
+      el.dataset.id = String(row.id);
+      var thumb;
+      if (row.photo) {
+        thumb = make("img", "thumb");
+        thumb.src = row.photo;
+        thumb.alt = row.alt;
+      } else {
+        thumb = make("div", "thumb empty", row.no_photo);
+      }
+      el.appendChild(thumb);
+      var body = make("div", "inc-body");
+      var title = make("div", "inc-title");
+      title.appendChild(make("span", "inc-id", "#" + row.id + " "));
+      title.appendChild(document.createTextNode(row.type));
+      var chip = make("span", "chip" + (row.overdue ? " overdue" : ""), row.state);
+      chip.style.borderColor = row.colour;
+      title.appendChild(chip);
+      body.appendChild(title);
+      body.appendChild(make("div", "inc-place", row.place));
+      body.appendChild(make("div", "inc-meta", row.meta));
+      el.appendChild(body);
+    } else {
+      el = make("div", "empty", row.text);
     }
+    el.dataset.key = row.key || "";
+    return el;
+  }
+
+  function drawTicker(rows) {
+    var box = document.getElementById("ticker");
+    if (!box) return;
+    var old = {};
+    var k;
+    for (k = 0; k < box.children.length; k++) old[box.children[k].dataset.key] = box.children[k];
+    for (k = 0; k < rows.length; k++) {
+      var want = (rows[k].key && old[rows[k].key]) || buildCard(rows[k]);
+      delete old[rows[k].key];
+      var at = box.children[k];
+      if (at !== want) box.insertBefore(want, at || null);
+    }
+    while (box.children.length > rows.length) box.removeChild(box.lastElementChild);
+  }
+
+  function drawKpis(tiles) {
+    var box = document.getElementById("kpis");
+    if (!box) return;
+    var same = box.children.length === tiles.length;
+    for (var k = 0; same && k < tiles.length; k++) same = box.children[k].firstChild.id === tiles[k].id;
+    if (!same) {
+      while (box.firstChild) box.removeChild(box.firstChild);
+      tiles.forEach(function (tile) {
+        var el = make("div", "kpi");
+        var value = make("div", "kpi-value");
+        value.id = tile.id;
+        el.appendChild(value);
+        el.appendChild(make("div", "kpi-label", tile.label));
+        box.appendChild(el);
+      });
+    }
+    tiles.forEach(function (tile, k) {
+      var value = box.children[k].firstChild;
+      var cls = "kpi-value" + (tile.warn ? " warn" : "");
+      if (value.textContent !== tile.value) value.textContent = tile.value;
+      if (value.className !== cls) value.className = cls;
+      var label = box.children[k].lastChild;
+      if (label.textContent !== tile.label) label.textContent = tile.label;
+    });
+  }
+
+  function drawCards(text) {
+    if (text === cardsText) return;
+    var data;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return;
+    }
+    cardsText = text;
+    drawTicker(data.ticker || []);
+    drawKpis(data.kpis || []);
+    var cams = document.getElementById("board-cams-push");
+    if (cams && data.cams && cams.value !== data.cams) setProps("board-cams-push", { value: data.cams });
   }
 
   function mapSettings() {
@@ -141,38 +270,64 @@
   }
 
   function check() {
-    if (!document.getElementById("board-push")) {
+    var el = fastLane();
+    if (!el) {
       if (source) {
         source.close();
         source = null;
       }
       clearTimeout(mapTimer);
       mapTimer = null;
-      mapWanted = mapAsked = null;
+      mapWanted = mapAsked = pendingMap = null;
       firstWanted = drawStart = drawCost = lastDrawEnd = 0;
-      cardsWanted = null;
-      cardsAt = 0;
+      cardsWanted = false;
+      cardsText = lastDrill = null;
       scaled = false;
       since = 0;
       return;
     }
+    if (cardsText === null) drawCards(el.dataset.cards || ""); // the page's first cards, at once
+    if (drillNow() !== lastDrill) {
+      if (lastDrill !== null) askCards(); // a new drill-down: its cards
+      lastDrill = drillNow();
+    }
+    if (lastAsked && Date.now() - lastAsked > SAFETY_MS) askCards(); // a push lost on the way
     since = since || Date.now();
+    lastAsked = lastAsked || Date.now();
     watchDraw();
-    askCards();
     if (!scaled && (mapDrawn() || Date.now() - since > 5000)) {
       scaled = setProps("board-scale", { value: scale() });
+      if (scaled && pendingMap !== null) wantMap(pendingMap);
     }
-    if (scaled && !source) {
+    if (!source) {
       source = new EventSource("/board/events");
       source.onmessage = function (e) {
         var version = Number(e.data);
-        cardsWanted = version;
         askCards();
-        wantMap(version);
+        if (scaled) wantMap(version);
+        else pendingMap = version;
       };
     }
   }
 
+  // plotly.js (4.6 MB, ~2 s of script to run on this kind of machine) runs only once the board's
+  // graphs mount, after the page's layout came back: on the board, run it while that answer is
+  // being computed instead (the page's request is out: #page is loading), so the map draws at once.
+  var plotlyTimer = setInterval(function () {
+    var page = document.getElementById("page");
+    var link = document.querySelector('link[rel="preload"][href*="plotly.min.js"]');
+    if (window.Plotly || !link || location.pathname !== "/" || document.getElementById("board-map")) {
+      clearInterval(plotlyTimer);
+      return;
+    }
+    if (page && page.getAttribute("data-dash-is-loading")) {
+      clearInterval(plotlyTimer);
+      var script = document.createElement("script");
+      script.src = link.href;
+      script.async = true;
+      document.head.appendChild(script);
+    }
+  }, 10);
   setInterval(check, 50);
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);

@@ -149,8 +149,8 @@ def main() -> None:
                 page.wait_for_timeout(1000)
                 current: list[int] = []
 
-                def on_response(resp):
-                    if "_dash-update-component" in resp.url:
+                def on_response(resp):  # the Dash callbacks' answers and the fast lane's JSON
+                    if "_dash-update-component" in resp.url or "/board/cards" in resp.url:
                         try:
                             current.append(len(resp.body()))  # bytes of the answer (before gzip)
                         except Exception:  # noqa: BLE001
@@ -193,7 +193,8 @@ def main() -> None:
     )
     qs = statistics.quantiles(sizes, n=20)
     print(
-        f"bytes per update (every callback answer between XADD and the card in the DOM, uncompressed): "
+        f"bytes per update (every callback answer and /board/cards JSON between XADD and the card in the DOM, "
+        f"uncompressed): "
         f"median {statistics.median(sizes) / 1024:6.1f} KB, p95 {qs[18] / 1024:6.1f} KB over {len(sizes)} events"
     )
     drawn = [seen[f"incident-{i}"]["drawn"] - t for i, t in sent_at.items()]

@@ -320,9 +320,9 @@ def browser_probes(board_url: str, r, grid, n: int, probes: int) -> list[float]:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(board_url + "/", timeout=120_000)
         page.wait_for_selector("#board-map .js-plotly-plot", timeout=120_000)
-        # the board follows /board/events once its map has drawn (assets/board.js sets board-scale
-        # then) and its first patches and charts are in (a few s at 7,803 cameras): a probe before
-        # that measures the first draw, not the push
+        # the board's map follows /board/events once it has drawn (assets/board.js sets board-scale
+        # then; the cards follow from the start) and its first patches and charts are in (a few s
+        # at 7,803 cameras): a probe before that measures the first draw, not the push
         page.wait_for_function(
             "() => { const e = document.getElementById('board-scale'); return !!(e && e.value); }",
             timeout=120_000,

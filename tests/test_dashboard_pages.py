@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 import flask
-from dash import Dash, no_update
+from dash import Dash, html, no_update
 from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import maps
@@ -194,61 +194,42 @@ def test_board_refresh_callback_patches_by_name(tmp_path):
     assert after["data"][m]["lon"][0] == _incident(ctx, 1).lon and after["data"][0]["z"][k] == 0
 
 
-def _as_json(items) -> list:
-    """Components as the browser holds them (plain JSON)."""
-    return json.loads(json.dumps(items, cls=PlotlyJSONEncoder))
-
-
-def test_cards_lane_sends_only_the_items_that_changed(tmp_path):
-    """The fast lane (KPI tiles, incident cards, camera row) compares with what the page shows (kept
-    in the page): a new incident prepends its card and drops none until the list is full; changed
-    tiles are replaced one by one; an unchanged panel is not sent; a dropped answer is sent again."""
+def test_cards_lane_is_json_drawn_by_the_page_and_keyed_per_card(tmp_path):
+    """The fast lane (KPI tiles and incident cards) is JSON from /board/cards that assets/board.js
+    draws itself: computed once per live-state version, a new incident's card on top (the oldest
+    dropped at eight), each card keyed by its content so the page redraws only the ones that changed;
+    a bad drill-down or language is the district in the board's language."""
     ctx = _ctx(tmp_path)
-    board.register(Dash(__name__, suppress_callback_exceptions=True), ctx)
+    app = Dash(__name__, suppress_callback_exceptions=True)
+    app.layout = html.Div()
+    board.register(app, ctx)
+    client = app.server.test_client()
     for k in range(1, 9):
         ctx.live.apply(encode(_incident(ctx, k)))
-    district = {"level": "district"}
-    lane = lambda sent: board.cards(ctx, ctx.live.version, None, district, sent, "en")  # noqa: E731
-    *shown, sent = lane(None)  # what the page does not know yet: every list whole
-    shown = [_as_json(v) for v in shown]
-    assert [len(v) for v in shown[:2]] == [10, 8] and set(sent) == set(board.CARDS)
-    assert lane(sent) == (no_update,) * (len(board.CARDS) + 1)  # nothing changed: nothing sent
+
+    def lane(drill=None, lang="en"):
+        q = {"lang": lang} | ({"drill": json.dumps(drill)} if drill is not None else {})
+        resp = client.get("/board/cards", query_string=q)
+        assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+        return resp.get_json()
+
+    first = lane()
+    assert len(first["kpis"]) == 10 and [c["id"] for c in first["ticker"]] == list(range(8, 0, -1))
+    assert next(k for k in first["kpis"] if k["id"] == "kpi-open")["value"] == "8"
+    assert lane() == first  # nothing changed: the same answer (from the cache)
     ctx.live.apply(encode(_incident(ctx, 9, state="dispatched")))
-    *out, sent2 = lane(sent)
-    kpis, ticker, cams = out
-    assert cams is no_update  # the cameras did not change
-    ops = ticker.to_plotly_json()["operations"]
-    assert [op["operation"] for op in ops] == ["Prepend", "Delete"]  # one card in, the oldest out
-    new_ticker = apply_patch(shown[1], ticker)
-    assert [c["props"]["id"] for c in new_ticker] == [f"incident-{k}" for k in range(9, 1, -1)]
-    assert all(op["operation"] == "Assign" for op in kpis.to_plotly_json()["operations"])
-    new_kpis = apply_patch(shown[0], kpis)
-    got = ctx.board_panels.get(ctx, "en", district, 1.0)
-    assert new_kpis == _as_json(got.values[0]) and new_ticker == _as_json(got.values[1])
-    assert (
-        len(json.dumps(kpis, cls=PlotlyJSONEncoder))
-        < len(json.dumps(got.values[0], cls=PlotlyJSONEncoder)) / 2
-    )
-    again = lane(sent)  # Dash dropped that answer: the page still shows the old lists
-    assert again[1].to_plotly_json() == ticker.to_plotly_json() and again[-1] == sent2
-    assert lane(sent2) == (no_update,) * (len(board.CARDS) + 1)
-    # a card that changed state in place: that card alone is replaced
+    second = lane()
+    assert [c["id"] for c in second["ticker"]] == list(range(9, 1, -1))  # one in, the oldest out
+    keys = {c["id"]: c["key"] for c in first["ticker"]}
+    assert all(keys[c["id"]] == c["key"] for c in second["ticker"][1:])  # the others are not redrawn
     ctx.live.apply(encode(_incident(ctx, 9, state="accepted", version=2)))
-    ticker = lane(sent2)[1]
-    ops = ticker.to_plotly_json()["operations"]
-    assert [(op["operation"], op["location"]) for op in ops] == [("Assign", [0])]
-    assert "Accepted" in json.dumps(ops[0]["params"]["value"], cls=PlotlyJSONEncoder)
-
-
-def test_list_patch_falls_back_to_the_whole_list():
-    items = ["a", "b", "c"]
-    assert board.list_patch(None, items, ("a", "b", "c")) == items  # the page's store is empty
-    assert board.list_patch(["a", "b", "c"], items, ("a", "b", "c")) is no_update
-    assert board.list_patch(["x", "y", "z"], items, ("a", "b", "c")) == items  # all changed
-    moved = board.list_patch(["b", "c"], items, ("a", "b", "c"))  # one on top, none dropped
-    assert apply_patch(["B", "C"], moved) == ["a", "B", "C"]
-    two = board.list_patch(["c", "d", "e"], items, ("a", "b", "c"))  # two on top, two dropped
-    assert apply_patch(["c", "d", "e"], two) == ["a", "b", "c"]
+    third = lane()
+    changed = [
+        c["id"] for c, d in zip(third["ticker"], second["ticker"], strict=True) if c["key"] != d["key"]
+    ]
+    assert changed == [9] and "Accepted" in third["ticker"][0]["state"]
+    assert lane({"level": "street", "code": "no-such-street"}) == third  # not of this grid: the district
+    assert lane({"level": "district"}, lang="xx")["kpis"][2]["label"] == t("open", ctx.cfg.dashboard.language)
 
 
 def test_charts_follow_the_map_and_are_sent_only_when_changed(tmp_path):
@@ -279,13 +260,16 @@ def test_drill_down_filters_the_panels_and_names_the_cells(tmp_path):
         ctx.live.apply(encode(inc))
     street_a = ctx.grid.by_code[a.cell].street
     assert ctx.grid.by_code[b.cell].street != street_a
-    whole = board.panels(ctx, ctx.live.snapshot()[1], [], "en")
-    drilled = board.panels(ctx, ctx.live.snapshot()[1], [], "en", {"level": "street", "code": street_a})
-    ids = lambda ticker: sorted(c.id for c in ticker if c.id)  # noqa: E731
-    assert ids(whole[1]) == sorted(["incident-1", f"incident-{other}"]) and ids(drilled[1]) == ["incident-1"]
-    kpi = lambda tiles: tiles[2].children[0].children  # noqa: E731 (the open count)
-    assert (kpi(whole[0]), kpi(drilled[0])) == ("2", "1")
-    assert sum(drilled[5]["data"][0]["x"]) == 1  # by community inside the street
+    incidents = ctx.live.snapshot()[1]
+    street = {"level": "street", "code": street_a}
+    whole = board.cards_data(ctx, incidents, [], "en")
+    drilled = board.cards_data(ctx, incidents, [], "en", street)
+    ids = lambda cards: sorted(c["id"] for c in cards["ticker"])  # noqa: E731
+    assert ids(whole) == sorted([1, other]) and ids(drilled) == [1]
+    kpi = lambda cards: cards["kpis"][2]["value"]  # noqa: E731 (the open count)
+    assert (kpi(whole), kpi(drilled)) == ("2", "1")
+    by_unit = board.charts(ctx, board.filtered(ctx, incidents, street), "en", street)[2]
+    assert sum(by_unit["data"][0]["x"]) == 1  # by community inside the street
     # the drill callback highlights the street and the labels are names, not codes
     click = {"points": [{"location": a.cell}]}
     target, label, title = board.drill_to(ctx, "board-map", click, None, {"level": "district"}, "en")

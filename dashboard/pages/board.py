@@ -3,23 +3,24 @@ live incident markers (overdue in red), cameras, KPI tiles, a 24-hour trend, bre
 cards and a camera wall, on exactly one screen at any wall size (assets/board.css).
 
 Push, not poll: the board's server holds ``/board/events`` open (server-sent events) and names the
-live state's version whenever it changes; assets/board.js hands it to the ``board-push`` element at
-once, and to ``board-map-push`` once the pushes pause (or at least every few seconds while they do
-not). Two lanes, so a redraw of the map (thousands of markers and cells; every plotly update of a
-map redraws all of it) never holds up a card:
+live state's version whenever it changes; assets/board.js follows it in two lanes, so a redraw of the
+map (thousands of markers and cells; every plotly update of a map redraws all of it) never holds up
+a card:
 
-- the fast lane, :func:`cards` on ``board-push``: the KPI tiles, the incident cards and the camera
-  row, each a list sent as a ``Patch`` of the items that changed (a new card is prepended, the
-  oldest dropped) or not at all;
-- the slow lane, :func:`refresh` and :func:`chart_update` on ``board-map-push``: the map as a
-  ``Patch`` with only the cells whose counts changed and the markers of incidents that are new or
-  changed since what that page holds (``ClientView``, remembered per open page), and each chart
-  only when it differs from what the page shows.
+- the fast lane, without Dash: board.js fetches ``/board/cards`` (:func:`live_cards`, JSON computed
+  once per live-state version, language and drill-down) and draws the KPI tiles and the incident
+  cards itself, text only, replacing only the cards whose key changed; Dash renders ``#kpis`` and
+  ``#ticker`` empty and never touches them again. The camera panel is Dash's, asked for only when its
+  key (:func:`camera_key`) in that JSON changes (``board-cams-push``);
+- the slow lane, :func:`refresh` and :func:`chart_update` on ``board-map-push`` (set once the pushes
+  pause, or at least every few seconds while they do not): the map as a ``Patch`` with only the
+  cells whose counts changed and the markers of incidents that are new or changed since what that
+  page holds (``ClientView``, remembered per open page), and each chart only when it differs from
+  what the page shows.
 
 Geometry is sent once, in the first figure, and the charts only once the map has drawn (the script
-sets ``board-scale`` then). What the page shows of the panels is kept in the page itself
-(``board-sent``: a digest per item), so an answer Dash drops is simply sent again. Panels are
-computed once per (live-state version, language, drill-down, scale), however many walls show them.
+sets ``board-scale`` then). Panels are computed once per (live-state version, language, drill-down,
+scale), however many walls show them (:class:`PanelCache`).
 
 Drill-down (a click on the map or on a street's bar; ``?cycle=`` walks the streets) highlights the
 street or community and filters the KPIs, cards and charts to it. A click on a card flies the map to
@@ -42,14 +43,14 @@ from datetime import UTC, datetime
 from html import escape
 
 from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
-from flask import Response
+from flask import Response, request
 from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import component_layer, eval_panel
 from dashboard.camera_wall import board_summary
 from dashboard.context import DashContext
-from dashboard.i18n import t
-from dashboard.iot_board import DEVICES, active_alarms, alarm_cards, device_trace
+from dashboard.i18n import LANGS, t
+from dashboard.iot_board import DEVICES, active_alarms, device_trace
 from dashboard.maps import background_layers, fit_zoom, grid_layers, has_basemap, line_layer
 from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
@@ -70,14 +71,16 @@ from streams.media import is_photo
 
 #: The map's traces by name (each trace's ``name``; the patches find them by it, never by position).
 CELLS, HIGHLIGHT, INCIDENTS, CAMERAS = "cells", "highlight", "incidents", "cameras"
-#: The fast lane's panels (:func:`cards`; lists of items, each item sent only when it changed) and the
-#: slow lane's charts (:func:`chart_update`; figures, each sent only when it changed).
-CARDS = ("kpis", "ticker", "camera-wall")
+#: The slow lane's charts (:func:`chart_update`; figures, each sent only when it changed); the fast
+#: lane's panels (#kpis, #ticker) are JSON that assets/board.js draws (:func:`live_cards`).
 CHARTS = ("chart-trend", "chart-type", "chart-street")
-PANELS = CARDS + CHARTS  # the order of :class:`Panels`' values
+PANELS = CHARTS  # the order of :class:`Panels`' values
 #: board.js updates the map once pushes have paused this long, or at least this often while they do
-#: not, and gives the map's redraws at most this share of the page's time (a slow machine: less often)
-MAP_QUIET_MS, MAP_MAX_WAIT_MS, MAP_SHARE = 1000, 5000, 0.25
+#: not, and gives the map's redraws at most this share of the page's time (a slow machine: less often).
+#: A map update blocks the page for a few frames (without a GPU each frame of 2,257 cells and 5,000
+#: markers costs 0.3-0.9 s), and a card that comes then waits for them: during a burst the map
+#: catches up every 10 s at most, and takes at most a tenth of the page's time.
+MAP_QUIET_MS, MAP_MAX_WAIT_MS, MAP_SHARE = 1000, 10000, 0.1
 MARKER_PX, OVERDUE_PX, CAMERA_PX = 14, 20, 11  # at 1920x1080; times the page's scale
 FLEET, FLEET_PX = 500, 5  # more cameras than this: smaller points
 
@@ -441,32 +444,28 @@ def empty_chart() -> dict:
 
 
 # -- panels -----------------------------------------------------------------------------------------
-def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str, stamps: dict | None = None) -> list:
+def kpi_tiles(ctx: DashContext, incidents, cameras, lang: str, stamps: dict | None = None) -> list[dict]:
+    """The KPI tiles as data (assets/board.js draws them): ``{"id", "value", "label", "warn"}``."""
     stamps = ctx.live.all_stamps() if stamps is None else stamps
     k = kpis(incidents, stamps, datetime.now(UTC), ctx.tz)
     online = sum(c.state == "online" for c in cameras)
-
-    def tile(key: str, value, tid: str, warn: bool = False):
-        return html.Div(
-            [
-                html.Div(str(value), className="kpi-value" + (" warn" if warn else ""), id=tid),
-                html.Div(t(key, lang), className="kpi-label"),
-            ],
-            className="kpi",
-        )
-
+    alarms = len(active_alarms(incidents))
     compliance = "-" if k.sla_compliance is None else f"{k.sla_compliance:.0%}"
+    tiles = [
+        ("today_new", k.today_new, "kpi-today", False),
+        ("today_closed", k.today_closed, "kpi-closed", False),
+        ("open", k.open, "kpi-open", False),
+        ("overdue", k.overdue, "kpi-overdue", k.overdue > 0),
+        ("sla_compliance", compliance, "kpi-sla", False),
+        ("median_accept", duration_text(k.median_accept_s), "kpi-accept", False),
+        ("median_arrive", duration_text(k.median_arrive_s), "kpi-arrive", False),
+        ("median_resolve", duration_text(k.median_resolve_s), "kpi-resolve", False),
+        ("cameras_online", f"{online}/{len(ctx.cfg.cameras) or len(cameras)}", "kpi-cameras", False),
+        ("active_alarms", alarms, "kpi-alarms", alarms > 0),
+    ]
     return [
-        tile("today_new", k.today_new, "kpi-today"),
-        tile("today_closed", k.today_closed, "kpi-closed"),
-        tile("open", k.open, "kpi-open"),
-        tile("overdue", k.overdue, "kpi-overdue", warn=k.overdue > 0),
-        tile("sla_compliance", compliance, "kpi-sla"),
-        tile("median_accept", duration_text(k.median_accept_s), "kpi-accept"),
-        tile("median_arrive", duration_text(k.median_arrive_s), "kpi-arrive"),
-        tile("median_resolve", duration_text(k.median_resolve_s), "kpi-resolve"),
-        tile("cameras_online", f"{online}/{len(ctx.cfg.cameras) or len(cameras)}", "kpi-cameras"),
-        tile("active_alarms", len(alarms := active_alarms(incidents)), "kpi-alarms", warn=bool(alarms)),
+        {"id": tid, "value": str(value), "label": t(key, lang), "warn": warn}
+        for key, value, tid, warn in tiles
     ]
 
 
@@ -477,51 +476,55 @@ def thumbnail(ctx: DashContext, inc, lang: str, cls: str = "thumb"):
     return html.Div(t("board.no_photo", lang), className=f"{cls} empty")
 
 
-def card(ctx: DashContext, inc, lang: str) -> html.Div:
-    """One incident card: picture, number and type, state (overdue in red), street and community,
-    inspector, reports and time. A click on it (assets/board.js) opens its detail."""
+def card(ctx: DashContext, inc, lang: str) -> dict:
+    """One incident card as data (assets/board.js draws it, text only): picture, number and type,
+    state (overdue in red), street and community, inspector, reports and time. A click on it opens
+    its detail."""
     street, community = place_names(ctx.grid, lang).get(inc.cell or "", (t("outside", lang), ""))
     overdue = is_overdue(inc)
-    state = html.Span(
-        t("state." + inc.state, lang) + (f" · {t('overdue', lang)}" if overdue else ""),
-        className="chip" + (" overdue" if overdue else ""),
-        style={"borderColor": incident_colour(inc.state, overdue)},
-    )
-    return html.Div(
-        [
-            thumbnail(ctx, inc, lang),
-            html.Div(
-                [
-                    html.Div(
-                        [
-                            html.Span(f"#{inc.incident_id} ", className="inc-id"),
-                            t(f"type.{inc.type}", lang),
-                            state,
-                        ],
-                        className="inc-title",
-                    ),
-                    html.Div(" · ".join(x for x in (street, community) if x), className="inc-place"),
-                    html.Div(
-                        f"{t('assignee', lang)} {inspector_name(ctx, inc.assignee, lang)} · {inc.count}"
-                        f"{t('count', lang)} · {inc.at.astimezone(ctx.tz):%H:%M:%S}",
-                        className="inc-meta",
-                    ),
-                ],
-                className="inc-body",
-            ),
-        ],
-        className=f"incident state-{inc.state}" + (" overdue" if overdue else ""),
-        id=f"incident-{inc.incident_id}",
-        **{"data-id": str(inc.incident_id)},
-    )
+    return {
+        "kind": "incident",
+        "id": inc.incident_id,
+        "cls": f"incident state-{inc.state}" + (" overdue" if overdue else ""),
+        "photo": media_url(inc.evidence, ctx.media_key) or None,
+        "alt": t("type." + inc.type, lang),
+        "no_photo": t("board.no_photo", lang),
+        "type": t(f"type.{inc.type}", lang),
+        "state": t("state." + inc.state, lang) + (f" · {t('overdue', lang)}" if overdue else ""),
+        "overdue": overdue,
+        "colour": incident_colour(inc.state, overdue),
+        "place": " · ".join(x for x in (street, community) if x),
+        "meta": f"{t('assignee', lang)} {inspector_name(ctx, inc.assignee, lang)} · {inc.count}"
+        f"{t('count', lang)} · {inc.at.astimezone(ctx.tz):%H:%M:%S}",
+    }
 
 
-def ticker(ctx: DashContext, incidents, lang: str, limit: int = 8) -> list:
+def alarm_card(ctx: DashContext, inc, lang: str) -> dict:
+    """An open device alarm's flashing card as data (sound-free, above the incident cards)."""
+    cleared = " · " + t("alarm_cleared", lang) if inc.action == "device_clear" else ""
+    return {
+        "kind": "alarm",
+        "id": inc.incident_id,
+        "cls": f"alarm-card alarm-{inc.type}",
+        "badge": t("alarm", lang),
+        "type": t(f"type.{inc.type}", lang),
+        "meta": f"{t('state.' + inc.state, lang)}{cleared} · {t('cell', lang)} {inc.cell or '-'} · "
+        f"{t('assignee', lang)} {inc.assignee or t('unassigned', lang)} · "
+        f"{inc.opened_at.astimezone(ctx.tz):%H:%M:%S}",
+    }
+
+
+def ticker(ctx: DashContext, incidents, lang: str, limit: int = 8) -> list[dict]:
+    """The side panel's cards as data: the urgent device alarms first (the most urgent on top), then
+    the ``limit`` latest incidents; one ``empty`` item when there is nothing."""
     latest = sorted(incidents, key=lambda i: i.at, reverse=True)[:limit]
-    rows = alarm_cards(incidents, ctx.tz, lang)  # urgent device alarms first, flashing (no sound)
-    if not latest:
-        return rows or [html.Div(t("no_incidents", lang), className="empty")]
-    return rows + [card(ctx, i, lang) for i in latest]
+    rows = [alarm_card(ctx, i, lang) for i in active_alarms(incidents)[:3]]
+    if not latest and not rows:
+        return [{"kind": "empty", "id": 0, "text": t("no_incidents", lang)}]
+    rows += [card(ctx, i, lang) for i in latest]
+    for row in rows:
+        row["key"] = digest(row)  # board.js redraws a card only when its key changed
+    return rows
 
 
 def charts(
@@ -561,84 +564,76 @@ def digest(value) -> str:
 
 @dataclass(frozen=True)
 class Panels:
-    values: tuple  # in PANELS order
-    digests: tuple  # per panel: a tuple of its items' digests (the lists) or one digest (the charts)
+    values: tuple  # in PANELS order (the charts)
+    digests: tuple  # one digest per chart
+
+
+def cards_data(ctx: DashContext, incidents, cameras, lang: str, drill: dict | None = None) -> dict:
+    """The fast lane's panels for the drilled unit (the whole district by default), as data: the KPI
+    tiles and the cards (alarms first). assets/board.js draws them, text only."""
+    keep = in_unit(ctx, drill)
+    mine = [i for i in incidents if keep(i)] if keep else incidents
+    return {"kpis": kpi_tiles(ctx, mine, cameras, lang), "ticker": ticker(ctx, mine, lang)}
+
+
+def camera_key(cameras) -> str:
+    """What the camera panel shows of the cameras (state, error, whole frames per second): board.js
+    asks Dash for the panel again only when this changes."""
+    return digest(sorted((c.camera_id, c.state, c.error or "", round(c.fps)) for c in cameras))
 
 
 class PanelCache:
-    """Panels computed once per (live-state version, language, drill-down, scale): every wall showing
-    the same view shares them. Small and bounded."""
+    """Panels computed once per (live-state version, language, drill-down, scale), however many walls
+    show them: the fast lane's cards as the JSON body served (:func:`cards_json`) and the slow lane's
+    charts (:func:`get`). Small and bounded."""
 
     def __init__(self, limit: int = 32) -> None:
         self.limit = limit
-        self._cache: OrderedDict[tuple, Panels] = OrderedDict()
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, ctx: DashContext, lang: str, drill: dict | None, scale: float) -> Panels:
-        version, incidents, cameras = ctx.live.snapshot()
-        drill = drill or {"level": "district"}
-        key = (version, lang, json.dumps(drill, sort_keys=True), scale, int(time.time() // 60))
+    def _get(self, key: tuple, compute):
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        values = panels(ctx, incidents, cameras, lang, drill, scale)
-        digests = tuple(
-            tuple(digest(item) for item in value) if name in CARDS else digest(value)
-            for name, value in zip(PANELS, values, strict=True)
-        )
-        got = Panels(values, digests)
+        got = compute()
         with self._lock:
             self._cache[key] = got
             while len(self._cache) > self.limit:
                 self._cache.popitem(last=False)
         return got
 
+    def get(self, ctx: DashContext, lang: str, drill: dict | None, scale: float) -> Panels:
+        """The charts at the wall's ``scale``, each with its digest."""
+        version, incidents, _ = ctx.live.snapshot()
+        drill = drill or {"level": "district"}
+        key = ("charts", version, lang, json.dumps(drill, sort_keys=True), scale, int(time.time() // 60))
 
-def list_patch(shown: list[str] | None, items: list, digests: tuple[str, ...]):
-    """What turns a list the page shows (its items' digests, ``shown``) into ``items``: ``no_update``
-    when nothing changed; a ``Patch`` that prepends the new items and drops as many from the end when
-    the list only moved down (a new incident card); a ``Patch`` that replaces the changed items when
-    the length is the same and few changed (a KPI tile, a camera's state); else the whole list."""
-    new = list(digests)
-    if shown is None:
-        return list(items)
-    if shown == new:
-        return no_update
-    n, m = len(new), len(shown)
-    for k in range(1, min(n - 1, 3) + 1):  # k new items on top, the rest (one at least) moved down
-        if new[k:] == shown[: n - k]:
-            patch = Patch()
-            for item in reversed(items[:k]):
-                patch.prepend(item)
-            for index in range(m + k - 1, n - 1, -1):  # the oldest fall off the end
-                del patch[index]
-            return patch
-    if n == m and sum(a != b for a, b in zip(new, shown, strict=True)) * 2 <= n:
-        patch = Patch()
-        for index, (a, b) in enumerate(zip(new, shown, strict=True)):
-            if a != b:
-                patch[index] = items[index]
-        return patch
-    return list(items)
+        def compute() -> Panels:
+            values = charts(ctx, filtered(ctx, incidents, drill), lang, drill, scale)
+            return Panels(values, tuple(digest(v) for v in values))
+
+        return self._get(key, compute)
+
+    def cards_json(self, ctx: DashContext, lang: str, drill: dict | None) -> str:
+        """The fast lane's JSON: ``{"version", "kpis", "ticker", "cams"}`` (cams: :func:`camera_key`)."""
+        version, incidents, cameras = ctx.live.snapshot()
+        drill = drill or {"level": "district"}
+        key = ("cards", version, lang, json.dumps(drill, sort_keys=True), int(time.time() // 60))
+
+        def compute() -> str:
+            body = {"version": version, **cards_data(ctx, incidents, cameras, lang, drill)}
+            body["cams"] = camera_key(cameras)
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+        return self._get(key, compute)
 
 
-def panels(
-    ctx: DashContext, incidents, cameras, lang: str, drill: dict | None = None, scale: float = 1.0
-) -> tuple:
-    """Everything on the board but the map, for the drilled unit (the whole district by default)."""
+def filtered(ctx: DashContext, incidents, drill: dict | None) -> list:
     keep = in_unit(ctx, drill)
-    mine = [i for i in incidents if keep(i)] if keep else incidents
-    trend, by_type, by_unit = charts(ctx, mine, lang, drill, scale)
-    return (
-        kpi_tiles(ctx, mine, cameras, lang),
-        ticker(ctx, mine, lang),
-        board_summary(ctx, cameras, lang),
-        trend,
-        by_type,
-        by_unit,
-    )
+    return [i for i in incidents if keep(i)] if keep else list(incidents)
 
 
 def legend(lang: str) -> html.Div:
@@ -668,9 +663,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     view = ClientView(version, counts, components=component_layer.wanted(query))
     fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
     seq = ctx.board_views.put(cid, view)
-    got = ctx.board_panels.get(ctx, lang, None, 1.0)  # the same panels the fast lane compares with
-    shown = {name: got.values[PANELS.index(name)] for name in CARDS}
-    sent = {name: list(got.digests[PANELS.index(name)]) for name in CARDS}
+    first = ctx.board_panels.cards_json(ctx, lang, None)  # board.js draws the cards from it at once
     graph = lambda gid: dcc.Graph(  # noqa: E731 (charts follow once the map is drawn)
         id=gid, figure=empty_chart(), config={"displayModeBar": False, "responsive": True}, className="chart"
     )
@@ -701,7 +694,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                 ],
                 className="header",
             ),
-            html.Div(shown["kpis"], className="kpis panel-box", id="kpis"),
+            html.Div(className="kpis panel-box", id="kpis"),  # drawn by board.js, never by Dash
             html.Div(
                 [
                     html.Div(
@@ -722,7 +715,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.H2(t("latest", lang)),
                             html.Div(id="board-detail", className="detail hidden"),
-                            html.Div(shown["ticker"], id="ticker", className="ticker"),
+                            html.Div(id="ticker", className="ticker"),  # drawn by board.js
                             eval_panel.side_overlay(lang),
                         ],
                         className="panel side-panel",
@@ -750,7 +743,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
                         [
                             html.H2(t("cameras", lang)),
                             html.Div(
-                                shown["camera-wall"],
+                                board_summary(ctx, cameras, lang),
                                 id="camera-wall",
                                 className="camera-summary",
                             ),
@@ -764,10 +757,12 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
             dcc.Store(id="board-client", data=cid),
             dcc.Store(id="board-version", data=seq),  # the view the page holds (ClientViews)
             dcc.Store(id="board-lang", data=lang),
-            dcc.Store(id="board-sent", data=sent),  # the cards' item digests the page shows (cards)
             dcc.Store(id="board-charts-sent", data={}),  # the charts' digests the page shows (chart_update)
             # set by assets/board.js (dash_clientside.set_props; a dcc.Store would put back its own copy):
-            html.Data(id="board-push", value=version),  # the live state's version from /board/events
+            # the fast lane (board.js): the cards' first JSON, the page's language and drill-down
+            html.Data(id="board-push", value=version, **{"data-cards": first, "data-lang": lang}),
+            html.Data(id="board-drill", value=json.dumps({"level": "district"})),
+            html.Data(id="board-cams-push", value=camera_key(cameras)),  # the camera panel's key
             html.Data(  # the same, once the pushes pause (the map's and the charts' slow lane)
                 id="board-map-push",
                 value=version,
@@ -917,21 +912,41 @@ def refresh(ctx: DashContext, _push, _tick, drill, scale, focused, cid, have: in
     return update(ctx, drill, scale, cid, have, lang, focused, bool(comps))
 
 
-def cards(ctx: DashContext, _push, _tick, drill, sent, lang):
-    """The fast lane, on every push: the KPI tiles, the incident cards and the camera row, each as
-    :func:`list_patch` of what the page shows (``sent``: each list's item digests, kept in the page),
-    and what the page will show. The map is not touched here: its redraw must not hold up a card."""
-    got = ctx.board_panels.get(ctx, lang, drill, 1.0)  # the cards do not depend on the wall's size
-    sent = sent if isinstance(sent, dict) else {}
-    out, now = [], {}
-    for name in CARDS:
-        k = PANELS.index(name)
-        shown = sent.get(name)
-        out.append(list_patch(shown if isinstance(shown, list) else None, got.values[k], got.digests[k]))
-        now[name] = list(got.digests[k])
-    if all(o is no_update for o in out):
-        return (*out, no_update)
-    return (*out, now)
+def camera_panel(ctx: DashContext, _push, _tick, lang):
+    """The camera panel, when board.js saw its key change in the fast lane's JSON (or on the slow
+    tick): a camera went offline or came back."""
+    _, _, cameras = ctx.live.snapshot()
+    return board_summary(ctx, cameras, lang)
+
+
+def parse_drill(ctx: DashContext, raw: str | None) -> dict:
+    """The drill-down a page sends (JSON): a street or community of this grid, else the district."""
+    try:
+        drill = json.loads(raw or "{}")
+    except ValueError:
+        drill = {}
+    if not isinstance(drill, dict):
+        drill = {}
+    if drill.get("level") in ("street", "community") and drill.get("code") in lookups(ctx.grid).units:
+        return {"level": drill["level"], "code": drill["code"]}
+    return {"level": "district"}
+
+
+def live_cards(ctx: DashContext):
+    """``/board/cards?lang=&drill=``: the fast lane's JSON (:meth:`PanelCache.cards_json`), computed
+    once per live-state version, language and drill-down; board.js asks for it on every push and
+    draws the cards that changed itself (no Dash round trip)."""
+    lang = request.args.get("lang")
+    lang = lang if lang in LANGS else ctx.cfg.dashboard.language
+    body = ctx.board_panels.cards_json(ctx, lang, parse_drill(ctx, request.args.get("drill")))
+    resp = Response(body, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def drill_value(drill) -> str:
+    """The drill-down for board.js (``board-drill``): the cards follow it."""
+    return json.dumps(drill or {"level": "district"}, sort_keys=True)
 
 
 def chart_update(ctx: DashContext, _push, _tick, drill, scale, sent, lang):
@@ -1164,16 +1179,17 @@ def register(app, ctx: DashContext) -> None:
         Input("comp-on", "data"),  # the component layer's toggle (last: an argument with a default)
         prevent_initial_call=True,
     )(functools.partial(refresh, ctx))
+    app.server.add_url_rule("/board/cards", "board_cards", functools.partial(live_cards, ctx))
     app.callback(
-        *(Output(p, "children") for p in CARDS),
-        Output("board-sent", "data"),
-        Input("board-push", "value"),
+        Output("camera-wall", "children"),
+        Input("board-cams-push", "value"),
         Input("tick", "n_intervals"),
-        Input("drill", "data"),
-        State("board-sent", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )(functools.partial(cards, ctx))
+    )(functools.partial(camera_panel, ctx))
+    app.callback(Output("board-drill", "value"), Input("drill", "data"), prevent_initial_call=True)(
+        drill_value
+    )
     app.callback(
         *(Output(p, "figure") for p in CHARTS),
         Output("board-charts-sent", "data"),
