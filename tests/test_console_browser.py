@@ -166,6 +166,21 @@ def wait_row(page, iid: int, state: str | None = None) -> None:
     )  # fmt: skip
 
 
+def desk_login(p, tmp_path, url):
+    """Olga logged in to the console at 1920x1080 (``page.errors`` gathers the page's errors)."""
+    ctx = launch_browser(p, tmp_path / "olga")
+    page = ctx.pages[0] if ctx.pages else ctx.new_page()
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url + "/console")
+    page.fill("#console-user", "olga")
+    page.fill("#console-password", "olga-password")
+    page.click("#console-login")
+    page.wait_for_selector("#console-main", state="visible")
+    return ctx, page
+
+
 ROWS = "#console-table tbody tr:has(td[data-dash-column=id])"
 
 
@@ -449,14 +464,7 @@ def test_presses_land_while_live_updates_redraw_the_action_bar(tmp_path, stack):
             stop.wait(0.15)
 
     with sync_playwright() as p:
-        ctx = launch_browser(p, tmp_path)
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url + "/console")
-        page.fill("#console-user", "olga")
-        page.fill("#console-password", "olga-password")
-        page.click("#console-login")
+        ctx, page = desk_login(p, tmp_path, url)
         wait_row(page, target)
         pick(page, target)
         versions = []
@@ -474,5 +482,5 @@ def test_presses_land_while_live_updates_redraw_the_action_bar(tmp_path, stack):
             feeder.join()
         assert versions[-1] > versions[0] + 5, versions  # the bar was being redrawn all along
         assert api.call("GET", f"/api/v1/incidents/{target}")["state"] not in ("duplicate", "closed")
-        assert errors == [], errors
+        assert page.errors == [], page.errors
         ctx.close()

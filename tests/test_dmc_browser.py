@@ -20,7 +20,7 @@ from streams.bus import connect
 from tests.conftest import OUTPUT, free_port, make_config
 from tests.helpers import launch_browser
 from tests.services import create_users, services, write_config
-from tests.test_console_browser import pick, wait_cell, wait_row
+from tests.test_console_browser import desk_login, pick, wait_cell, wait_row
 
 PHONE = {"width": 390, "height": 844}
 
@@ -131,20 +131,6 @@ def wait_state(cfg, iid, want, tries=100):
             return got
         time.sleep(0.2)
     raise AssertionError(f"incident {iid} is {got['state']}, not {want}")
-
-
-def desk_login(p, tmp_path, url):
-    ctx = launch_browser(p, tmp_path / "olga")
-    page = ctx.pages[0] if ctx.pages else ctx.new_page()
-    page.set_viewport_size({"width": 1920, "height": 1080})
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(url + "/console")
-    page.fill("#console-user", "olga")
-    page.fill("#console-password", "olga-password")
-    page.click("#console-login")
-    page.wait_for_selector("#console-main", state="visible")
-    return ctx, page
 
 
 def desk(page, expect, iid, action, note="", assignee=None):
