@@ -30,6 +30,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from PIL import Image
 
+from dashboard.media import media_key, media_url
+from dispatch.accounts import load_secret
 from streams.bus import publish
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent
 from tests.conftest import ROOT
@@ -261,11 +263,18 @@ def test_inspector_cannot_act_on_anothers_dispatch(api):  # noqa: F811
 
 # -- the board process -------------------------------------------------------------------------------
 def evidence_answers(cfg, url: str, secret_rel: str, attempts: list[str]) -> dict[str, tuple[int, bytes]]:
+    """Each attempt as it is and with a real evidence link's signature (what someone who saw one
+    incident holds): nothing outside the evidence folder, signed or not."""
     (cfg.data / secret_rel).write_text(SECRET)
     (cfg.data / "evidence" / "20260101").mkdir(parents=True, exist_ok=True)
     (cfg.data / "evidence" / "20260101" / "ok.jpg").write_bytes(png())
-    assert raw_get(url, "/evidence/evidence/20260101/ok.jpg")[0] == 200  # real evidence is served
-    return {a: raw_get(url, a) for a in attempts}
+    link = media_url("evidence/20260101/ok.jpg", media_key(load_secret(cfg.data)))
+    assert raw_get(url, link)[0] == 200  # real evidence is served on the link the pages sign
+    assert raw_get(url, link.split("?")[0])[0] == 403  # ... and only on it
+    signature = link.split("?")[1]
+    out = {a: raw_get(url, a) for a in attempts}
+    out.update({f"{a}?{signature}": raw_get(url, f"{a}?{signature}") for a in attempts if "?" not in a})
+    return out
 
 
 def test_evidence_traversal_cannot_leave_the_data_dir(board, figures):  # noqa: F811
