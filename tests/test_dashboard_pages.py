@@ -229,6 +229,15 @@ def test_cards_lane_is_json_drawn_by_the_page_and_keyed_per_card(tmp_path):
     ]
     assert changed == [9] and "Accepted" in third["ticker"][0]["state"]
     assert lane({"level": "street", "code": "no-such-street"}) == third  # not of this grid: the district
+    for hostile in (
+        {"level": "street", "code": ["x"]},
+        {"level": "community", "code": {"a": 1}},
+        [1],
+        "x",
+        7,
+    ):
+        assert lane(hostile) == third  # an unhashable or odd drill-down: the district, not a 500
+    assert client.get("/board/cards", query_string={"lang": "en", "drill": "{not json"}).get_json() == third
     assert lane({"level": "district"}, lang="xx")["kpis"][2]["label"] == t("open", ctx.cfg.dashboard.language)
 
 

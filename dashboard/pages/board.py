@@ -927,7 +927,12 @@ def parse_drill(ctx: DashContext, raw: str | None) -> dict:
         drill = {}
     if not isinstance(drill, dict):
         drill = {}
-    if drill.get("level") in ("street", "community") and drill.get("code") in lookups(ctx.grid).units:
+    code = drill.get("code")
+    if (
+        drill.get("level") in ("street", "community")
+        and isinstance(code, str)
+        and code in lookups(ctx.grid).units
+    ):
         return {"level": drill["level"], "code": drill["code"]}
     return {"level": "district"}
 
