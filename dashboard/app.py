@@ -36,7 +36,7 @@ from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
 from dashboard.live_view import BOUNDARY, Viewers, bytes_client, mjpeg
-from dashboard.media import clip_allowed, install_photos, is_clip, media_key
+from dashboard.media import EVIDENCE_KINDS, clip_allowed, install_photos, is_evidence_file, media_key
 from dashboard.tiles import install_tiles
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import proxy_key
@@ -121,14 +121,14 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         """Evidence JPEGs and clips (staff only: a signed link, see dashboard.media), with range
         requests (206, Accept-Ranges, Content-Range; 416 for a range past the end) for seeking."""
         low = rel.lower()
-        if not rel.startswith("evidence/") or not low.endswith((".jpg", ".mp4")):
+        if not rel.startswith("evidence/") or not low.endswith(EVIDENCE_KINDS):
             abort(404)
         sub = rel.removeprefix("evidence/")
         # served from the evidence folder itself: safe_join refuses any ../ out of it
         if safe_join(str(evidence_root / "evidence"), sub) is None:
             abort(404)
         args = request.args
-        if not is_clip(rel, low[-4:]) or not clip_allowed(
+        if not is_evidence_file(rel) or not clip_allowed(
             rel, args.get("exp"), args.get("sig"), ctx.media_key, time.time()
         ):
             return jsonify({"detail": "camera evidence is for staff: open the incident in the console"}), 403

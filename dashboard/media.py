@@ -91,19 +91,27 @@ def _sign(rel: str, exp: int, key: bytes) -> str:
     return hmac.new(key, f"{rel}\n{exp}".encode(), hashlib.sha256).hexdigest()
 
 
-def is_clip(rel: str | None, suffix: str = ".mp4") -> bool:
-    """An evidence clip's path (or a picture's, ``suffix`` .jpg): under ``evidence/``, no ``..`` or
-    backslash in it."""
-    if not rel or not is_evidence(rel) or not rel.lower().endswith(suffix):
+EVIDENCE_KINDS = (".jpg", ".mp4")  # the camera evidence the board serves: pictures and clips
+
+
+def is_evidence_file(rel: str | None, kinds: tuple[str, ...] = EVIDENCE_KINDS) -> bool:
+    """A camera evidence picture's or clip's path: under ``evidence/``, one of ``kinds``, no ``..``,
+    backslash or NUL in it."""
+    if not rel or not is_evidence(rel) or not rel.lower().endswith(kinds):
         return False
     return "\\" not in rel and ".." not in rel.split("/") and "\x00" not in rel
+
+
+def is_clip(rel: str | None) -> bool:
+    """An evidence clip's path (see :func:`is_evidence_file`)."""
+    return is_evidence_file(rel, (".mp4",))
 
 
 def signed_evidence(rel: str, key: bytes, now: float | None = None) -> str | None:
     """``/evidence/<rel>`` signed with the board's key, valid 4 to 8 hours (one link per 4-hour
     slot, so a page redrawn meanwhile keeps the same URL and the browser's cached copy)."""
     rel = rel.lstrip("/")
-    if not (is_clip(rel) or is_clip(rel, ".jpg")):
+    if not is_evidence_file(rel):
         return None
     now = time.time() if now is None else now
     exp = (int(now) // CLIP_LINK_S + 2) * CLIP_LINK_S

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 from datetime import date
 
 import plotly.graph_objects as go
@@ -156,7 +157,7 @@ def page_scale(value) -> float:
         got = float(value)
     except (TypeError, ValueError):
         return 1.0
-    return min(max(got, 1.0), 4.0) if got == got else 1.0
+    return min(max(got, 1.0), 4.0) if math.isfinite(got) else 1.0
 
 
 def refresh(ctx: DashContext, token, by, period, day, lang, scale=None):
