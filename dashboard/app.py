@@ -29,6 +29,7 @@ from werkzeug.security import safe_join
 from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
 from cityops.service_state import health
+from dashboard import plotly_bundle
 from dashboard.access import LiveAccess, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
@@ -92,15 +93,18 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         title="CityOps",
         update_title=None,
         suppress_callback_exceptions=True,
-        compress=True,  # gzip: plotly.js and the first figure are most of a first load
+        compress=True,  # gzip: the first figure is most of a first load (plotly.js comes gzipped)
+        assets_ignore=plotly_bundle.ASSETS_IGNORE,
     )
     app.ctx = ctx
-    # plotly.js (4.6 MB) is fetched only once a page's first graph renders, after the layout's round
-    # trips: fetched at once, beside them, it is ready when the first map is (the board's first draw)
+    # plotly.js (CityOps' own build, 3.0 MB: dashboard.plotly_bundle) is fetched only once a page's
+    # first graph renders, after the layout's round trips: fetched at once, beside them, it is ready
+    # when the first map is (the board's first draw)
     prefix = app.config.requests_pathname_prefix
+    plotly_bundle.install(app.server, prefix)
     preload = "".join(
-        f'<link rel="preload" as="script" href="{prefix}_dash-component-suites/{path}">'
-        for path in ("plotly/package_data/plotly.min.js", "dash/dcc/async-graph.js")
+        f'<link rel="preload" as="script" href="{prefix}{path}">'
+        for path in (plotly_bundle.PLOTLY_PATH, "_dash-component-suites/dash/dcc/async-graph.js")
     )
     app.index_string = app.index_string.replace("{%favicon%}", "{%favicon%}\n        " + preload, 1)
     modules = {}
