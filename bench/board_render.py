@@ -56,9 +56,16 @@ WATCH = """() => { window.__seen = {}; window.__onmap = {}; window.__want = new 
       window.__onmap[id] = Date.now(); window.__want.delete(id); } }, 50); }"""
 CHARTS = """() => { const g = document.querySelector('#chart-type .js-plotly-plot');
   return !!(g && g.data && g.data.length > 0); }"""
+#: drawn: the cells are all in the figure, and the map has painted a frame with every source and
+#: tile loaded (its render event, whose frame is painted, with ``loaded()`` true then; loaded() alone
+#: can be true a frame before that paint)
 DRAWN = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
-  return g && g.data && g.data[0].locations.length === %d && g._fullLayout && g._fullLayout.map
-         && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map.loaded(); }"""
+  const m = g && g.data && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
+            && g._fullLayout.map._subplot.map;
+  if (!m || g.data[0].locations.length !== %d) return false;
+  if (!m.__watched) { m.__watched = true; m.on('render', () => { if (m.loaded()) m.__painted = true; });
+                      if (m.loaded()) m.triggerRepaint(); }
+  return !!m.__painted; }"""
 
 
 def event(k: int, grid, now: datetime) -> IncidentEvent:
