@@ -29,7 +29,7 @@ from werkzeug.security import safe_join
 from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
 from cityops.service_state import health
-from dashboard import plotly_bundle
+from dashboard import plotly_bundle, polyfill
 from dashboard.access import LiveAccess, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
@@ -54,6 +54,10 @@ PAGES = {
     "/cameras": "cameras",
 }
 CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
+#: scripts under assets/vendor that are not on every page as Dash would put them (every .js under
+#: assets/): plotly.js comes with a page's first graph (dashboard.plotly_bundle), the runtime in the
+#: polyfill's place (dashboard.polyfill)
+VENDOR_SCRIPTS = r"^(plotly-cityops\.min|regenerator-runtime)\.js$"
 
 
 #: what each phone page links to: an inspector or a citizen cannot use the staff desks
@@ -94,7 +98,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         update_title=None,
         suppress_callback_exceptions=True,
         compress=True,  # gzip: the first figure is most of a first load (plotly.js comes gzipped)
-        assets_ignore=plotly_bundle.ASSETS_IGNORE,
+        assets_ignore=VENDOR_SCRIPTS,
     )
     app.ctx = ctx
     # plotly.js (CityOps' own build, 3.0 MB: dashboard.plotly_bundle) is fetched only once a page's
@@ -102,6 +106,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
     # when the first map is (the board's first draw)
     prefix = app.config.requests_pathname_prefix
     plotly_bundle.install(app.server, prefix)
+    polyfill.install(app)
     preload = "".join(
         f'<link rel="preload" as="script" href="{prefix}{path}">'
         for path in (plotly_bundle.PLOTLY_PATH, "_dash-component-suites/dash/dcc/async-graph.js")

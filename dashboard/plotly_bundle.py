@@ -28,8 +28,6 @@ BUNDLE = ASSETS / "vendor" / "plotly-cityops.min.js"
 TRACES = frozenset({"bar", "scatter", "choroplethmap", "scattermap"})
 #: where Dash's renderer points dcc.Graph for plotly.js when it serves its files itself
 PLOTLY_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
-#: not one of the pages' scripts: Dash would put every .js under assets/ on every page
-ASSETS_IGNORE = r"^plotly-cityops\.min\.js$"
 
 
 @functools.cache

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly.basedatatypes import BaseTraceType
 
-from dashboard import plotly_bundle
+from dashboard import plotly_bundle, polyfill
 from dashboard.app import create_app
 from dashboard.live import LiveState
 from gis.default import load_grid
@@ -82,3 +82,24 @@ def test_the_page_preloads_the_bundle_and_does_not_put_it_on_every_page(board):
     page = board.get("/").get_data(as_text=True)
     assert f'rel="preload" as="script" href="/{plotly_bundle.PLOTLY_PATH}"' in page
     assert "plotly-cityops" not in page  # loaded by the first graph (async), not as a page script
+
+
+def test_pages_load_the_regenerator_runtime_in_place_of_dashs_polyfill(board):
+    page = board.get("/console").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert not [s for s in scripts if "polyfill" in s]
+    runtime = [k for k, s in enumerate(scripts) if s.startswith("/assets/vendor/regenerator-runtime.js")]
+    react = [k for k, s in enumerate(scripts) if "/deps/react@" in s]
+    assert runtime and react and runtime[0] < react[0]  # first, where the polyfill was
+    src = board.get(scripts[runtime[0]])
+    assert src.status_code == 200 and b"regeneratorRuntime = runtime" in src.data
+    assert "regenerator-runtime" not in " ".join(scripts[runtime[0] + 1 :])  # once, not also as an asset
+
+
+def test_swap_leaves_pages_alone_without_the_polyfill():
+    tags = '<script src="/_dash-component-suites/dash/deps/react@18.v4m1.3.1.min.js"></script>'
+    assert polyfill.swap(tags, "/assets/vendor/regenerator-runtime.js") == tags
+    with_it = (
+        '<script src="/_dash-component-suites/dash/deps/polyfill@7.v4_4_1m17.12.1.min.js"></script>' + tags
+    )
+    assert polyfill.swap(with_it, "/r.js") == '<script src="/r.js"></script>' + tags
