@@ -119,6 +119,19 @@ def open_board(ctx, url: str, size: tuple[int, int]):
     return page
 
 
+PHONE = """() => {
+  const box = (q) => document.querySelector(q).getBoundingClientRect();
+  const px = (q) => parseFloat(getComputedStyle(document.querySelector(q)).fontSize);
+  return {docW: document.documentElement.scrollWidth,
+          wide: [...document.querySelectorAll('.board *')].filter(e => e.getBoundingClientRect().right > 391)
+                  .map(e => e.id || e.className).slice(0, 5),
+          map: box('#board-map').height,
+          charts: ['#chart-trend', '#chart-type', '#chart-street'].map(q => box(q).height),
+          order: ['#map-panel', '#side-panel', '#trend-panel', '#type-panel', '#street-panel', '#camera-panel']
+                   .map(q => box(q).top),
+          fonts: [px('.kpi-label'), px('#ticker .inc-place'), px('.legend')]}; }"""
+
+
 @pytest.mark.browser
 def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
     from playwright.sync_api import sync_playwright
@@ -140,7 +153,19 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
             if size != (2560, 1440):
                 page.screenshot(path=str(OUTPUT / f"board-wall-{size[0]}x{size[1]}.png"))
             page.close()
+        # a phone: one column that scrolls, type a phone can read, the map most of a screen tall
+        page = open_board(ctx, url, (390, 844))
+        page.wait_for_function(
+            "() => document.querySelectorAll('#ticker .incident').length >= 8", timeout=30_000
+        )
+        phone = page.evaluate(PHONE)
+        page.screenshot(path=str(OUTPUT / "board-phone-390x844.png"), full_page=True)
+        page.close()
         ctx.close()
+    assert phone["docW"] == 390 and phone["wide"] == [], phone  # nothing wider than the phone
+    assert phone["map"] >= 0.5 * 844 and phone["charts"] and min(phone["charts"]) >= 150, phone
+    assert phone["order"] == sorted(phone["order"]), phone  # map, cards, charts, cameras: one column
+    assert min(phone["fonts"]) >= 11, phone  # KPI labels, card text, legend
     for (w, h), fit in got.items():
         assert (fit["vw"], fit["vh"]) == (w, h)
         assert fit["docH"] == h and fit["bodyH"] <= h and fit["docW"] == w, fit
