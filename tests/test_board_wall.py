@@ -158,6 +158,14 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
         page.wait_for_function(
             "() => document.querySelectorAll('#ticker .incident').length >= 8", timeout=30_000
         )
+        w, s, e, n = grid.bounds  # the whole district in view once the page told its scale
+        page.wait_for_function(
+            "([w, s, e, n]) => { const g = document.querySelector('#board-map .js-plotly-plot');"
+            " const b = g._fullLayout.map._subplot.map.getBounds();"
+            " return b.contains([w, s]) && b.contains([e, n]); }",
+            arg=[w, s, e, n],
+            timeout=30_000,
+        )
         phone = page.evaluate(PHONE)
         page.screenshot(path=str(OUTPUT / "board-phone-390x844.png"), full_page=True)
         page.close()
