@@ -105,7 +105,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
     # first graph renders, after the layout's round trips: fetched at once, beside them, it is ready
     # when the first map is (the board's first draw)
     prefix = app.config.requests_pathname_prefix
-    plotly_bundle.install(app.server, prefix)
+    plotly_bundle.install(app.server, app.config.routes_pathname_prefix)  # where the server sees it
     polyfill.install(app)
     preload = "".join(
         f'<link rel="preload" as="script" href="{prefix}{path}">'
