@@ -9,7 +9,7 @@ just those (tools/plotly/build.sh; MIT, licences kept in the file): 3.0 MB, ~0.3
 gzipped once per process, and revalidated by its ETag (304) on later loads.
 
 A page that draws a trace type missing from :data:`TRACES` draws nothing for it: add the type to
-tools/plotly/entry.js and here, rebuild; ``tests/dashboard/test_plotly_bundle.py`` finds every trace
+tools/plotly/entry.js and here, rebuild; ``tests/test_plotly_bundle.py`` finds every trace
 type the pages create and fails while one is missing.
 """
 
@@ -31,15 +31,16 @@ PLOTLY_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
 
 
 @functools.cache
-def _bundle() -> tuple[bytes, bytes, str]:
-    """The bundle, gzipped, and its ETag (read and compressed once per process)."""
+def prepared() -> tuple[bytes, bytes, str]:
+    """The bundle, gzipped, and its ETag: read and compressed once per process (~0.2 s), at the
+    board's start (dashboard.server) rather than on its first page."""
     raw = BUNDLE.read_bytes()
     return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:32]
 
 
 def response() -> Response:
     """The bundle for this request: gzipped where the client takes it, 304 when it holds it."""
-    raw, packed, etag = _bundle()
+    raw, packed, etag = prepared()
     if request.if_none_match.contains(etag):
         resp = Response(status=304)
     elif "gzip" in request.headers.get("Accept-Encoding", "").lower():

@@ -14,9 +14,6 @@ import re
 
 from dash import Dash
 
-from cityops.resources import ASSETS
-
-RUNTIME = ASSETS / "vendor" / "regenerator-runtime.js"
 #: Dash's polyfill script tag (its path is fingerprinted: deps/polyfill@7.v4_4_1m....12.1.min.js)
 POLYFILL_TAG = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@7[^"]*"></script>')
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from cityops.config import CityOpsConfig
+from dashboard import plotly_bundle
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
 from dashboard.live import LiveState, Seed, SeedUnavailable
@@ -36,6 +37,7 @@ def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
     grid = load_grid(cfg.grid, cfg.data)
     app = create_app(cfg, live, grid)
     grid_layers(cfg, grid)  # the map's geometry before the first page asks for it
+    plotly_bundle.prepared()  # and plotly.js, gzipped
     port = port or cfg.dashboard.port
     log.info("board on http://%s:%d/", cfg.dashboard.host, port)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
