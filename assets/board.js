@@ -312,39 +312,35 @@
 
   // plotly.js (dashboard/plotly_bundle.py: 3.0 MB, ~0.35 s of script on this kind of machine) runs
   // only once the board's graphs mount, after the page's layout came back: on the board, run it
-  // while that answer is being computed instead (the page's request is out: #page is loading), so
+  // while that answer is being computed instead (dashboard/app.py signals when Dash asks for it), so
   // the map draws at once. Until it has run, window.Plotly is a promise of it: dcc.Graph waits for
   // window.Plotly when it is set (Promise.resolve adopts it) and adds its own copy of the script
   // only when it is not, so a graph that mounts first does not run all of plotly.js a second time.
-  var plotlyTimer = setInterval(function () {
-    var page = document.getElementById("page");
+  window.addEventListener("cityops:layout-asked", function () {
     var link = document.querySelector('link[rel="preload"][href*="plotly.min.js"]');
-    if (window.Plotly || !link || location.pathname !== "/" || document.getElementById("board-map")) {
-      clearInterval(plotlyTimer);
-      return;
-    }
-    if (page && page.getAttribute("data-dash-is-loading")) {
-      clearInterval(plotlyTimer);
-      var script = document.createElement("script");
-      var ran = new Promise(function (resolve, reject) {
-        script.onload = function () {
-          resolve(window.Plotly);
-        };
-        script.onerror = function (e) {
-          delete window.Plotly; // a graph that mounts later loads it itself
-          reject(e);
-        };
-      });
-      window.Plotly = {
-        then: function (ok, fail) {
-          return ran.then(ok, fail);
-        },
+    if (window.Plotly || !link || location.pathname !== "/") return;
+    var script = document.createElement("script");
+    var ran = new Promise(function (resolve, reject) {
+      script.onload = function () {
+        resolve(window.Plotly);
       };
-      script.src = link.href;
-      script.async = true;
+      script.onerror = function (e) {
+        delete window.Plotly; // a graph that mounts later loads it itself
+        reject(e);
+      };
+    });
+    window.Plotly = {
+      then: function (ok, fail) {
+        return ran.then(ok, fail);
+      },
+    };
+    script.src = link.href;
+    script.async = true;
+    // after this task: the layout's request goes out first
+    setTimeout(function () {
       document.head.appendChild(script);
-    }
-  }, 10);
+    }, 0);
+  });
   setInterval(check, 50);
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);

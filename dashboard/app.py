@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import importlib
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
-from dash import Dash, Input, Output, dcc, html
-from flask import Response, abort, jsonify, request, send_from_directory
+from dash import Dash, Input, Output, State, dcc, html
+from flask import Response, abort, has_request_context, jsonify, request, send_from_directory
 from werkzeug.security import safe_join
 
 from cityops.config import CityOpsConfig
@@ -59,6 +59,9 @@ CITIZEN_PAGES = ("/citizen", "/reports")  # their nav shows no staff pages
 #: polyfill's place (dashboard.polyfill)
 VENDOR_SCRIPTS = r"^(plotly-cityops\.min|regenerator-runtime)\.js$"
 
+#: Dash's renderer calls this as it asks for the layout (``/_dash-layout``, the page itself: see
+#: ``shell`` in :func:`create_app`); assets/board.js runs plotly.js while that answer is computed
+LAYOUT_PRE = 'function () { window.dispatchEvent(new Event("cityops:layout-asked")); }'
 
 #: what each phone page links to: an inspector or a citizen cannot use the staff desks
 PHONE_NAV = {"/inspector": ("/inspector", "/citizen"), **dict.fromkeys(CITIZEN_PAGES, CITIZEN_PAGES)}
@@ -99,6 +102,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         suppress_callback_exceptions=True,
         compress=True,  # gzip: the first figure is most of a first load (plotly.js comes gzipped)
         assets_ignore=VENDOR_SCRIPTS,
+        hooks={"layout_pre": LAYOUT_PRE},
     )
     app.ctx = ctx
     # plotly.js (CityOps' own build, 3.0 MB: dashboard.plotly_bundle) is fetched only once a page's
@@ -205,14 +209,10 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         resp.vary.add("Authorization")
         return resp
 
-    guard(app, cfg)
-    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
-
-    @app.callback(Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None):
-        query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    def render(path: str, search: str) -> html.Div:
+        """The page at ``path`` (``?lang=`` and the page's own query in ``search``)."""
+        query = {k: v[0] for k, v in parse_qs(search.lstrip("?")).items()}
         lang = query.get("lang") if query.get("lang") in LANGS else cfg.dashboard.language
-        path = pathname or "/"
         name = PAGES.get(path)
         if name is None or name not in modules:
             return html.Div(
@@ -226,4 +226,65 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
             lang=lang,
         )
 
+    def shell() -> html.Div:
+        """The app's layout (``/_dash-layout``) with the page that asked for it already in it, so a
+        first load draws after one round trip, not two: the page's address is the request's Referer
+        (sent to this origin only: dashboard.guard). Without one, ``#page`` comes empty and
+        :func:`route` fills it."""
+        where = referring_page(request.referrer) if has_request_context() else None
+        page = render(*where) if where else None
+        return html.Div(
+            [
+                dcc.Location(id="url"),
+                dcc.Store(id="page-shown", data=page_key(*where) if where else None),
+                dcc.Store(id="page-wanted"),
+                html.Div(page, id="page"),
+            ]
+        )
+
+    @server.after_request
+    def _layout_per_page(resp):
+        if request.path.endswith("/_dash-layout"):  # one per page and per moment: never cached
+            resp.headers["Cache-Control"] = "no-store"
+            resp.vary.add("Referer")
+        return resp
+
+    app.layout = shell
+    # a page shown already (in the layout, or by route) is not asked for again; a new address is
+    app.clientside_callback(
+        """function (path, search, shown) {
+            var key = (path || "/") + (search || "");
+            return key === shown ? window.dash_clientside.no_update : key;
+        }""",
+        Output("page-wanted", "data"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("page-shown", "data"),
+    )
+
+    guard(app, cfg)  # after the clientside callback: its inline script is hashed there
+
+    @app.callback(
+        Output("page", "children"),
+        Output("page-shown", "data"),
+        Input("page-wanted", "data"),
+        prevent_initial_call=True,
+    )
+    def route(wanted: str):
+        path, _, search = wanted.partition("?")
+        return render(path or "/", search), wanted
+
     return app
+
+
+def page_key(path: str, search: str) -> str:
+    """What a page is known by on both sides: its path and query (``location.pathname + search``)."""
+    return path + (f"?{search}" if search else "")
+
+
+def referring_page(referrer: str | None) -> tuple[str, str] | None:
+    """The path and query of the page that sent a request (its Referer), or None. The origin is not
+    checked: browsers send it to this origin only (dashboard.guard), and any page's layout is what
+    :func:`route` answers anyone anyway."""
+    ref = urlsplit(referrer or "")
+    return (ref.path, ref.query) if ref.path.startswith("/") else None

@@ -1,6 +1,7 @@
 """What every board answer carries and every request must fit: a Content-Security-Policy that lets
 only the board's own scripts run (Dash's inline bootstrap scripts by hash), no framing, no MIME
-sniffing, no Referer (a wall screen's URL may carry its board token); a cap on request bodies
+sniffing, no Referer to any other origin (a wall screen's URL may carry its board token; the board
+itself reads its pages' addresses from it: dashboard.app); a cap on request bodies
 (``dashboard.max_body_mb``); and a clear 400 for JSON nested too deeply to parse."""
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def guard(app: Dash, cfg: CityOpsConfig) -> None:
         "Content-Security-Policy": policy,
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",  # see the module's docstring
     }
 
     @server.before_request

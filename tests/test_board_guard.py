@@ -48,5 +48,5 @@ def test_every_answer_has_the_security_headers(board):
     assert "'sha256-" in csp["script-src"]  # Dash's inline bootstrap, by hash
     assert csp["frame-ancestors"] == "'none'" and res.headers["X-Frame-Options"] == "DENY"
     assert res.headers["X-Content-Type-Options"] == "nosniff"
-    assert res.headers["Referrer-Policy"] == "no-referrer"
+    assert res.headers["Referrer-Policy"] == "same-origin"
     assert json.loads(board.get("/api/live").data)["incidents"] == []

@@ -140,11 +140,18 @@ def plain(text: str) -> str:
     return escape(str(text), quote=False)
 
 
-def marker_text(inc, lang: str) -> str:
-    overdue = f" · {t('overdue', lang)}" if inc.breaches and inc.state in OPEN_STATES else ""
-    return plain(
-        f"#{inc.incident_id} {t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}{overdue}"
-    )
+def marker_text(inc, lang: str, labels: dict | None = None) -> str:
+    """An incident marker's hover text. ``labels`` (a dict kept by the caller) holds the text after
+    the number for each (type, state, overdue), for the thousands of markers of one figure."""
+    overdue = bool(inc.breaches) and inc.state in OPEN_STATES
+    key = (inc.type, inc.state, overdue)
+    label = labels.get(key) if labels is not None else None
+    if label is None:
+        more = f" · {t('overdue', lang)}" if overdue else ""
+        label = plain(f"{t('type.' + inc.type, lang)} · {t('state.' + inc.state, lang)}{more}")
+        if labels is not None:
+            labels[key] = label
+    return f"#{inc.incident_id} {label}"
 
 
 def is_overdue(inc) -> bool:
@@ -260,6 +267,7 @@ def map_figure(
     codes = list(ctx.grid.codes)
     overdue = overdue if overdue is not None else cell_counts(incidents)[1]
     live = [i for i in incidents if i.state in OPEN_STATES]
+    labels: dict = {}
     view.markers = {inc.incident_id: k for k, inc in enumerate(live)}
     view.overdue = dict(overdue)
     w, s, e, n = ctx.grid.bounds
@@ -287,7 +295,7 @@ def map_figure(
         INCIDENTS,
         [i.lon for i in live],
         [i.lat for i in live],
-        [marker_text(i, lang) for i in live],
+        [marker_text(i, lang, labels) for i in live],
         [incident_colour(i.state, bool(i.breaches)) for i in live],
         size=[marker_size(i, view.scale) for i in live],
         customdata=[i.incident_id for i in live],
