@@ -109,9 +109,7 @@ def test_first_load_navigation_and_a_browser_without_referer(board, tmp_path):
         page.wait_for_selector(".page-board[lang=en]", timeout=10_000)
         page.wait_for_timeout(1000)
         first_routes = _routes(posts)
-        plotly_scripts = page.evaluate(
-            "document.querySelectorAll('script[src*=\"plotly.min.js\"]').length"
-        )
+        plotly_scripts = page.evaluate("document.querySelectorAll('script[src*=\"plotly.min.js\"]').length")
 
         page.click("nav a[href^='/console']")  # inside the app: no reload, the routing callback
         page.wait_for_selector(".page-console", timeout=30_000)
@@ -124,7 +122,9 @@ def test_first_load_navigation_and_a_browser_without_referer(board, tmp_path):
 
         # a browser (or a proxy) that strips the Referer: the page still comes, by the callback
         def strip(route):
-            got = route.fetch(headers={k: v for k, v in route.request.headers.items() if k.lower() != "referer"})
+            got = route.fetch(
+                headers={k: v for k, v in route.request.headers.items() if k.lower() != "referer"}
+            )
             stripped.append(_page_of(got.json()))
             route.fulfill(response=got)
 
