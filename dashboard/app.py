@@ -33,6 +33,7 @@ from dashboard import plotly_bundle, polyfill
 from dashboard.access import LiveAccess, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
+from dashboard.geometry import GeometryFiles
 from dashboard.guard import guard
 from dashboard.i18n import LANGS, t
 from dashboard.live import LiveState
@@ -110,6 +111,8 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
     # when the first map is (the board's first draw)
     prefix = app.config.requests_pathname_prefix
     plotly_bundle.install(app.server, app.config.routes_pathname_prefix)  # where the server sees it
+    ctx.geometry = GeometryFiles(cfg, grid, prefix)
+    ctx.geometry.install(app.server, app.config.routes_pathname_prefix)
     polyfill.install(app)
     preload = "".join(
         f'<link rel="preload" as="script" href="{prefix}{path}">'

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from cityops.config import CityOpsConfig
 from dashboard.api_client import ApiClient
+from dashboard.geometry import GeometryFiles
 from dashboard.live import LiveState
 from gis.grid import Grid
 
@@ -23,9 +24,11 @@ class DashContext:
         None  # the board's panels per live-state version (dashboard.pages.board.PanelCache)
     )
     media_key: bytes = b""  # signs the staff's evidence clip links (dashboard.media.clip_url)
+    geometry: GeometryFiles = field(init=False)  # the grid's layers by URL (create_app sets its prefix)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.cfg.timezone)
+        self.geometry = GeometryFiles(self.cfg, self.grid)
 
     @property
     def api_public_url(self) -> str:

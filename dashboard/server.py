@@ -9,7 +9,6 @@ from dashboard import plotly_bundle
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
 from dashboard.live import LiveState, Seed, SeedUnavailable
-from dashboard.maps import grid_layers
 from dispatch.accounts import load_secret
 from dispatch.api.addresses import board_key
 from gis.default import load_grid
@@ -36,7 +35,7 @@ def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
     live = LiveState(redis_url, retention_s=retention_s, seed=seed).start()
     grid = load_grid(cfg.grid, cfg.data)
     app = create_app(cfg, live, grid)
-    grid_layers(cfg, grid)  # the map's geometry before the first page asks for it
+    app.ctx.geometry.prepare()  # the map's geometry before the first page asks for it
     plotly_bundle.prepared()  # and plotly.js, gzipped
     port = port or cfg.dashboard.port
     log.info("board on http://%s:%d/", cfg.dashboard.host, port)

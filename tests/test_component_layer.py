@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dash import Dash, no_update
 
-from dashboard import component_layer, maps
+from dashboard import component_layer
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.live import LiveState
@@ -75,9 +75,7 @@ def test_thousands_are_clustered_and_the_registry_is_read_again_when_it_changes(
 def test_no_registry_no_traces(tmp_path):
     ctx = _ctx(tmp_path)
     assert component_layer.traces(ctx, "en") == []
-    fig = board.map_figure(
-        ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", board.ClientView(0, {})
-    )
+    fig = board.map_figure(ctx, {}, [], [], "en", board.ClientView(0, {}))
     assert [tr["uid"] for tr in fig["data"]] == [board.CELLS, board.HIGHLIGHT, board.INCIDENTS, board.CAMERAS,
                                                  board.DEVICES]  # fmt: skip
 

@@ -99,7 +99,7 @@ def test_pages_import_nothing_from_each_other():
 def test_map_figure_names_its_traces_and_the_view_keeps_their_positions(tmp_path):
     ctx = _ctx(tmp_path)
     view = board.ClientView(0, {})
-    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
+    fig = board.map_figure(ctx, {}, [], [], "en", view)
     names = [trace["name"] for trace in fig["data"]]
     assert names == [board.CELLS, board.HIGHLIGHT, board.INCIDENTS, board.CAMERAS, board.DEVICES]
     assert view.traces == board.trace_index(fig) == {name: k for k, name in enumerate(names)}
@@ -110,7 +110,7 @@ def test_map_traces_and_layers_each_lie_under_a_layer_of_their_own(tmp_path):
     ``below`` another shares, on every update; a trace without points takes the one before's."""
     ctx = _ctx(tmp_path)
     ctx.cfg.cameras.clear()  # nothing to draw in the cameras, devices and outline traces
-    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [_incident(ctx, 1)], [], "en",
+    fig = board.map_figure(ctx, {}, [_incident(ctx, 1)], [], "en",
                            board.ClientView(0, {}))  # fmt: skip
     belows = [t["below"] for t in fig["data"]] + [layer["below"] for layer in fig["layout"]["map"]["layers"]]
     assert len(set(belows)) == len(belows), belows
@@ -134,7 +134,7 @@ def test_marker_patch_lands_on_the_markers_trace_whatever_the_order(tmp_path):
     old = [_incident(ctx, 1)]
     counts = ctx.live.open_by_cell(old)
     view = board.ClientView(0, counts)
-    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), counts, old, [], "en", view)
+    fig = board.map_figure(ctx, counts, old, [], "en", view)
     extra = {"type": "scattermap", "name": "heat", "lon": [], "lat": [], "marker": {"color": []}}
     fig["data"] = [extra, *reversed(fig["data"])]  # another layer first, and the rest reordered
     view.traces = board.trace_index(fig)

@@ -107,13 +107,12 @@ def _health(ctx, k: int, state: str):
 
 
 def test_device_layer_is_patched_only_when_a_device_changes(tmp_path):
-    from dashboard import maps
     from dashboard.pages import board
 
     ctx = _ctx(tmp_path)
     assert _health(ctx, 0, "ok") and _health(ctx, 1, "ok")
     view = board.ClientView(0, {})
-    fig = board.map_figure(ctx, maps.grid_layers(ctx.cfg, ctx.grid), {}, [], [], "en", view)
+    fig = board.map_figure(ctx, {}, [], [], "en", view)
     k = view.traces["devices"]
     assert fig["data"][k]["marker"]["color"] == ["#52c41a", "#52c41a"]
     assert not _health(ctx, 1, "ok")  # a snapshot repeating a state changes nothing

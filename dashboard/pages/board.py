@@ -18,8 +18,8 @@ a card:
   page holds (``ClientView``, remembered per open page), and each chart only when it differs from
   what the page shows.
 
-Geometry is sent once, in the first figure, and the charts only once the map has drawn (the script
-sets ``board-scale`` then). Panels are computed once per (live-state version, language, drill-down,
+The geometry is never in a figure: the map loads it by URL (dashboard.geometry, cached by the browser),
+and the charts come only once the map has drawn (the script sets ``board-scale`` then). Panels are computed once per (live-state version, language, drill-down,
 scale), however many walls show them (:class:`PanelCache`).
 
 Drill-down (a click on the map or on a street's bar; ``?cycle=`` walks the streets) highlights the
@@ -254,7 +254,6 @@ def cell_counts(incidents) -> tuple[dict[str, int], dict[str, int]]:
 
 def map_figure(
     ctx: DashContext,
-    layers: dict,
     counts: dict[str, int],
     incidents,
     cameras,
@@ -263,7 +262,9 @@ def map_figure(
     overdue: dict[str, int] | None = None,
 ) -> dict:
     """The board's map as a plain figure dict (plotly's validating objects cost ~0.4 s per page
-    load for 2,257 polygons and thousands of markers; these keys are plotly's own)."""
+    load for 2,257 polygons and thousands of markers; these keys are plotly's own). The geometry
+    comes by URL (dashboard.geometry)."""
+    geometry = ctx.geometry
     codes = list(ctx.grid.codes)
     overdue = overdue if overdue is not None else cell_counts(incidents)[1]
     live = [i for i in incidents if i.state in OPEN_STATES]
@@ -277,7 +278,7 @@ def map_figure(
         "type": "choroplethmap",
         "name": CELLS,
         "uid": CELLS,
-        "geojson": layers["cell"],
+        "geojson": geometry.url("cell"),
         "locations": codes,
         "z": [counts.get(c, 0) for c in codes],
         "text": cell_labels(ctx.grid, lang),
@@ -320,8 +321,8 @@ def map_figure(
                 "zoom": view_zoom(ctx.grid.bounds, view.scale),
                 "layers": [  # each under a different layer (see stacked)
                     *underlays(ctx),
-                    line_layer(layers["community"], "#5f8fbf", 1.2, map_layer_id(INCIDENTS, "line")),
-                    line_layer(layers["street"], "#9fd0ff", 2.6, map_layer_id(INCIDENTS, "circle")),
+                    line_layer(geometry.url("community"), "#5f8fbf", 1.2, map_layer_id(INCIDENTS, "line")),
+                    line_layer(geometry.url("street"), "#9fd0ff", 2.6, map_layer_id(INCIDENTS, "circle")),
                 ],
             },
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
@@ -669,7 +670,7 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
     counts, overdue = cell_counts(incidents)
     cid = uuid.uuid4().hex
     view = ClientView(version, counts, components=component_layer.wanted(query))
-    fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
+    fig = map_figure(ctx, counts, incidents, cameras, lang, view, overdue)
     seq = ctx.board_views.put(cid, view)
     first = ctx.board_panels.cards_json(ctx, lang, None)  # board.js draws the cards from it at once
     graph = lambda gid: dcc.Graph(  # noqa: E731 (charts follow once the map is drawn)
@@ -1018,7 +1019,7 @@ def update(
         version, incidents, cameras = ctx.live.snapshot()
         counts, overdue = cell_counts(incidents)
         view = ClientView(version, counts, scale=scale, drill=drill_key, focused=focused, components=comps)
-        fig = map_figure(ctx, grid_layers(ctx.cfg, ctx.grid), counts, incidents, cameras, lang, view, overdue)
+        fig = map_figure(ctx, counts, incidents, cameras, lang, view, overdue)
         show_drill(ctx, drill, scale, fig, view.traces)
         return fig, ctx.board_views.put(cid, view)
     view = ClientView(base.version, base.counts, dict(base.markers), base.traces, base.overdue, base.scale,
