@@ -142,3 +142,37 @@ def test_first_load_navigation_and_a_browser_without_referer(board, tmp_path):
     assert stripped == [None], "the layout came with a page: the Referer was not stripped"
     assert stripped_routes == 1, stripped_routes
     assert errors == [], errors
+
+
+def test_concurrent_first_layouts_on_a_fresh_board(board):
+    """32 first loads of every page at once on a just-started board (the real process): each gets
+    its own page in the layout, none another's, and the board stays up."""
+    import threading
+    import urllib.request
+
+    _cfg, url = board
+    pages = {"/": "page-board", "/console": "page-console", "/inspector": "page-inspector",
+             "/citizen": "page-citizen", "/reports": "page-reports", "/evaluation": "page-evaluation",
+             "/zones": "page-zones", "/cameras": "page-cameras"}  # fmt: skip
+    asks = [(path, lang) for lang in ("en", "zh-CN") for path in pages] * 2
+    barrier = threading.Barrier(len(asks))
+    got: list = [None] * len(asks)
+
+    def load(k: int) -> None:
+        path, lang = asks[k]
+        req = urllib.request.Request(f"{url}/_dash-layout", headers={"Referer": f"{url}{path}?lang={lang}"})
+        barrier.wait()
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            got[k] = (resp.status, json.loads(resp.read()))
+
+    pool = [threading.Thread(target=load, args=(k,)) for k in range(len(asks))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(180)
+    for (path, lang), answer in zip(asks, got, strict=True):
+        assert answer is not None and answer[0] == 200, (path, answer)
+        page = _page_of(answer[1])
+        assert page["props"]["className"] == f"page {pages[path]}" and page["props"]["lang"] == lang, path
+    with urllib.request.urlopen(f"{url}/healthz", timeout=10) as resp:
+        assert resp.status == 200
