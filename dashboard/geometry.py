@@ -13,14 +13,13 @@ Pages that draw a small part of the grid (dashboard.maps.cells_near) keep it in 
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 import json
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 
 from cityops.config import CityOpsConfig
 from dashboard.maps import LEVELS, grid_layer
+from dashboard.packed import Packed
 from gis.grid import Grid
 
 
@@ -31,9 +30,9 @@ class GeometryFiles:
         self.cfg, self.grid, self.prefix = cfg, grid, prefix
 
     @functools.cache  # noqa: B019 (one instance per app, alive as long as it)
-    def _file(self, level: str) -> tuple[bytes, bytes, str]:
+    def _file(self, level: str) -> Packed:
         raw = json.dumps(grid_layer(self.cfg, self.grid, level), separators=(",", ":")).encode()
-        return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:16]
+        return Packed.of(raw, etag_len=16)
 
     def prepare(self) -> None:
         """Build every layer's file now (at the board's start), not on the first page."""
@@ -42,23 +41,13 @@ class GeometryFiles:
 
     def url(self, level: str) -> str:
         """Where the browser gets ``level``'s layer (the requests prefix, then ``geo/...``)."""
-        return f"{self.prefix}geo/{level}.{self._file(level)[2]}.json"
+        return f"{self.prefix}geo/{level}.{self._file(level).etag}.json"
 
     def response(self, level: str, digest: str) -> Response:
-        raw, packed, etag = self._file(level)
-        if digest != etag:  # a page from before the grid changed: never cache other content here
+        packed = self._file(level)
+        if digest != packed.etag:  # a page from before the grid changed: never cache other content here
             return Response('{"detail": "no such layer: reload the page"}', 404, mimetype="application/json")
-        if request.if_none_match.contains(etag):
-            resp = Response(status=304)
-        elif "gzip" in request.headers.get("Accept-Encoding", "").lower():
-            resp = Response(packed, mimetype="application/json")
-            resp.headers["Content-Encoding"] = "gzip"
-        else:
-            resp = Response(raw, mimetype="application/json")
-        resp.headers["Vary"] = "Accept-Encoding"
-        resp.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        resp.set_etag(etag)
-        return resp
+        return packed.response("application/json", "public, max-age=31536000, immutable")
 
     def install(self, server: Flask, routes_prefix: str = "/") -> None:
         """Serve the files at ``routes_prefix`` + ``geo/<level>.<digest>.json`` on ``server``."""

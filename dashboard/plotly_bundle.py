@@ -16,12 +16,11 @@ type the pages create and fails while one is missing.
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 
 from flask import Flask, Response, request
 
 from cityops.resources import ASSETS
+from dashboard.packed import Packed
 
 BUNDLE = ASSETS / "vendor" / "plotly-cityops.min.js"
 #: the trace types in the bundle (tools/plotly/entry.js); scatter comes with plotly's core
@@ -31,27 +30,16 @@ PLOTLY_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
 
 
 @functools.cache
-def prepared() -> tuple[bytes, bytes, str]:
+def prepared() -> Packed:
     """The bundle, gzipped, and its ETag: read and compressed once per process (~0.2 s), at the
     board's start (dashboard.server) rather than on its first page."""
-    raw = BUNDLE.read_bytes()
-    return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:32]
+    return Packed.of(BUNDLE.read_bytes())
 
 
 def response() -> Response:
-    """The bundle for this request: gzipped where the client takes it, 304 when it holds it."""
-    raw, packed, etag = prepared()
-    if request.if_none_match.contains(etag):
-        resp = Response(status=304)
-    elif "gzip" in request.headers.get("Accept-Encoding", "").lower():
-        resp = Response(packed, mimetype="application/javascript")
-        resp.headers["Content-Encoding"] = "gzip"
-    else:
-        resp = Response(raw, mimetype="application/javascript")
-    resp.headers["Vary"] = "Accept-Encoding"
-    resp.headers["Cache-Control"] = "no-cache"  # a new build after an upgrade is picked up at once
-    resp.set_etag(etag)
-    return resp
+    """The bundle for this request: gzipped where the client takes it, 304 when it holds it; a new
+    build after an upgrade is picked up at once (no-cache: revalidated by its ETag)."""
+    return prepared().response("application/javascript", "no-cache")
 
 
 def install(server: Flask, prefix: str = "/") -> None:
