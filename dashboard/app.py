@@ -10,6 +10,9 @@
 - ``/cameras``     the camera wall: the fleet by street and community, paged tiles, live view
   (dashboard.pages.cameras)
 
+A first load gets its page inside Dash's layout (``/_dash-layout`` reads the page's address from its
+Referer: one round trip); moving between pages inside the app asks the routing callback.
+
 Each page module has ``layout(ctx, lang, query) -> component`` and ``register(app, ctx)``, which
 binds the page's named module-level callbacks to their inputs and outputs. Pages never import one
 another: what several share lives in dashboard.theme (colours, map style), dashboard.maps (grid
@@ -23,6 +26,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from dash import Dash, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 from flask import Response, abort, has_request_context, jsonify, request, send_from_directory
 from werkzeug.security import safe_join
 
@@ -273,7 +277,9 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         Input("page-wanted", "data"),
         prevent_initial_call=True,
     )
-    def route(wanted: str):
+    def route(wanted: str | None):
+        if not isinstance(wanted, str):  # only the clientside callback sets it, always to an address
+            raise PreventUpdate
         path, _, search = wanted.partition("?")
         return render(path or "/", search), wanted
 

@@ -84,6 +84,17 @@ def test_the_routing_callback_answers_a_wanted_page(client):
     assert got["page-shown"]["data"] == "/inspector?lang=en"
 
 
+@pytest.mark.parametrize("wanted", [None, 3, ["/"], {"path": "/"}])
+def test_a_hostile_routing_call_changes_nothing(client, wanted):
+    body = {
+        "output": "..page.children...page-shown.data..",
+        "outputs": [{"id": "page", "property": "children"}, {"id": "page-shown", "property": "data"}],
+        "inputs": [{"id": "page-wanted", "property": "data", "value": wanted}],
+        "changedPropIds": ["page-wanted.data"],
+    }
+    assert client.post("/_dash-update-component", json=body).status_code == 204
+
+
 def _routes(requests: list[str]) -> int:
     return sum('"page-wanted' in body for body in requests)
 
