@@ -56,15 +56,23 @@ WATCH = """() => { window.__seen = {}; window.__onmap = {}; window.__want = new 
       window.__onmap[id] = Date.now(); window.__want.delete(id); } }, 50); }"""
 CHARTS = """() => { const g = document.querySelector('#chart-type .js-plotly-plot');
   return !!(g && g.data && g.data.length > 0); }"""
-#: drawn: the cells are all in the figure, and the map has painted a frame with every source and
-#: tile loaded (its render event, whose frame is painted, with ``loaded()`` true then; loaded() alone
-#: can be true a frame before that paint)
+#: drawn: the cells are all in the figure, and the map has painted a frame with every source loaded in
+#: which the data shows: read back in its render event (before the frame is handed on), 25 points of
+#: the canvas are opaque and of at least three colours (the dark fill, cells, outlines or markers), not
+#: the style's bare background. ``loaded()`` alone, or a render event, can come before that paint.
 DRAWN = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
   const m = g && g.data && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
             && g._fullLayout.map._subplot.map;
   if (!m || g.data[0].locations.length !== %d) return false;
-  if (!m.__watched) { m.__watched = true; m.on('render', () => { if (m.loaded()) m.__painted = true; });
-                      if (m.loaded()) m.triggerRepaint(); }
+  if (!m.__watched) { m.__watched = true;
+    m.on('render', () => { if (m.__painted || !m.loaded()) return;
+      const gl = m.painter.context.gl, w = gl.drawingBufferWidth, h = gl.drawingBufferHeight, p = new Uint8Array(4);
+      const seen = new Set(); let clear = false;
+      for (let i = 1; i <= 5; i++) for (let j = 1; j <= 5; j++) {
+        gl.readPixels(Math.floor(w * i / 6), Math.floor(h * j / 6), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, p);
+        if (p[3] === 0) clear = true; seen.add(p.join(',')); }
+      if (!clear && seen.size >= 3) m.__painted = true; });
+    m.triggerRepaint(); }
   return !!m.__painted; }"""
 
 

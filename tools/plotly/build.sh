@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build assets/vendor/plotly-cityops.min.js: plotly.js 4.1.1 (MIT) with only the trace types the
-# pages draw (entry.js) and the first-paint rule (first_paint.js), bundled and minified by esbuild.
+# pages draw (entry.js), bundled and minified by esbuild.
 # Pinned in package-lock.json; needs Node 20+ (plotly.js asks for 22 to develop it; bundling works
 # on 20) and the npm registry. The result is committed: neither is needed to run or test CityOps.
 #

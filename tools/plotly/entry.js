@@ -11,8 +11,6 @@ if (typeof document !== 'undefined') {
   document.head.appendChild(style);
 }
 
-// the same module plotly's map subplot uses (esbuild bundles it once)
-require('./first_paint')(require('maplibre-gl/dist/maplibre-gl.mjs'));
 
 Plotly.register([
   require('plotly.js/lib/bar'),
