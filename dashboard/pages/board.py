@@ -18,9 +18,10 @@ a card:
   page holds (``ClientView``, remembered per open page), and each chart only when it differs from
   what the page shows.
 
-The geometry is never in a figure: the map loads it by URL (dashboard.geometry, cached by the browser),
-and the charts come only once the map has drawn (the script sets ``board-scale`` then). Panels are computed once per (live-state version, language, drill-down,
-scale), however many walls show them (:class:`PanelCache`).
+The geometry is never in a figure: the map loads it by URL (dashboard.geometry, cached by the
+browser), and the charts come only once the map has drawn (the script sets ``board-scale`` then).
+Panels are computed once per (live-state version, language, drill-down, scale), however many walls
+show them (:class:`PanelCache`).
 
 Drill-down (a click on the map or on a street's bar; ``?cycle=`` walks the streets) highlights the
 street or community and filters the KPIs, cards and charts to it. A click on a card flies the map to
