@@ -32,13 +32,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cityops.config import CityOpsConfig
-from gis.default import load_grid
-from streams.bus import connect, publish, publish_many
-from streams.embedded import EmbeddedRedis, free_port
-from streams.schemas import INCIDENTS, IncidentEvent
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cityops.config import CityOpsConfig  # noqa: E402
+from gis.default import load_grid  # noqa: E402
+from streams.bus import connect, publish, publish_many  # noqa: E402
+from streams.embedded import EmbeddedRedis, free_port  # noqa: E402
+from streams.schemas import INCIDENTS, IncidentEvent  # noqa: E402
+from tests.helpers import MAP_PAINTED  # noqa: E402
+
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
 WATCH = """() => { window.__seen = {}; window.__onmap = {}; window.__want = new Set();
@@ -56,24 +59,9 @@ WATCH = """() => { window.__seen = {}; window.__onmap = {}; window.__want = new 
       window.__onmap[id] = Date.now(); window.__want.delete(id); } }, 50); }"""
 CHARTS = """() => { const g = document.querySelector('#chart-type .js-plotly-plot');
   return !!(g && g.data && g.data.length > 0); }"""
-#: drawn: the cells are all in the figure, and the map has painted a frame with every source loaded in
-#: which the data shows: read back in its render event (before the frame is handed on), 25 points of
-#: the canvas are opaque and of at least three colours (the dark fill, cells, outlines or markers), not
-#: the style's bare background. ``loaded()`` alone, or a render event, can come before that paint.
-DRAWN = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
-  const m = g && g.data && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
-            && g._fullLayout.map._subplot.map;
-  if (!m || g.data[0].locations.length !== %d) return false;
-  if (!m.__watched) { m.__watched = true;
-    m.on('render', () => { if (m.__painted || !m.loaded()) return;
-      const gl = m.painter.context.gl, w = gl.drawingBufferWidth, h = gl.drawingBufferHeight, p = new Uint8Array(4);
-      const seen = new Set(); let clear = false;
-      for (let i = 1; i <= 5; i++) for (let j = 1; j <= 5; j++) {
-        gl.readPixels(Math.floor(w * i / 6), Math.floor(h * j / 6), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, p);
-        if (p[3] === 0) clear = true; seen.add(p.join(',')); }
-      if (!clear && seen.size >= 3) m.__painted = true; });
-    m.triggerRepaint(); }
-  return !!m.__painted; }"""
+#: drawn: the cells are all in the figure and the map has painted a frame with its data, read back
+#: from the canvas (tests.helpers.MAP_PAINTED, the same probe the wall tests wait on)
+DRAWN = MAP_PAINTED
 
 
 def event(k: int, grid, now: datetime) -> IncidentEvent:
@@ -113,7 +101,7 @@ def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
     page.on("response", lambda r: got.append(r))
     t0 = time.perf_counter()
     page.goto(url)
-    page.wait_for_function(DRAWN % n_cells, timeout=120_000, polling=50)
+    page.wait_for_function(DRAWN, arg=n_cells, timeout=120_000, polling=50)
     elapsed = time.perf_counter() - t0
     wire = data = 0
     for r in got:
@@ -196,7 +184,7 @@ def main() -> None:
 
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
                 page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_function(DRAWN % len(grid), timeout=120_000, polling=50)
+                page.wait_for_function(DRAWN, arg=len(grid), timeout=120_000, polling=50)
                 page.wait_for_function(CHARTS, timeout=60_000, polling=50)  # charts follow the map
                 page.wait_for_timeout(1000)
                 current: list[int] = []

@@ -20,7 +20,7 @@ from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.maps import background_layers, fit_zoom, grid_layer, line_layer
 from dashboard.pages.evaluation import GRADE_COLOURS, names
-from dashboard.theme import MAP_BACKGROUND, MAP_STYLE
+from dashboard.theme import MAP_BACKGROUND, MAP_STYLE, STREET_LINE
 from dispatch.evaluation import BANDS
 
 LEVELS = ("street", "community")
@@ -154,7 +154,7 @@ def grade_figure(ctx: DashContext, rows: list[dict], level: str, lang: str, scal
             "map": {"style": MAP_STYLE, "center": {"lon": (w + e) / 2, "lat": (s + n) / 2},
                     "zoom": fit_zoom((w, s, e, n), round(1100 * scale), round(440 * scale)),
                     "layers": [*background_layers(ctx.cfg),
-                               line_layer(grid_layer(ctx.cfg, ctx.grid, "street"), "#9fd0ff", 2.6)]},
+                               line_layer(grid_layer(ctx.cfg, ctx.grid, "street"), STREET_LINE, 2.6)]},
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "paper_bgcolor": MAP_BACKGROUND, "showlegend": False,
             "autosize": True, "uirevision": f"eval-{level}",
         },

@@ -42,6 +42,7 @@ CAMERA_COLOURS = {
 MAP_STYLE = "white-bg"
 MAP_BACKGROUND = "#0b1526"  # the map's paper and the offline background layer
 CELL_LINE = "#3a5a7a"  # cell outlines on the board's and the console's maps
+STREET_LINE = "#9fd0ff"  # street outlines over the cells (the board, the evaluation overlay)
 TEXT = "#cfe3ff"  # chart text and table headers
 GRID_LINE = "#1d3b5f"  # chart grid lines
 

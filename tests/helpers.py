@@ -13,6 +13,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -261,3 +262,70 @@ def vtest_props() -> dict:
             man=cut_object(first, (248, 214, 292, 312), bg),
         )
     return _PROPS
+
+
+#: The board's map has painted a frame with its data, not just said it loaded: every source loaded
+#: (``loaded()``), and, read back from the canvas in MapLibre's render event (before the frame is
+#: handed on), 25 points of the canvas opaque and of at least three colours (the dark fill, cells,
+#: outlines or markers), not the style's bare background. ``loaded()`` alone, or a render event, can
+#: come before that paint (a screenshot then shows a blank or half-drawn map). With ``n``, the figure
+#: must also hold all ``n`` cells. Pass it to ``wait_for_function`` with ``arg=n`` (or ``None``).
+MAP_PAINTED = """(n) => { const g = document.querySelector('#board-map .js-plotly-plot');
+  const m = g && g.data && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
+            && g._fullLayout.map._subplot.map;
+  if (!m || (n && g.data[0].locations.length !== n)) return false;
+  if (!m.__watched) { m.__watched = true;
+    m.on('render', () => { if (m.__painted || !m.loaded()) return;
+      const gl = m.painter.context.gl, w = gl.drawingBufferWidth, h = gl.drawingBufferHeight, p = new Uint8Array(4);
+      const seen = new Set(); let clear = false;
+      for (let i = 1; i <= 5; i++) for (let j = 1; j <= 5; j++) {
+        gl.readPixels(Math.floor(w * i / 6), Math.floor(h * j / 6), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, p);
+        if (p[3] === 0) clear = true; seen.add(p.join(',')); }
+      if (!clear && seen.size >= 3) m.__painted = true; });
+    m.triggerRepaint(); }
+  return !!m.__painted; }"""
+#: The board's three charts hold data.
+CHARTS_DRAWN = """() => ['chart-trend', 'chart-type', 'chart-street'].every(id => {
+  const g = document.querySelector('#' + id + ' .js-plotly-plot'); return g && g.data && g.data.length > 0; })"""
+#: Where the board's panels are and how big its type is (the wall-size tests read it).
+BOARD_FIT = """() => {
+  const d = document.documentElement, vw = innerWidth, vh = innerHeight;
+  const out = [...document.querySelectorAll('.nav, .header, .kpi, .panel, .cam-sum-row, .cam-sum-link, .incident, #board-map')]
+    .map(e => { const r = e.getBoundingClientRect();
+                return {what: e.id || e.className, top: r.top, left: r.left, bottom: r.bottom, right: r.right}; })
+    .filter(b => b.top < -0.5 || b.left < -0.5 || b.bottom > vh + 0.5 || b.right > vw + 0.5);
+  const visible = [...document.querySelectorAll('.incident')].filter(e => {
+    const r = e.getBoundingClientRect(), p = document.getElementById('ticker').getBoundingClientRect();
+    return r.bottom <= p.bottom + 0.5; }).length;
+  const chart = document.querySelector('#chart-type .js-plotly-plot');
+  return {vw, vh, docH: d.scrollHeight, docW: d.scrollWidth, bodyH: document.body.scrollHeight, out,
+          title: parseFloat(getComputedStyle(document.getElementById('title')).fontSize),
+          kpi: parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize),
+          map: document.querySelector('#board-map').getBoundingClientRect().height,
+          chartFont: chart._fullLayout.font.size, tiles: document.querySelectorAll('.cam-tile').length,
+          cams: document.querySelectorAll('#camera-wall .cam-sum-row').length,
+          link: (document.getElementById('cam-wall-link') || {}).innerText, visible};
+}"""
+
+
+def map_shows(shot: bytes, box: dict) -> dict:
+    """What a screenshot (PNG bytes) shows inside the map's bounding box ``box`` (Playwright's, CSS
+    pixels at a scale of 1), as shares of its pixels: ``top``, the commonest colour (a blank or
+    background-only map is one colour), ``streets``, the street outlines (theme.STREET_LINE), and
+    ``markers``, the incidents' colours (theme.STATE_COLOURS, red when overdue)."""
+    from dashboard.theme import OVERDUE_COLOUR, STATE_COLOURS, STREET_LINE
+
+    rgb = lambda hex_: np.array([int(hex_[k : k + 2], 16) for k in (1, 3, 5)])  # noqa: E731
+    img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+    x0, y0 = max(int(box["x"]), 0), max(int(box["y"]), 0)
+    px = img[y0 : y0 + int(box["height"]), x0 : x0 + int(box["width"])].reshape(-1, 3)
+    near = lambda c, tol: (np.abs(px - c) <= tol).all(axis=1)  # noqa: E731
+    _, counts = np.unique(px // 8, axis=0, return_counts=True)
+    markers = np.zeros(len(px), bool)
+    for colour in (*STATE_COLOURS.values(), OVERDUE_COLOUR):
+        markers |= near(rgb(colour), 40)
+    return {
+        "top": float(counts.max() / len(px)),
+        "streets": float(near(rgb(STREET_LINE), 30).mean()),
+        "markers": float(markers.mean()),
+    }

@@ -28,7 +28,7 @@ from gis.default import load_grid
 from streams.bus import connect, publish
 from streams.schemas import DETECTIONS, Detection
 from tests.conftest import OUTPUT, ROOT, free_port
-from tests.helpers import launch_browser, png
+from tests.helpers import BOARD_FIT, CHARTS_DRAWN, MAP_PAINTED, launch_browser, map_shows, png
 from tests.services import services, write_config
 
 MBTILES = ROOT / "tests" / "data" / "basemap" / "world-z0-4.mbtiles"
@@ -37,30 +37,6 @@ ROSTER = [{"id": "insp-a", "name": "张伟", "cells": ["130203001", "130203002",
 CAMERAS = [{"id": "gate-east", "name": "东门", "source": "demo:", "lon": 118.17, "lat": 39.64},
            {"id": "gate-west", "name": "西门", "source": "demo:", "lon": 118.20, "lat": 39.66}]  # fmt: skip
 SIZES = [(1920, 1080), (2560, 1440), (3840, 2160)]
-
-MAP_DRAWN = """() => { const g = document.querySelector('#board-map .js-plotly-plot');
-  return !!(g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
-            && g._fullLayout.map._subplot.map.loaded()); }"""
-CHARTS_DRAWN = """() => ['chart-trend', 'chart-type', 'chart-street'].every(id => {
-  const g = document.querySelector('#' + id + ' .js-plotly-plot'); return g && g.data && g.data.length > 0; })"""
-FIT = """() => {
-  const d = document.documentElement, vw = innerWidth, vh = innerHeight;
-  const out = [...document.querySelectorAll('.nav, .header, .kpi, .panel, .cam-sum-row, .cam-sum-link, .incident, #board-map')]
-    .map(e => { const r = e.getBoundingClientRect();
-                return {what: e.id || e.className, top: r.top, left: r.left, bottom: r.bottom, right: r.right}; })
-    .filter(b => b.top < -0.5 || b.left < -0.5 || b.bottom > vh + 0.5 || b.right > vw + 0.5);
-  const visible = [...document.querySelectorAll('.incident')].filter(e => {
-    const r = e.getBoundingClientRect(), p = document.getElementById('ticker').getBoundingClientRect();
-    return r.bottom <= p.bottom + 0.5; }).length;
-  const chart = document.querySelector('#chart-type .js-plotly-plot');
-  return {vw, vh, docH: d.scrollHeight, docW: d.scrollWidth, bodyH: document.body.scrollHeight, out,
-          title: parseFloat(getComputedStyle(document.getElementById('title')).fontSize),
-          kpi: parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize),
-          map: document.querySelector('#board-map').getBoundingClientRect().height,
-          chartFont: chart._fullLayout.font.size, tiles: document.querySelectorAll('.cam-tile').length,
-          cams: document.querySelectorAll('#camera-wall .cam-sum-row').length,
-          link: (document.getElementById('cam-wall-link') || {}).innerText, visible};
-}"""
 
 
 @pytest.fixture
@@ -114,7 +90,7 @@ def open_board(ctx, url: str, size: tuple[int, int]):
     page = ctx.new_page()
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto(url)
-    page.wait_for_function(MAP_DRAWN, timeout=90_000, polling=200)
+    page.wait_for_function(MAP_PAINTED, arg=None, timeout=90_000, polling=200)
     page.wait_for_function(CHARTS_DRAWN, timeout=60_000, polling=200)
     return page
 
@@ -142,16 +118,16 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
     url = f"http://127.0.0.1:{cfg.dashboard.port}/"
     with sync_playwright() as p:
         ctx = launch_browser(p, tmp_path)
-        got = {}
+        got, seen = {}, {}
         for size in SIZES:
             page = open_board(ctx, url, size)
             page.wait_for_function(
                 "() => document.querySelectorAll('#ticker .incident').length >= 8", timeout=30_000
             )
             page.wait_for_timeout(500)  # responsive plots settle
-            got[size] = page.evaluate(FIT)
-            if size != (2560, 1440):
-                page.screenshot(path=str(OUTPUT / f"board-wall-{size[0]}x{size[1]}.png"))
+            got[size] = page.evaluate(BOARD_FIT)
+            shot = page.screenshot(path=str(OUTPUT / f"board-wall-{size[0]}x{size[1]}.png"))
+            seen[size] = map_shows(shot, page.locator("#board-map").bounding_box())
             page.close()
         # a phone: one column that scrolls, type a phone can read, the map most of a screen tall
         page = open_board(ctx, url, (390, 844))
@@ -167,7 +143,8 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
             timeout=30_000,
         )
         phone = page.evaluate(PHONE)
-        page.screenshot(path=str(OUTPUT / "board-phone-390x844.png"), full_page=True)
+        shot = page.screenshot(path=str(OUTPUT / "board-phone-390x844.png"), full_page=True)
+        seen["phone"] = map_shows(shot, page.locator("#board-map").bounding_box())
         page.close()
         ctx.close()
     assert phone["docW"] == 390 and phone["wide"] == [], phone  # nothing wider than the phone
@@ -181,6 +158,8 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
         # the camera panel: a summary (district, then streets worst first) and a link to the wall
         assert fit["tiles"] == 0 and fit["cams"] >= 2 and "(2)" in fit["link"] and fit["visible"] >= 3, fit
         assert fit["map"] > 0.45 * h, fit  # the map takes most of the height, not an island
+    for size, shows in seen.items():  # in the screenshots, the map is drawn: not blank, not half-painted
+        assert shows["top"] < 0.9 and shows["streets"] > 0.004 and shows["markers"] > 0.0003, (size, shows)
     small, big = got[SIZES[0]], got[SIZES[-1]]
     for key in ("title", "kpi", "chartFont"):
         assert big[key] == pytest.approx(2 * small[key], rel=0.1), key  # twice the pixels, twice the type

@@ -32,9 +32,8 @@ from streams.camera_state import HealthReporter
 from streams.live_view import watch_key
 from streams.schemas import CameraHealth
 from tests.conftest import OUTPUT, free_port
-from tests.helpers import launch_browser
+from tests.helpers import BOARD_FIT, CHARTS_DRAWN, MAP_PAINTED, launch_browser
 from tests.services import services, write_config
-from tests.test_board_wall import CHARTS_DRAWN, FIT, MAP_DRAWN
 from vision.live_view import LivePublisher
 
 N = 7803
@@ -105,14 +104,14 @@ def test_the_camera_wall_for_7803_cameras(tmp_path, fleet):
 
         # the board: one screen, the camera panel a summary whatever the fleet's size
         page.goto(url + "/?lang=en")
-        page.wait_for_function(MAP_DRAWN, timeout=120_000, polling=500)
+        page.wait_for_function(MAP_PAINTED, arg=None, timeout=120_000, polling=500)
         page.wait_for_function(CHARTS_DRAWN, timeout=90_000, polling=500)
         page.wait_for_function(  # the camera-state hash swept (every 5 s)
             f"() => document.getElementById('cam-sum-total').innerText.includes('{n_off} offline')",
             timeout=60_000,
         )
         page.wait_for_timeout(500)
-        fit = page.evaluate(FIT)
+        fit = page.evaluate(BOARD_FIT)
         assert fit["docH"] == 1080 and fit["docW"] == 1920 and fit["out"] == [], fit
         assert fit["tiles"] == 0 and 2 <= fit["cams"] <= 8 and f"({N})" in fit["link"], fit
         panel = page.evaluate("() => document.getElementById('camera-wall').innerHTML.length")

@@ -18,7 +18,7 @@ from dashboard.i18n import t
 from gis.default import load_grid
 from streams.bus import connect
 from tests.conftest import OUTPUT, free_port, make_config
-from tests.helpers import launch_browser
+from tests.helpers import BOARD_FIT, CHARTS_DRAWN, MAP_PAINTED, launch_browser
 from tests.services import create_users, services, write_config
 from tests.test_console_browser import desk_login, pick, wait_cell, wait_row
 
@@ -327,8 +327,6 @@ def test_board_evaluation_panel(tmp_path, stack):
     again at a second press."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.test_board_wall import CHARTS_DRAWN, FIT, MAP_DRAWN
-
     cfg, grid = stack
     url = f"http://127.0.0.1:{cfg.dashboard.port}"
     # a street with a filed case still open (red), one with a case not filed, the rest with nothing
@@ -350,7 +348,7 @@ def test_board_evaluation_panel(tmp_path, stack):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url + "/?lang=zh-CN")
-        page.wait_for_function(MAP_DRAWN, timeout=60000)
+        page.wait_for_function(MAP_PAINTED, arg=None, timeout=60000)
         page.wait_for_function(CHARTS_DRAWN, timeout=60000)
         expect(page.locator("#eval-side-box")).to_be_hidden()
         page.click("#eval-toggle")
@@ -375,7 +373,7 @@ def test_board_evaluation_panel(tmp_path, stack):
             assert colours[r["key"]] == r["colour"]
         assert set(colours.values()) - {r["colour"] for r in streets} <= {"grey"}
         # still one screen, the overlays inside the viewport
-        fit = page.evaluate(FIT)
+        fit = page.evaluate(BOARD_FIT)
         assert fit["out"] == [] and fit["docH"] <= fit["vh"] and fit["docW"] <= fit["vw"], fit
         for box in ("#eval-side-box", "#eval-map-box"):
             r = page.locator(box).bounding_box()
@@ -426,7 +424,6 @@ def test_board_component_layer(tmp_path, stack):
     from playwright.sync_api import expect, sync_playwright
 
     from gis.components import Component, activate_components
-    from tests.test_board_wall import CHARTS_DRAWN, FIT, MAP_DRAWN
 
     cfg, grid = stack
     url = f"http://127.0.0.1:{cfg.dashboard.port}"
@@ -450,7 +447,7 @@ def test_board_component_layer(tmp_path, stack):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url + "/?lang=zh-CN")
-        page.wait_for_function(MAP_DRAWN, timeout=60000)
+        page.wait_for_function(MAP_PAINTED, arg=None, timeout=60000)
         page.wait_for_function(CHARTS_DRAWN, timeout=60000)
         toggle = page.locator("#comp-toggle")
         expect(toggle).to_have_text("部件")
@@ -485,7 +482,7 @@ def test_board_component_layer(tmp_path, stack):
         layers = page.evaluate(COMP_LAYERS)
         assert layers["plotly-trace-layer-comp-C0108-cluster"][0] == "visible", layers
         assert 0 < layers["plotly-trace-layer-comp-C0108-cluster"][1] < 150  # lamps gathered in clusters
-        fit = page.evaluate(FIT)
+        fit = page.evaluate(BOARD_FIT)
         assert fit["out"] == [] and fit["docH"] <= fit["vh"] and fit["docW"] <= fit["vw"], fit
         page.wait_for_timeout(1500)  # the map's tiles settle
         page.screenshot(path=str(OUTPUT / "board-components-1920x1080.png"))

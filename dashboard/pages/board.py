@@ -64,6 +64,7 @@ from dashboard.theme import (
     MAP_STYLE,
     OVERDUE_COLOUR,
     STATE_COLOURS,
+    STREET_LINE,
     incident_colour,
 )
 from dispatch.lifecycle import OPEN_STATES
@@ -323,7 +324,7 @@ def map_figure(
                 "layers": [  # each under a different layer (see stacked)
                     *underlays(ctx),
                     line_layer(geometry.url("community"), "#5f8fbf", 1.2, map_layer_id(INCIDENTS, "line")),
-                    line_layer(geometry.url("street"), "#9fd0ff", 2.6, map_layer_id(INCIDENTS, "circle")),
+                    line_layer(geometry.url("street"), STREET_LINE, 2.6, map_layer_id(INCIDENTS, "circle")),
                 ],
             },
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
