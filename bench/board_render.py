@@ -4,7 +4,10 @@ appearance in the page's DOM (pushed over /board/events; ``--refresh-ms`` only s
 tick). Beside it, in the same run, the naive baseline: a Dash page with one
 ``go.Choroplethmap`` of the same cells at full precision and nothing else, on stock Dash and
 plotly.js; and the same naive page on CityOps' smaller plotly.js build (dashboard.plotly_bundle),
-to show how much of the difference is that build and how much the board's own design. Each page is
+to show how much of the difference is that build and how much the board's own design. And the limit:
+the board's map alone (cells coloured by open incidents, outlines, a marker per incident) drawn by hand
+with MapLibre at the same place and size, without Dash or plotly.js traces; with, for each page, when
+its map was made, which splits the time into before the map exists and after. Each page is
 drawn once to warm its server, then ``--draws`` times in turn (the median is printed, and each run),
 each in a fresh browser context (nothing cached).
 
@@ -90,7 +93,85 @@ def naive_app(grid, port: int, bundle: bool = False) -> None:
     threading.Thread(target=lambda: app.run(port=port, debug=False), daemon=True).start()
 
 
+HAND_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<style>body{margin:0;background:#0b1526} #board-map{position:absolute;left:%(left)dpx;top:%(top)dpx;
+width:%(width)dpx;height:%(height)dpx}</style><script src="/plotly.js"></script></head>
+<body><div id="board-map"><div class="js-plotly-plot"></div></div><script>
+const view = %(view)s, layer = (id, type, source, paint) => ({id, type, source, paint});
+const maplibregl = Plotly.maplibre(), style = {version: 8, sources: {
+  cells: {type: 'geojson', data: '/geo/cell.json'}, community: {type: 'geojson', data: '/geo/community.json'},
+  street: {type: 'geojson', data: '/geo/street.json'}, markers: {type: 'geojson', data: '/markers.json'}},
+  layers: [layer('bg', 'background', undefined, {'background-color': '#0b1526'}),
+    layer('cells', 'fill', 'cells', {'fill-opacity': 0.85, 'fill-color': ['step', ['get', 'n'], '#12304f',
+      1, '#f0a020', 2, '#ff7a1a', 4, '#ff3b30']}),
+    layer('cell-lines', 'line', 'cells', {'line-color': '#3a5a7a', 'line-width': 0.3}),
+    layer('communities', 'line', 'community', {'line-color': '#5f8fbf', 'line-width': 1.2}),
+    layer('streets', 'line', 'street', {'line-color': '#9fd0ff', 'line-width': 2.6}),
+    layer('markers', 'circle', 'markers', {'circle-radius': 4, 'circle-color': ['get', 'colour']})]};
+delete style.layers[0].source;
+const m = new maplibregl.Map({container: 'board-map', style, center: view.center, zoom: view.zoom,
+                              attributionControl: false});
+// what MAP_PAINTED reads, where a plotly.js graph keeps it
+Object.assign(document.querySelector('#board-map .js-plotly-plot'),
+              {data: [{locations: view.codes}], _fullLayout: {map: {_subplot: {map: m}}}});
+</script></body></html>"""
+
+
+def hand_app(grid, port: int, incidents: list[IncidentEvent], box: dict, view: dict) -> None:
+    """The limit: the board's map alone (its cells coloured by open incidents, the cells', communities'
+    and streets' outlines, a marker per incident), drawn by hand with MapLibre at the board's map's
+    place and size: no Dash, no plotly.js traces (MapLibre comes from CityOps' plotly.js build, which
+    runs first, as on the board). How fast the map itself can be drawn on this machine."""
+    import json
+
+    from flask import Flask, Response
+
+    from dashboard import plotly_bundle
+    from dashboard.maps import grid_layer
+    from dashboard.theme import incident_colour
+
+    cfg = CityOpsConfig.model_validate({"data_dir": tempfile.mkdtemp()})
+    counts: dict[str, int] = {}
+    for inc in incidents:
+        counts[inc.cell] = counts.get(inc.cell, 0) + 1
+    cells = grid_layer(cfg, grid, "cell")
+    cells = {**cells, "features": [{**f, "properties": {**f["properties"], "n": counts.get(f["properties"]["code"], 0)}}
+                                   for f in cells["features"]]}  # fmt: skip
+    markers = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"colour": incident_colour(i.state, False)},
+         "geometry": {"type": "Point", "coordinates": [i.lon, i.lat]}} for i in incidents]}  # fmt: skip
+    files = {f"/geo/{level}.json": json.dumps(layer) for level, layer in
+             (("cell", cells), ("community", grid_layer(cfg, grid, "community")),
+              ("street", grid_layer(cfg, grid, "street")))}  # fmt: skip
+    files["/markers.json"] = json.dumps(markers)
+    page = HAND_PAGE % {
+        **{k: round(v) for k, v in box.items()},
+        "view": json.dumps({**view, "codes": list(grid.codes)}),
+    }
+    app = Flask(__name__)
+
+    @app.get("/")
+    def index():
+        return Response(page, mimetype="text/html")
+
+    @app.get("/plotly.js")
+    def bundle():
+        return plotly_bundle.response()
+
+    @app.get("/<path:name>")
+    def data(name):
+        if "/" + name not in files:
+            return Response(status=404)
+        return Response(files["/" + name], mimetype="application/json")
+
+    threading.Thread(target=lambda: app.run(port=port, debug=False), daemon=True).start()
+
+
 VIEWPORT = {"width": 1920, "height": 1080}
+#: when the page's map came to be (ms after navigation), polled every 5 ms
+MAP_BORN = """(() => { const t = setInterval(() => { const g = document.querySelector('#board-map .js-plotly-plot');
+  if (g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot) {
+    window.__mapBorn = performance.now(); clearInterval(t); } }, 5); })()"""
 
 
 def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
@@ -99,10 +180,12 @@ def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
     page = browser.new_page() if hasattr(browser, "pages") else browser.new_page(viewport=VIEWPORT)
     got = []
     page.on("response", lambda r: got.append(r))
+    page.add_init_script(MAP_BORN)
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_function(DRAWN, arg=n_cells, timeout=120_000, polling=50)
     elapsed = time.perf_counter() - t0
+    born = page.evaluate("() => window.__mapBorn") / 1000
     wire = data = 0
     for r in got:
         if "/board/events" in r.url:  # the push stream stays open: it has no final size
@@ -115,12 +198,24 @@ def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
         if "_dash-" in r.url:  # the layout and the callbacks: the figure and the live data
             data += size
     page.close()
-    return elapsed, wire, data
+    return elapsed, wire, data, born
 
 
-def median_draw(draws: list[tuple[float, int, int]]) -> tuple[float, int, int]:
-    """The draw with the median time (its bytes with it)."""
+def median_draw(draws: list[tuple[float, int, int, float]]) -> tuple[float, int, int, float]:
+    """The draw with the median time (its bytes and the moment its map was made with it)."""
     return sorted(draws)[len(draws) // 2]
+
+
+def board_map(browser, url: str, n_cells: int) -> tuple[dict, dict]:
+    """The board's map: its box on a 1920x1080 screen and its view (centre, zoom)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url)
+    page.wait_for_function(DRAWN, arg=n_cells, timeout=120_000, polling=50)
+    box = page.locator("#board-map").bounding_box()
+    view = page.evaluate("""() => { const m = document.querySelector('#board-map .js-plotly-plot')._fullLayout.map._subplot.map;
+      const c = m.getCenter(); return {center: [c.lng, c.lat], zoom: m.getZoom()}; }""")
+    page.close()
+    return {"left": box["x"], "top": box["y"], "width": box["width"], "height": box["height"]}, view
 
 
 def main() -> None:
@@ -134,13 +229,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as d, EmbeddedRedis(Path(d) / "redis") as srv:
         tmp = Path(d)
-        port, naive_port, lean_port = free_port(), free_port(), free_port()
+        port, naive_port, lean_port, hand_port = free_port(), free_port(), free_port(), free_port()
         cfg_dict = {"data_dir": str(tmp), "dashboard": {"port": port, "refresh_ms": args.refresh_ms}}
         cfg = CityOpsConfig.model_validate(cfg_dict)
         grid = load_grid(cfg.grid, cfg.data)
         r = connect(srv.url)
         now = datetime.now(UTC)
-        publish_many(r, INCIDENTS, [event(k, grid, now) for k in range(args.incidents)])
+        incidents = [event(k, grid, now) for k in range(args.incidents)]
+        publish_many(r, INCIDENTS, incidents)
         (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg_dict))
         env = {**os.environ, "REDIS_URL": srv.url}
         proc = subprocess.Popen([sys.executable, "-m", "cityops", "dashboard", "--config", str(tmp / "cfg.yaml")], cwd=ROOT,
@@ -163,9 +259,20 @@ def main() -> None:
                 open_and_measure(browser, f"http://127.0.0.1:{port}/", len(grid))  # warm each server once:
                 open_and_measure(browser, f"http://127.0.0.1:{naive_port}/", len(grid))  # first calls fill
                 open_and_measure(browser, f"http://127.0.0.1:{lean_port}/", len(grid))  # caches
-                draws = {"naive": [], "lean": [], "board": []}
-                for _ in range(args.draws):  # in turn, so a busy moment of the machine hits all three
-                    for name, at in (("naive", naive_port), ("lean", lean_port), ("board", port)):
+                hand_app(
+                    grid, hand_port, incidents, *board_map(browser, f"http://127.0.0.1:{port}/", len(grid))
+                )
+                for _ in range(100):
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{hand_port}/", timeout=2)
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                open_and_measure(browser, f"http://127.0.0.1:{hand_port}/", len(grid))
+                draws = {"naive": [], "lean": [], "board": [], "hand": []}
+                pages = (("naive", naive_port), ("lean", lean_port), ("board", port), ("hand", hand_port))
+                for _ in range(args.draws):  # in turn, so a busy moment of the machine hits all of them
+                    for name, at in pages:
                         draws[name].append(open_and_measure(browser, f"http://127.0.0.1:{at}/", len(grid)))
                 # reloaded: the third load in one browser context (a wall that reloads); Chromium makes a
                 # script's code cache on its second load and uses it from the third on
@@ -178,9 +285,10 @@ def main() -> None:
                             open_and_measure(context, f"http://127.0.0.1:{at}/", len(grid))
                         )
                         context.close()
-                naive_s, naive_bytes, _ = median_draw(draws["naive"])
-                lean_s, lean_bytes, _ = median_draw(draws["lean"])
-                board_s, board_bytes, _ = median_draw(draws["board"])
+                naive_s, naive_bytes = median_draw(draws["naive"])[:2]
+                lean_s, lean_bytes = median_draw(draws["lean"])[:2]
+                board_s, board_bytes = median_draw(draws["board"])[:2]
+                hand_s, hand_bytes = median_draw(draws["hand"])[:2]
 
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
                 page.goto(f"http://127.0.0.1:{port}/")
@@ -230,6 +338,12 @@ def main() -> None:
           f"{lean_bytes / 1024:6.0f} KB  [{runs('lean')}]")  # fmt: skip
     print(f"  CityOps board (everything on it):                                {board_s:6.2f} s, "
           f"{board_bytes / 1024:6.0f} KB  [{runs('board')}]")  # fmt: skip
+    print(f"  the limit: the board's map alone by hand in MapLibre (no Dash):  {hand_s:6.2f} s, "
+          f"{hand_bytes / 1024:6.0f} KB  [{runs('hand')}]")  # fmt: skip
+    born = lambda name: statistics.median(d[3] for d in draws[name])  # noqa: E731
+    print(f"the map made (median, s after navigation): naive {born('naive'):.2f}, on CityOps' build {born('lean'):.2f}, "
+          f"board {born('board'):.2f}, by hand {born('hand'):.2f}; from then to drawn: board "
+          f"{board_s - born('board'):.2f} s, by hand {hand_s - born('hand'):.2f} s")  # fmt: skip
     print(
         f"reloaded in the same browser (its third load: HTTP and code caches warm), median of {args.draws}:"
     )

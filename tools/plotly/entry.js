@@ -18,4 +18,17 @@ Plotly.register([
   require('plotly.js/lib/scattermap'),
 ]);
 
+// MapLibre, the library plotly.js draws its maps with (the same module and worker), for a page that
+// draws a map by hand: bench/board_render.py's limit, the board's map without Dash or plotly.js.
+var maplibregl = require('maplibre-gl/dist/maplibre-gl.mjs');
+var workerSource = require('plotly.js/build/maplibre_worker');
+var workerSet = false;
+Plotly.maplibre = function () {
+  if (!workerSet) {
+    workerSet = true;
+    maplibregl.setWorkerUrl(URL.createObjectURL(new Blob([workerSource], { type: 'text/javascript' })));
+  }
+  return maplibregl;
+};
+
 module.exports = Plotly;
