@@ -94,19 +94,19 @@ def naive_app(grid, port: int, bundle: bool = False) -> None:
 
 
 HAND_PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<style>body{margin:0;background:#0b1526} #board-map{position:absolute;left:%(left)dpx;top:%(top)dpx;
+<style>body{margin:0;background:%(background)s} #board-map{position:absolute;left:%(left)dpx;top:%(top)dpx;
 width:%(width)dpx;height:%(height)dpx}</style><script src="/plotly.js"></script></head>
 <body><div id="board-map"><div class="js-plotly-plot"></div></div><script>
-const view = %(view)s, layer = (id, type, source, paint) => ({id, type, source, paint});
+const view = %(view)s, c = %(colours)s, layer = (id, type, source, paint) => ({id, type, source, paint});
 const maplibregl = Plotly.maplibre(), style = {version: 8, sources: {
   cells: {type: 'geojson', data: '/geo/cell.json'}, community: {type: 'geojson', data: '/geo/community.json'},
   street: {type: 'geojson', data: '/geo/street.json'}, markers: {type: 'geojson', data: '/markers.json'}},
-  layers: [layer('bg', 'background', undefined, {'background-color': '#0b1526'}),
-    layer('cells', 'fill', 'cells', {'fill-opacity': 0.85, 'fill-color': ['step', ['get', 'n'], '#12304f',
-      1, '#f0a020', 2, '#ff7a1a', 4, '#ff3b30']}),
-    layer('cell-lines', 'line', 'cells', {'line-color': '#3a5a7a', 'line-width': 0.3}),
-    layer('communities', 'line', 'community', {'line-color': '#5f8fbf', 'line-width': 1.2}),
-    layer('streets', 'line', 'street', {'line-color': '#9fd0ff', 'line-width': 2.6}),
+  layers: [layer('bg', 'background', undefined, {'background-color': c.background}),
+    layer('cells', 'fill', 'cells', {'fill-opacity': 0.85, 'fill-color': ['step', ['get', 'n'], c.idle,
+      1, c.counts[0], 2, c.counts[1], 4, c.counts[2]]}),
+    layer('cell-lines', 'line', 'cells', {'line-color': c.cell, 'line-width': 0.3}),
+    layer('communities', 'line', 'community', {'line-color': c.community, 'line-width': 1.2}),
+    layer('streets', 'line', 'street', {'line-color': c.street, 'line-width': 2.6}),
     layer('markers', 'circle', 'markers', {'circle-radius': 4, 'circle-color': ['get', 'colour']})]};
 delete style.layers[0].source;
 const m = new maplibregl.Map({container: 'board-map', style, center: view.center, zoom: view.zoom,
@@ -117,7 +117,9 @@ Object.assign(document.querySelector('#board-map .js-plotly-plot'),
 </script></body></html>"""
 
 
-def hand_app(grid, port: int, incidents: list[IncidentEvent], box: dict, view: dict) -> None:
+def hand_app(
+    cfg: CityOpsConfig, grid, port: int, incidents: list[IncidentEvent], box: dict, view: dict
+) -> None:
     """The limit: the board's map alone (its cells coloured by open incidents, the cells', communities'
     and streets' outlines, a marker per incident), drawn by hand with MapLibre at the board's map's
     place and size: no Dash, no plotly.js traces (MapLibre comes from CityOps' plotly.js build, which
@@ -126,11 +128,9 @@ def hand_app(grid, port: int, incidents: list[IncidentEvent], box: dict, view: d
 
     from flask import Flask, Response
 
-    from dashboard import plotly_bundle
+    from dashboard import plotly_bundle, theme
     from dashboard.maps import grid_layer
-    from dashboard.theme import incident_colour
 
-    cfg = CityOpsConfig.model_validate({"data_dir": tempfile.mkdtemp()})
     counts: dict[str, int] = {}
     for inc in incidents:
         counts[inc.cell] = counts.get(inc.cell, 0) + 1
@@ -138,7 +138,7 @@ def hand_app(grid, port: int, incidents: list[IncidentEvent], box: dict, view: d
     cells = {**cells, "features": [{**f, "properties": {**f["properties"], "n": counts.get(f["properties"]["code"], 0)}}
                                    for f in cells["features"]]}  # fmt: skip
     markers = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"colour": incident_colour(i.state, False)},
+        {"type": "Feature", "properties": {"colour": theme.incident_colour(i.state, False)},
          "geometry": {"type": "Point", "coordinates": [i.lon, i.lat]}} for i in incidents]}  # fmt: skip
     files = {f"/geo/{level}.json": json.dumps(layer) for level, layer in
              (("cell", cells), ("community", grid_layer(cfg, grid, "community")),
@@ -147,6 +147,17 @@ def hand_app(grid, port: int, incidents: list[IncidentEvent], box: dict, view: d
     page = HAND_PAGE % {
         **{k: round(v) for k, v in box.items()},
         "view": json.dumps({**view, "codes": list(grid.codes)}),
+        "background": theme.MAP_BACKGROUND,
+        "colours": json.dumps(
+            {
+                "background": theme.MAP_BACKGROUND,
+                "idle": theme.IDLE_CELL,
+                "counts": theme.CELL_COUNT_COLOURS,
+                "cell": theme.CELL_LINE,
+                "community": theme.COMMUNITY_LINE,
+                "street": theme.STREET_LINE,
+            }
+        ),
     }
     app = Flask(__name__)
 
@@ -260,7 +271,11 @@ def main() -> None:
                 open_and_measure(browser, f"http://127.0.0.1:{naive_port}/", len(grid))  # first calls fill
                 open_and_measure(browser, f"http://127.0.0.1:{lean_port}/", len(grid))  # caches
                 hand_app(
-                    grid, hand_port, incidents, *board_map(browser, f"http://127.0.0.1:{port}/", len(grid))
+                    cfg,
+                    grid,
+                    hand_port,
+                    incidents,
+                    *board_map(browser, f"http://127.0.0.1:{port}/", len(grid)),
                 )
                 for _ in range(100):
                     try:

@@ -43,6 +43,10 @@ MAP_STYLE = "white-bg"
 MAP_BACKGROUND = "#0b1526"  # the map's paper and the offline background layer
 CELL_LINE = "#3a5a7a"  # cell outlines on the board's and the console's maps
 STREET_LINE = "#9fd0ff"  # street outlines over the cells (the board, the evaluation overlay)
+COMMUNITY_LINE = "#5f8fbf"  # community outlines on the board
+IDLE_CELL = "#12304f"  # a board cell without open incidents
+#: a board cell with 1, 2 and 4 or more open incidents (the map's colour scale runs through them)
+CELL_COUNT_COLOURS = ("#f0a020", "#ff7a1a", "#ff3b30")
 TEXT = "#cfe3ff"  # chart text and table headers
 GRID_LINE = "#1d3b5f"  # chart grid lines
 

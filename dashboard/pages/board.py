@@ -57,9 +57,12 @@ from dashboard.media import media_url
 from dashboard.metrics import duration_text, hourly_trend, kpis, open_by
 from dashboard.theme import (
     CAMERA_COLOURS,
+    CELL_COUNT_COLOURS,
     CELL_LINE,
     CHART_LAYOUT,
+    COMMUNITY_LINE,
     GRID_LINE,
+    IDLE_CELL,
     MAP_BACKGROUND,
     MAP_STYLE,
     OVERDUE_COLOUR,
@@ -275,7 +278,7 @@ def map_figure(
     view.overdue = dict(overdue)
     w, s, e, n = ctx.grid.bounds
     basemap = has_basemap(ctx.cfg)
-    empty = "rgba(18,48,79,0.25)" if basemap else "#12304f"  # the basemap shows through idle cells
+    empty = "rgba(18,48,79,0.25)" if basemap else IDLE_CELL  # the basemap shows through idle cells
     cells = {
         "type": "choroplethmap",
         "name": CELLS,
@@ -288,7 +291,11 @@ def map_figure(
         "featureidkey": "properties.code",
         "zmin": 0,
         "zmax": 4,
-        "colorscale": [[0, empty], [0.125, empty], [0.125, "#f0a020"], [0.5, "#ff7a1a"], [1, "#ff3b30"]],
+        "colorscale": [
+            [0, empty],
+            [0.125, empty],
+            *([s, c] for s, c in zip((0.125, 0.5, 1), CELL_COUNT_COLOURS, strict=True)),
+        ],
         "marker": {"line": {"width": 0.3, "color": CELL_LINE}, "opacity": 0.85},
         "showscale": False,
         "hovertemplate": f"<b>%{{text}}</b><br>{t('board.open', lang)} %{{z}} · "
@@ -323,7 +330,9 @@ def map_figure(
                 "zoom": view_zoom(ctx.grid.bounds, view.scale),
                 "layers": [  # each under a different layer (see stacked)
                     *underlays(ctx),
-                    line_layer(geometry.url("community"), "#5f8fbf", 1.2, map_layer_id(INCIDENTS, "line")),
+                    line_layer(
+                        geometry.url("community"), COMMUNITY_LINE, 1.2, map_layer_id(INCIDENTS, "line")
+                    ),
                     line_layer(geometry.url("street"), STREET_LINE, 2.6, map_layer_id(INCIDENTS, "circle")),
                 ],
             },
