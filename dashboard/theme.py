@@ -45,6 +45,7 @@ CELL_LINE = "#3a5a7a"  # cell outlines on the board's and the console's maps
 STREET_LINE = "#9fd0ff"  # street outlines over the cells (the board, the evaluation overlay)
 COMMUNITY_LINE = "#5f8fbf"  # community outlines on the board
 IDLE_CELL = "#12304f"  # a board cell without open incidents
+IDLE_CELL_OVER_BASEMAP = "rgba(18,48,79,0.25)"  # the same, the basemap showing through it
 #: a board cell with 1, 2 and 4 or more open incidents (the map's colour scale runs through them)
 CELL_COUNT_COLOURS = ("#f0a020", "#ff7a1a", "#ff3b30")
 TEXT = "#cfe3ff"  # chart text and table headers

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageColor
 
 from streams.schemas import Detection
 from tests.conftest import ROOT
@@ -315,7 +315,6 @@ def map_shows(shot: bytes, box: dict) -> dict:
     ``markers``, the incidents' colours (theme.STATE_COLOURS, red when overdue)."""
     from dashboard.theme import OVERDUE_COLOUR, STATE_COLOURS, STREET_LINE
 
-    rgb = lambda hex_: np.array([int(hex_[k : k + 2], 16) for k in (1, 3, 5)])  # noqa: E731
     img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
     x0, y0 = max(int(box["x"]), 0), max(int(box["y"]), 0)
     px = img[y0 : y0 + int(box["height"]), x0 : x0 + int(box["width"])].reshape(-1, 3)
@@ -323,9 +322,9 @@ def map_shows(shot: bytes, box: dict) -> dict:
     _, counts = np.unique(px // 8, axis=0, return_counts=True)
     markers = np.zeros(len(px), bool)
     for colour in (*STATE_COLOURS.values(), OVERDUE_COLOUR):
-        markers |= near(rgb(colour), 40)
+        markers |= near(np.array(ImageColor.getrgb(colour)), 40)
     return {
         "top": float(counts.max() / len(px)),
-        "streets": float(near(rgb(STREET_LINE), 30).mean()),
+        "streets": float(near(np.array(ImageColor.getrgb(STREET_LINE)), 30).mean()),
         "markers": float(markers.mean()),
     }

@@ -63,6 +63,7 @@ from dashboard.theme import (
     COMMUNITY_LINE,
     GRID_LINE,
     IDLE_CELL,
+    IDLE_CELL_OVER_BASEMAP,
     MAP_BACKGROUND,
     MAP_STYLE,
     OVERDUE_COLOUR,
@@ -278,7 +279,7 @@ def map_figure(
     view.overdue = dict(overdue)
     w, s, e, n = ctx.grid.bounds
     basemap = has_basemap(ctx.cfg)
-    empty = "rgba(18,48,79,0.25)" if basemap else IDLE_CELL  # the basemap shows through idle cells
+    empty = IDLE_CELL_OVER_BASEMAP if basemap else IDLE_CELL
     cells = {
         "type": "choroplethmap",
         "name": CELLS,
@@ -291,10 +292,12 @@ def map_figure(
         "featureidkey": "properties.code",
         "zmin": 0,
         "zmax": 4,
-        "colorscale": [
+        "colorscale": [  # z 0 idle; 1, 2 and 4 or more open incidents (zmax) in theme.CELL_COUNT_COLOURS
             [0, empty],
             [0.125, empty],
-            *([s, c] for s, c in zip((0.125, 0.5, 1), CELL_COUNT_COLOURS, strict=True)),
+            [0.125, CELL_COUNT_COLOURS[0]],
+            [0.5, CELL_COUNT_COLOURS[1]],
+            [1, CELL_COUNT_COLOURS[2]],
         ],
         "marker": {"line": {"width": 0.3, "color": CELL_LINE}, "opacity": 0.85},
         "showscale": False,

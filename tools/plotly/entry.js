@@ -11,7 +11,6 @@ if (typeof document !== 'undefined') {
   document.head.appendChild(style);
 }
 
-
 Plotly.register([
   require('plotly.js/lib/bar'),
   require('plotly.js/lib/choroplethmap'),
