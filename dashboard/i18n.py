@@ -465,6 +465,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "zones.login_needed": {"zh-CN": "请先以值班员身份登录", "en": "Log in with a desk account first"},
     "zones.invalid": {"zh-CN": "未保存，区域有误：", "en": "Not saved, the zones have problems:"},
     "zones.not_saved": {"zh-CN": "保存失败", "en": "Not saved"},
+    "zones.conflict": {
+        "zh-CN": "未保存：{who} 于 {when} 保存了此摄像机的区域（在本页读取之后）。您的修改仍在表中："
+        "点「刷新画面」查看对方的区域，或再次点「保存」用您的区域替换。",
+        "en": "Not saved: {who} saved this camera's zones at {when}, after this page read them. Your edits "
+        "are still in the table: Reload frame to see theirs, or Save again to replace them with yours.",
+    },
+    "zones.conflict_removed": {
+        "zh-CN": "未保存：本页读取之后，此摄像机的区域文件被删除了。您的修改仍在表中：点「刷新画面」查看当前区域，"
+        "或再次点「保存」写入您的区域。",
+        "en": "Not saved: this camera's zone file was removed after this page read it. Your edits are still in "
+        "the table: Reload frame to see the zones in use, or Save again to write yours.",
+    },
+    "zones.someone": {"zh-CN": "另一位值班员", "en": "Another desk"},
     "zones.saved": {
         "zh-CN": "已保存 {zones} 个区域、{masks} 个屏蔽区到 {path}，摄像机数秒内生效",
         "en": "Saved {zones} zone(s) and {masks} motion mask(s) to {path}; the camera applies them within seconds",

@@ -161,3 +161,72 @@ def test_draw_a_zone_save_and_the_running_worker_raises_an_incident_in_it(tmp_pa
         assert [h.read_bytes() for h in history] == [saved]
         assert [z["id"] for z in yaml.safe_load(override.read_text())["zones"]] == ["verge", "zone-1"]
         ctx.close()
+
+
+@pytest.fixture
+def desks(tmp_path, redis_url):
+    """The editor for two desks: the board and the dispatch API (no vision worker: the frame is the
+    video file's first)."""
+    clip = make_demo_clip(tmp_path / "street.avi")
+    cfg = make_config(tmp_path, cameras=[demo_clip_camera(clip, id="cam-ed", zones=[VERGE])],
+                      dispatch={"port": free_port()}, dashboard={"port": free_port(), "refresh_ms": 500})  # fmt: skip
+    create_users(cfg, ("olga", "operator"), ("sam", "supervisor"))
+    path = write_config(cfg, tmp_path / "cfg.yaml")
+    with services(cfg, path, redis_url, ("api", "dispatch", "dashboard")):
+        yield cfg
+
+
+def names_in_file(cfg: CityOpsConfig) -> list[str]:
+    doc = yaml.safe_load(zone_overrides.override_path(cfg.data, "cam-ed").read_text())
+    return [z.get("name") for z in doc["zones"]]
+
+
+@pytest.mark.browser
+def test_two_desks_on_one_camera_the_later_save_is_refused_with_who_and_nothing_is_lost(tmp_path, desks):
+    """Olga and Sam open the same camera; Olga saves first. Sam's save (from what he read before) is
+    refused with Olga's name, his edit stays in his table, and a second Save replaces hers on
+    purpose; Olga's next save is then refused in turn, naming Sam."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cfg = desks
+    override = zone_overrides.override_path(cfg.data, "cam-ed")
+    with sync_playwright() as p:
+        ctx = launch_browser(p, tmp_path)
+        olga, sam = ctx.new_page(), ctx.new_page()  # two tabs: two logins (kept per tab)
+        for page, user in ((olga, "olga"), (sam, "sam")):
+            open_editor(page, cfg, user)
+            expect(page.locator("#zones-frame-msg")).to_contain_text("the config file's", timeout=60000)
+            assert rows(page) == 1  # the config's verge zone
+        set_cell(olga, 0, "name", "kerb by olga")
+        olga.click("#zones-save")
+        expect(olga.locator("#zones-result.ok")).to_contain_text("Saved 1 zone(s)", timeout=30000)
+        assert names_in_file(cfg) == ["kerb by olga"]
+
+        set_cell(sam, 0, "name", "kerb by sam")
+        sam.click("#zones-save")
+        refused = sam.locator("#zones-result.error")
+        expect(refused).to_contain_text("Not saved: olga saved this camera's zones at", timeout=30000)
+        expect(refused).to_contain_text("Save again to replace them with yours")
+        sam.screenshot(path=str(OUTPUT / "zone-editor-conflict.png"))
+        assert names_in_file(cfg) == ["kerb by olga"]  # nothing written
+        expect(sam.locator('#zones-table td[data-dash-column="name"]').nth(0)).to_have_text("kerb by sam")
+
+        sam.click("#zones-save")  # knowingly: his zones replace hers
+        expect(sam.locator("#zones-result.ok")).to_contain_text("Saved 1 zone(s)", timeout=30000)
+        assert names_in_file(cfg) == ["kerb by sam"]
+        history = list((override.parent / zone_overrides.HISTORY_DIR).glob("cam-ed@*.yaml"))
+        assert len(history) == 1 and "kerb by olga" in history[0].read_text()  # hers kept
+
+        set_cell(olga, 0, "name", "kerb by olga, again")
+        olga.click("#zones-save")
+        expect(olga.locator("#zones-result.error")).to_contain_text(
+            "sam saved this camera's zones", timeout=30000
+        )
+        assert names_in_file(cfg) == ["kerb by sam"]
+        olga.click("#zones-reload")  # Reload: the zones in use now, Sam's
+        expect(olga.locator('#zones-table td[data-dash-column="name"]').nth(0)).to_have_text(
+            "kerb by sam", timeout=30000
+        )
+        olga.click("#zones-save")  # from the revision just read: no conflict
+        expect(olga.locator("#zones-result.ok")).to_contain_text("Saved 1 zone(s)", timeout=30000)
+        ctx.close()

@@ -4,9 +4,12 @@ running worker without a restart; a bad file is refused with its reason and the 
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -114,6 +117,62 @@ def test_save_is_atomic_keeps_the_previous_version_and_loads_back(tmp_path):
         zo.save(tmp_path, cam2)
     assert len(list((tmp_path / "zones" / "history").glob("cam-1@*"))) == zo.KEEP_HISTORY
     assert len(list((tmp_path / "zones" / "history").glob("cam-1.b@*"))) == 1
+
+
+def test_a_save_from_a_stale_revision_is_refused_and_names_who_saved(tmp_path):
+    first = zo.apply(camera(), {"zones": [BAY]})
+    assert zo.revision(tmp_path, "cam-1") == ""  # no file yet
+    path, rev = zo.save_checked(tmp_path, first, who="olga", expect="")
+    assert rev == zo.revision(tmp_path, "cam-1") != ""  # what was written is what the page now holds
+    mine = zo.apply(camera(), {"zones": [{**BAY, "id": "mine"}]})
+    theirs = zo.apply(camera(), {"zones": [{**BAY, "id": "theirs"}]})
+    _, rev2 = zo.save_checked(tmp_path, theirs, who="sam", expect=rev)  # another desk, first
+    saved = path.read_bytes()
+    with pytest.raises(zo.Conflict) as got:
+        zo.save_checked(tmp_path, mine, who="olga", expect=rev)  # read before sam saved
+    assert got.value.who == "sam" and got.value.revision == rev2 and not got.value.removed
+    assert abs((datetime.now(UTC) - got.value.when).total_seconds()) < 60
+    assert "saved by sam at" in str(got.value) and str(got.value).endswith("UTC after they were read")
+    assert path.read_bytes() == saved  # nothing written, no version added to the history
+    assert len(list((tmp_path / "zones" / "history").glob("cam-1@*.yaml"))) == 1
+    zo.save_checked(tmp_path, mine, who="olga", expect=got.value.revision)  # saved again, knowingly
+    assert [z.id for z in zo.load(tmp_path, camera()).zones] == ["mine"]
+    path.unlink()  # removed by hand meanwhile
+    with pytest.raises(zo.Conflict) as got:
+        zo.save_checked(tmp_path, theirs, expect=rev2)
+    assert got.value.removed and got.value.revision == ""
+    assert zo.saved_by(tmp_path / "nothing.yaml") == ("", None)
+    zo.save(tmp_path, theirs)  # no expectation: written whatever is there (the CLI's and tests' save)
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no lock file left
+
+
+def _race(data_dir: str, k: int, expect: str, barrier, out) -> None:
+    cam = zo.apply(camera(), {"zones": [{**BAY, "id": f"desk-{k}"}]})
+    barrier.wait()  # every desk saves at once
+    try:
+        zo.save_checked(Path(data_dir), cam, who=f"desk-{k}", expect=expect)
+    except zo.Conflict:
+        out.put("conflict")
+    else:
+        out.put(f"desk-{k}")
+
+
+def test_of_saves_racing_from_one_revision_in_separate_processes_exactly_one_is_written(tmp_path):
+    zo.save(tmp_path, zo.apply(camera(), {"zones": [BAY]}))
+    rev = zo.revision(tmp_path, "cam-1")
+    mp = multiprocessing.get_context("fork")
+    n = 8
+    barrier, out = mp.Barrier(n), mp.Queue()
+    procs = [mp.Process(target=_race, args=(str(tmp_path), k, rev, barrier, out)) for k in range(n)]
+    for proc in procs:
+        proc.start()
+    got = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(10)
+    winners = [g for g in got if g != "conflict"]
+    assert len(winners) == 1, got
+    assert [z.id for z in zo.load(tmp_path, camera()).zones] == winners
+    assert len(list((tmp_path / "zones" / "history").glob("cam-1@*.yaml"))) == 1  # the one before
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):

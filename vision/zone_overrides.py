@@ -10,14 +10,23 @@ and the problems are worded by :func:`cityops.config.format_errors` (the same li
 config check``); with a frame size known, zones outside the picture are refused as the worker
 refuses them (:func:`vision.zones.check_zones`). Writes are atomic (a temporary file renamed over
 the old one) and keep the previous version under ``zones/history/``.
+
+Two desks editing one camera: the editor notes the file's :func:`revision` when it reads the zones
+and saves with :func:`save_checked`, which refuses (:class:`Conflict`, naming who saved and when)
+when the file changed since; the check and the write hold a lock on the zones folder, so of two
+saves from the same revision, in any processes, exactly one is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -36,6 +45,26 @@ MAX_BYTES = 1_000_000
 
 class OverrideError(ValueError):
     """An override file (or the editor's zones) that cannot be used; ``str()`` says why, per line."""
+
+
+class Conflict(OverrideError):
+    """The camera's override file changed after the editor read it: saved by ``who`` (as its first
+    line says; empty when unknown) at ``when`` (the file's time, UTC), or removed (``removed``).
+    ``revision`` is the file's revision now."""
+
+    def __init__(self, camera_id: str, revision: str, who: str = "", when: datetime | None = None) -> None:
+        self.camera_id, self.revision, self.who, self.when = camera_id, revision, who, when
+        self.removed = revision == ""
+        if self.removed:
+            what = "was removed"
+        else:
+            at = f" at {when:%Y-%m-%d %H:%M:%S} UTC" if when else ""
+            what = f"was saved{f' by {who}' if who else ''}{at}"
+        super().__init__(f"the zones of camera {camera_id} {what} after they were read")
+
+
+#: the first line :func:`save` writes: who saved (and when, in the server's local time)
+HEAD = re.compile(r"^# zones of camera .*, saved by the zone editor(?: \((?P<who>.*)\))? at \d{8}T\d{6}$")
 
 
 def override_path(data_dir: Path, camera_id: str) -> Path:
@@ -130,17 +159,76 @@ def document(camera: CameraConfig) -> dict:
     }
 
 
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def revision(data_dir: Path, camera_id: str) -> str:
+    """The camera's override file as it is now: a digest of its bytes; "" when it has none."""
+    try:
+        return digest(override_path(data_dir, camera_id).read_bytes())
+    except FileNotFoundError:
+        return ""
+
+
+def saved_by(path: Path) -> tuple[str, datetime | None]:
+    """Who saved an override file (its first line, as the editor wrote it; "" when unknown) and when
+    (its modification time, UTC; None when there is no file)."""
+    try:
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            m = HEAD.match(f.readline().rstrip("\n"))
+    except OSError:
+        return "", None
+    return (m["who"] or "") if m else "", when
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold the lock of the zones folder (flock on the folder itself: every process, no lock file
+    left behind; one camera's save waits for another's, which takes milliseconds)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock across processes
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def save(data_dir: Path, camera: CameraConfig, *, who: str = "") -> Path:
     """Write ``camera``'s (validated) zones and masks as its override file, atomically; the previous
     version is kept under ``zones/history/``. Returns the file's path."""
+    return save_checked(data_dir, camera, who=who)[0]
+
+
+def save_checked(
+    data_dir: Path, camera: CameraConfig, *, who: str = "", expect: str | None = None
+) -> tuple[Path, str]:
+    """:func:`save`, refused with :class:`Conflict` when the file's :func:`revision` is no longer
+    ``expect`` (None: whatever it is); the check and the write under one lock. Returns the file's
+    path and the revision written."""
     path = override_path(data_dir, camera.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     head = f"# zones of camera {camera.id}, saved by the zone editor{f' ({who})' if who else ''} at {stamp}\n"
     text = head + yaml.safe_dump(document(camera), allow_unicode=True, sort_keys=False)
+    with _locked(path.parent):
+        now = revision(data_dir, camera.id)
+        if expect is not None and now != expect:
+            raise Conflict(camera.id, now, *saved_by(path))
+        _write(path, text, stamp)
+    return path, digest(text.encode("utf-8"))
+
+
+def _write(path: Path, text: str, stamp: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:  # the bytes digest() saw
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -157,7 +245,6 @@ def save(data_dir: Path, camera: CameraConfig, *, who: str = "") -> Path:
             os.close(fd)
     except OSError:
         pass
-    return path
 
 
 def _keep(path: Path, stamp: str) -> None:

@@ -6,14 +6,16 @@ motion mask, with its rules, classes, dwell and active hours); drawing adds a ro
 polygon moves it, the eraser or the row's ✕ deletes it. Save validates the rows with the config's
 models (:func:`vision.zone_overrides.apply`, the words of ``cityops config check``) and the frame's
 size, then writes the camera's override file, which the vision worker swaps in within seconds; a
-refused save writes nothing."""
+refused save writes nothing. Two desks on one camera: a save is refused when another desk saved (or
+removed) the camera's zones after this page read them (:func:`vision.zone_overrides.save_checked`);
+the message names who and when, the edits stay in the table, and Save again replaces theirs."""
 
 from __future__ import annotations
 
 import functools
 
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback_context, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from cityops.taxonomy import RULE_CODES
@@ -45,7 +47,8 @@ def layout(ctx: DashContext, lang: str, query: dict) -> html.Div:
         [
             dcc.Store(id="zones-token", storage_type="session"),
             dcc.Store(id="zones-lang", data=lang),
-            dcc.Store(id="zones-frame"),  # {"w", "h", "known", "origin", "image"}
+            # {"w", "h", "known", "origin", "image", "rev": the override file's revision the zones came from}
+            dcc.Store(id="zones-frame"),
             login_box("zones", lang),
             html.Div(
                 [
@@ -196,6 +199,7 @@ def load(ctx: DashContext, rb, camera_id, auth, lang):
         "known": got.known,
         "origin": got.origin,
         "image": got.data_uri(),
+        "rev": zone_overrides.revision(ctx.cfg.data, cam.id),  # before reading: a save between is a conflict
     }
     note = [t(f"zones.frame.{got.origin}", lang) + (f" ({got.size[0]}×{got.size[1]})" if got.known else "")]
     try:
@@ -254,11 +258,17 @@ def update(ctx: DashContext, rb, camera_id, auth, _reload, rd, _ts, rows, frame,
 
 
 def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
+    """Validate and write the rows (the message, the zones-in-use note, and the revision the page then
+    holds: a Patch of ``zones-frame``)."""
     if not n:
         raise PreventUpdate
     user = desk_user(ctx, auth)
     if user is None:
-        return html.Span(t("zones.login_needed", lang), className="error", id="zones-result"), no_update
+        return (
+            html.Span(t("zones.login_needed", lang), className="error", id="zones-result"),
+            no_update,
+            no_update,
+        )
     cam = camera_of(ctx, camera_id)
     if cam is None:
         raise PreventUpdate
@@ -268,19 +278,40 @@ def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
         new = zone_overrides.apply(cam, doc, ctx.cfg.detector)
         zone_overrides.check_frame(new, size if frame and frame.get("known") else None)
     except zone_overrides.OverrideError as exc:
-        return html.Div(
-            [html.Strong(t("zones.invalid", lang)), html.Pre(str(exc), id="zones-errors")],
-            className="error",
-            id="zones-result",
-        ), no_update
+        return (
+            html.Div(
+                [html.Strong(t("zones.invalid", lang)), html.Pre(str(exc), id="zones-errors")],
+                className="error",
+                id="zones-result",
+            ),
+            no_update,
+            no_update,
+        )
+    rev = Patch()
     try:
-        path = zone_overrides.save(ctx.cfg.data, new, who=user)
+        path, rev["rev"] = zone_overrides.save_checked(
+            ctx.cfg.data, new, who=user, expect=(frame or {}).get("rev")
+        )
+    except zone_overrides.Conflict as exc:
+        rev["rev"] = exc.revision  # Save again: replace theirs, knowingly
+        return html.Span(conflict_text(ctx, exc, lang), className="error", id="zones-result"), no_update, rev
     except OSError as exc:
-        return html.Span(
-            f"{t('zones.not_saved', lang)}: {exc}", className="error", id="zones-result"
-        ), no_update
+        return (
+            html.Span(f"{t('zones.not_saved', lang)}: {exc}", className="error", id="zones-result"),
+            no_update,
+            no_update,
+        )
     text = t("zones.saved", lang).format(zones=len(new.zones), masks=len(new.motion_masks), path=path)
-    return html.Span(f"✓ {text}", className="ok", id="zones-result"), t("zones.from_override", lang)
+    return html.Span(f"✓ {text}", className="ok", id="zones-result"), t("zones.from_override", lang), rev
+
+
+def conflict_text(ctx: DashContext, exc: zone_overrides.Conflict, lang: str) -> str:
+    """Why a save was refused: who changed the camera's zones, and when (the board's time zone),
+    after the page read them."""
+    if exc.removed:
+        return t("zones.conflict_removed", lang)
+    when = f"{exc.when.astimezone(ctx.tz):%Y-%m-%d %H:%M:%S}" if exc.when else "-"
+    return t("zones.conflict", lang).format(who=exc.who or t("zones.someone", lang), when=when)
 
 
 def register(app, ctx: DashContext) -> None:
@@ -305,6 +336,7 @@ def register(app, ctx: DashContext) -> None:
     app.callback(
         Output("zones-save-msg", "children"),
         Output("zones-frame-msg", "children", allow_duplicate=True),
+        Output("zones-frame", "data", allow_duplicate=True),
         Input("zones-save", "n_clicks"),
         State("zones-table", "data"), State("zones-camera", "value"), State("zones-frame", "data"),
         State("zones-token", "data"), State("zones-lang", "data"),
