@@ -7,7 +7,8 @@ plotly.js; and the same naive page on CityOps' smaller plotly.js build (dashboar
 to show how much of the difference is that build and how much the board's own design. And the limit:
 the board's map alone (cells coloured by open incidents, outlines, a marker per incident) drawn by hand
 with MapLibre at the same place and size, without Dash or plotly.js traces; with, for each page, when
-its map was made, which splits the time into before the map exists and after. Each page is
+its map was made, which splits the time into before the map exists and after, and the CPU seconds
+all of Chromium's processes used meanwhile (from /proc; a first draw keeps both cores busy). Each page is
 drawn once to warm its server, then ``--draws`` times in turn (the median is printed, and each run),
 each in a fresh browser context (nothing cached).
 
@@ -185,17 +186,46 @@ MAP_BORN = """(() => { const t = setInterval(() => { const g = document.querySel
     window.__mapBorn = performance.now(); clearInterval(t); } }, 5); })()"""
 
 
-def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
+def browser_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each running Chromium process (user + system, from /proc), by
+    pid: what a page load costs the machine in all of Chromium's processes (the page's renderer and
+    its map worker, the GPU process that paints WebGL in software here, the browser), not only its
+    wall time. Empty where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            exe = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"chrom" in exe:  # chromium, chrome; its children retitle themselves (argv[0] with flags)
+            out[pid] = (int(stat[11]) + int(stat[12])) / tick
+    return out
+
+
+def cpu_since(before: dict[str, float]) -> float:
+    """Chromium's CPU seconds since ``before`` (:func:`browser_cpu`); a process that ended meanwhile
+    is not counted (its last seconds are lost: a lower bound)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in browser_cpu().items())
+
+
+def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int, float, float]:
     """Open ``url`` in a new page of ``browser`` (a Browser: in a fresh context; a BrowserContext: with
-    its cache) and time it until the map is drawn; with the bytes on the wire, all and Dash's."""
+    its cache) and time it until the map is drawn; with the bytes on the wire, all and Dash's, when
+    its map was made, and the CPU seconds Chromium used meanwhile (all its processes)."""
     page = browser.new_page() if hasattr(browser, "pages") else browser.new_page(viewport=VIEWPORT)
     got = []
     page.on("response", lambda r: got.append(r))
     page.add_init_script(MAP_BORN)
+    cpu0 = browser_cpu()
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_function(DRAWN, arg=n_cells, timeout=120_000, polling=50)
     elapsed = time.perf_counter() - t0
+    cpu = cpu_since(cpu0)
     born = page.evaluate("() => window.__mapBorn") / 1000
     wire = data = 0
     for r in got:
@@ -209,10 +239,10 @@ def open_and_measure(browser, url: str, n_cells: int) -> tuple[float, int, int]:
         if "_dash-" in r.url:  # the layout and the callbacks: the figure and the live data
             data += size
     page.close()
-    return elapsed, wire, data, born
+    return elapsed, wire, data, born, cpu
 
 
-def median_draw(draws: list[tuple[float, int, int, float]]) -> tuple[float, int, int, float]:
+def median_draw(draws: list[tuple[float, int, int, float, float]]) -> tuple[float, int, int, float, float]:
     """The draw with the median time (its bytes and the moment its map was made with it)."""
     return sorted(draws)[len(draws) // 2]
 
@@ -359,6 +389,11 @@ def main() -> None:
     print(f"the map made (median, s after navigation): naive {born('naive'):.2f}, on CityOps' build {born('lean'):.2f}, "
           f"board {born('board'):.2f}, by hand {born('hand'):.2f}; from then to drawn: board "
           f"{board_s - born('board'):.2f} s, by hand {hand_s - born('hand'):.2f} s")  # fmt: skip
+    cpu = lambda name: statistics.median(d[4] for d in draws[name])  # noqa: E731
+    busy = lambda name: statistics.median(d[4] / d[0] for d in draws[name])  # noqa: E731
+    print(f"Chromium's CPU per first draw (median, all its processes; cores busy = CPU s / wall s, of "
+          f"{os.cpu_count()}): " + ", ".join(f"{label} {cpu(name):.2f} s ({busy(name):.1f})" for name, label in
+          (("naive", "naive"), ("lean", "on CityOps' build"), ("board", "board"), ("hand", "by hand"))))  # fmt: skip
     print(
         f"reloaded in the same browser (its third load: HTTP and code caches warm), median of {args.draws}:"
     )
