@@ -57,6 +57,9 @@ CHART_LAYOUT = {
     "font": {"color": TEXT, "size": 15},
     "margin": {"l": 10, "r": 10, "t": 6, "b": 30},
 }
+#: the charts' type scales with the wall (CHART_LAYOUT's size at 1920x1080) but never below this: a
+#: phone's board (scale 0.5) still reads its axes
+CHART_MIN_FONT_PX = 12
 
 
 def state_colour(state: str) -> str:

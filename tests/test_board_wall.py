@@ -105,7 +105,8 @@ PHONE = """() => {
           charts: ['#chart-trend', '#chart-type', '#chart-street'].map(q => box(q).height),
           order: ['#map-panel', '#side-panel', '#trend-panel', '#type-panel', '#street-panel', '#camera-panel']
                    .map(q => box(q).top),
-          fonts: [px('.kpi-label'), px('#ticker .inc-place'), px('.legend')]}; }"""
+          fonts: [px('.kpi-label'), px('#ticker .inc-place'), px('.legend')],
+          chartFont: document.querySelector('#chart-type .js-plotly-plot')._fullLayout.font.size}; }"""
 
 
 @pytest.mark.browser
@@ -142,6 +143,7 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
             arg=[w, s, e, n],
             timeout=30_000,
         )
+        page.wait_for_function(CHARTS_DRAWN, timeout=30_000)  # at the phone's scale (they follow the map)
         phone = page.evaluate(PHONE)
         shot = page.screenshot(path=str(OUTPUT / "board-phone-390x844.png"), full_page=True)
         seen["phone"] = map_shows(shot, page.locator("#board-map").bounding_box())
@@ -151,6 +153,7 @@ def test_board_fits_one_screen_at_every_wall_size(tmp_path, stack):
     assert phone["map"] >= 0.5 * 844 and phone["charts"] and min(phone["charts"]) >= 150, phone
     assert phone["order"] == sorted(phone["order"]), phone  # map, cards, charts, cameras: one column
     assert min(phone["fonts"]) >= 11, phone  # KPI labels, card text, legend
+    assert phone["chartFont"] >= 12, phone  # the charts' axes too (half of 1920's type would be 8 px)
     for (w, h), fit in got.items():
         assert (fit["vw"], fit["vh"]) == (w, h)
         assert fit["docH"] == h and fit["bodyH"] <= h and fit["docW"] == w, fit

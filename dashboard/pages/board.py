@@ -60,6 +60,7 @@ from dashboard.theme import (
     CELL_COUNT_COLOURS,
     CELL_LINE,
     CHART_LAYOUT,
+    CHART_MIN_FONT_PX,
     COMMUNITY_LINE,
     GRID_LINE,
     IDLE_CELL,
@@ -455,7 +456,10 @@ def bar_figure(
         **(counts if horizontal else {"tickvals": labels[::3]}),
     }
     yaxis = {"gridcolor": GRID_LINE, "automargin": True, **({} if horizontal else counts)}
-    font = {**CHART_LAYOUT["font"], "size": round(CHART_LAYOUT["font"]["size"] * scale)}
+    font = {
+        **CHART_LAYOUT["font"],
+        "size": max(CHART_MIN_FONT_PX, round(CHART_LAYOUT["font"]["size"] * scale)),
+    }
     layout = {**CHART_LAYOUT, "font": font, "bargap": 0.25, "autosize": True, "xaxis": xaxis, "yaxis": yaxis}
     return {"data": [bar], "layout": {"template": {}, **layout}}
 
