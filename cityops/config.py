@@ -577,7 +577,8 @@ class DashboardConfig(_Model):
         None,
         min_length=24,
         description="Token an unattended wall screen sends (?token= or X-Board-Token) to read staff data "
-        "(assignees, notes, exact positions) from /api/live; others log in (e.g. a viewer account).",
+        "(assignees, notes, exact positions) from /api/live; others log in (e.g. a viewer account). Set, it "
+        "also keeps the wall board page for staff: open it once as /?token=...; the browser keeps a cookie.",
     )
     max_body_mb: float = Field(
         16.0,

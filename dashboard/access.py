@@ -1,20 +1,34 @@
-"""Who may read staff data from the board's ``/api/live``: a wall screen with the board token
-(``dashboard.live_token``, as ``?token=`` or ``X-Board-Token``), or anyone logged in to the dispatch
-API (a ``viewer`` account for a wall screen; the API checks the token, answers are cached briefly).
-Everyone else gets the public feed: type, state, cell and a position rounded to about 100 m."""
+"""Who may read staff data from the board: a wall screen with the board token
+(``dashboard.live_token``, as ``?token=``, ``X-Board-Token`` or the cookie the board sets when a page
+is opened with ``?token=``), or anyone logged in to the dispatch API (a ``viewer`` account for a wall
+screen; the API checks the token, answers are cached briefly).
+
+- ``/api/live``: everyone else gets the public feed: type, state, cell and a position rounded to
+  about 100 m.
+- The wall board page (``/``) and its live data (its cards, push stream and callbacks) show staff
+  data (inspectors' names, exact positions, evidence pictures): with a board token configured, they
+  are for staff only (:meth:`LiveAccess.may_see_board`); without one, the board is open to whoever
+  reaches it (the demo, a board on a closed network)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
 import time
+
+from flask import abort, request
 
 from dashboard.api_client import ApiClient
 
 PUBLIC_INCIDENT = ("incident_id", "version", "type", "state", "cell", "lon", "lat", "opened_at", "at")
 PUBLIC_CAMERA = ("camera_id", "state")
 COARSE_DIGITS = 3  # 0.001 degree: about 110 m north-south, 85 m east-west here
+#: the cookie that carries the board token once a page was opened with ``?token=`` (HttpOnly,
+#: SameSite=Strict): the page's own requests (layout, callbacks, cards, push stream) send it
+BOARD_COOKIE = "cityops_board"
+BOARD_COOKIE_DAYS = 30
 
 
 def public_incident(inc: dict) -> dict:
@@ -35,15 +49,28 @@ class LiveAccess:
         self._seen: dict[str, tuple[float, bool]] = {}  # sha256 of a bearer token -> (until, ok)
         self._lock = threading.Lock()
 
-    def staff(self, headers, args) -> bool:
-        """Whether this request may read staff data (``headers``/``args``: Flask's request ones)."""
-        given = headers.get("X-Board-Token") or args.get("token")
-        if given and self.board_token and hmac.compare_digest(given.encode(), self.board_token.encode()):
-            return True
+    def is_board_token(self, given: str | None) -> bool:
+        return bool(
+            given and self.board_token and hmac.compare_digest(given.encode(), self.board_token.encode())
+        )
+
+    def staff(self, headers, args, cookies=None) -> bool:
+        """Whether this request may read staff data (``headers``/``args``/``cookies``: Flask's request
+        ones)."""
+        for given in (headers.get("X-Board-Token"), args.get("token"), (cookies or {}).get(BOARD_COOKIE)):
+            if self.is_board_token(given):
+                return True
         auth = headers.get("Authorization", "")
         if not auth.lower().startswith("bearer ") or len(auth) > 4096:
             return False
         return self._logged_in(auth[7:].strip())
+
+    def may_see_board(self, request) -> bool:
+        """Whether ``request`` (Flask's; None outside a request) may see the wall board and its live
+        data: anyone when no board token is configured, else staff (:meth:`staff`)."""
+        if self.board_token is None:
+            return True
+        return request is not None and self.staff(request.headers, request.args, request.cookies)
 
     def _logged_in(self, token: str) -> bool:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -60,3 +87,17 @@ class LiveAccess:
                 self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
             self._seen[key] = (now + self.cache_s, res.ok)
         return res.ok
+
+
+def staff_only(ctx, fn):
+    """``fn`` (a board callback or route) answered only to a request that may see the board (with a
+    board token configured: the token or a login, :meth:`LiveAccess.may_see_board`); else 403, before
+    any data is computed. ``ctx``: the DashContext, whose ``access`` is the board's LiveAccess."""
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        if not ctx.access.may_see_board(request):
+            abort(403, description="the wall board is for staff: open it with its board token")
+        return fn(*args, **kwargs)
+
+    return guarded

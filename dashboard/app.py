@@ -34,7 +34,7 @@ from cityops.config import CityOpsConfig
 from cityops.resources import ASSETS
 from cityops.service_state import health
 from dashboard import plotly_bundle, polyfill
-from dashboard.access import LiveAccess, public_camera, public_incident
+from dashboard.access import BOARD_COOKIE, BOARD_COOKIE_DAYS, public_camera, public_incident
 from dashboard.api_client import ApiClient
 from dashboard.context import DashContext
 from dashboard.geometry import GeometryFiles
@@ -191,7 +191,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         """200 while the board serves; ``degraded`` lists the services ``cityops up`` is restarting."""
         return jsonify({"ok": True, **health(cfg.data)})
 
-    access = LiveAccess(cfg.dashboard.live_token, ctx.api)
+    access = ctx.access
 
     @server.route("/api/live")
     def api_live():
@@ -200,7 +200,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         version, incidents, cameras = live.snapshot()
         incs = [i.model_dump(mode="json") for i in incidents]
         cams = [c.model_dump(mode="json") for c in cameras]
-        staff = access.staff(request.headers, request.args)
+        staff = access.staff(request.headers, request.args, request.cookies)
         if not staff:
             incs, cams = [public_incident(i) for i in incs], [public_camera(c) for c in cams]
         resp = jsonify(
@@ -227,6 +227,8 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
                 className="page",
                 lang=lang,
             )
+        if name == "board" and not ctx.access.may_see_board(request if has_request_context() else None):
+            return html.Div([nav(lang, path), for_staff(lang)], className="page page-refused", lang=lang)
         return html.Div(
             [nav(lang, path), modules[name].layout(ctx, lang, query)],
             className=f"page page-{name}",
@@ -248,6 +250,22 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
                 html.Div(page, id="page"),
             ]
         )
+
+    @server.after_request
+    def _board_cookie(resp):
+        """A page opened with the board token (a wall screen's ``?token=``) keeps it in a cookie, so
+        the page's own requests (its layout, callbacks, cards and push stream) carry it."""
+        given = request.args.get("token")
+        if request.method == "GET" and access.is_board_token(given):
+            resp.set_cookie(
+                BOARD_COOKIE,
+                given,
+                max_age=BOARD_COOKIE_DAYS * 86400,
+                httponly=True,
+                samesite="Strict",
+                secure=request.is_secure,
+            )
+        return resp
 
     @server.after_request
     def _layout_per_page(resp):
@@ -284,6 +302,25 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         return render(path or "/", search), wanted
 
     return app
+
+
+def for_staff(lang: str) -> html.Div:
+    """What the wall board's address shows to a browser without the board token (when one is set)."""
+    return html.Div(
+        [
+            html.H2(t("board.for_staff", lang)),
+            html.P(t("board.for_staff_how", lang)),
+            html.P(
+                [
+                    t("board.for_public", lang),
+                    " ",
+                    dcc.Link(t("nav.reports", lang), href=f"/reports?lang={lang}"),
+                ]
+            ),
+        ],
+        className="panel refused",
+        id="board-refused",
+    )
 
 
 def page_key(path: str, search: str) -> str:

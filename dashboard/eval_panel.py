@@ -16,6 +16,7 @@ from datetime import datetime
 
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
+from dashboard.access import staff_only
 from dashboard.context import DashContext
 from dashboard.i18n import t
 from dashboard.maps import background_layers, fit_zoom, grid_layer, line_layer
@@ -234,4 +235,4 @@ def register(app, ctx: DashContext) -> None:
         Input("eval-tick", "n_intervals"),
         State("board-scale", "value"),
         State("board-lang", "data"),
-    )(functools.partial(show, ctx))
+    )(staff_only(ctx, functools.partial(show, ctx)))

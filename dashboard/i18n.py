@@ -478,6 +478,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "the table: Reload frame to see the zones in use, or Save again to write yours.",
     },
     "zones.someone": {"zh-CN": "另一位值班员", "en": "Another desk"},
+    "board.for_staff": {"zh-CN": "此大屏仅供工作人员查看", "en": "This wall board is for staff"},
+    "board.for_public": {"zh-CN": "公众可查看：", "en": "For the public:"},
+    "board.for_staff_how": {
+        "zh-CN": "大屏上有处置人员姓名、精确位置和取证图片。请用带大屏令牌的地址打开（/?token=大屏令牌，"
+        "与配置 dashboard.live_token 相同），浏览器会记住它；或向指挥中心索取该地址。",
+        "en": "It shows inspectors' names, exact positions and evidence pictures. Open it with the board "
+        "token in its address (/?token=<board token>, the config's dashboard.live_token); the browser then "
+        "remembers it. Or ask the command centre for that address.",
+    },
     "zones.saved": {
         "zh-CN": "已保存 {zones} 个区域、{masks} 个屏蔽区到 {path}，摄像机数秒内生效",
         "en": "Saved {zones} zone(s) and {masks} motion mask(s) to {path}; the camera applies them within seconds",

@@ -39,5 +39,9 @@ def serve(cfg: CityOpsConfig, redis_url: str, port: int | None = None) -> None:
     plotly_bundle.prepared()  # and plotly.js, gzipped
     port = port or cfg.dashboard.port
     log.info("board on http://%s:%d/", cfg.dashboard.host, port)
+    if not cfg.dashboard.live_token:
+        log.info(
+            "the wall board is open to whoever reaches this port (set dashboard.live_token to keep it for staff)"
+        )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app.run(host=cfg.dashboard.host, port=port, debug=False, threaded=True)

@@ -17,7 +17,7 @@ import pytest
 from cityops.config import CityOpsConfig
 from streams.bus import connect, publish
 from streams.schemas import CAMERA_HEALTH, INCIDENTS, CameraHealth, IncidentEvent
-from tests.conftest import ROOT, free_port
+from tests.conftest import OUTPUT, ROOT, free_port
 from tests.reliability.harness import wait_until
 from tests.services import services, write_config
 
@@ -110,3 +110,98 @@ def test_staff_data_with_the_board_token_or_a_viewer_login(board):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 403
+
+
+def fetch(url: str, headers: dict | None = None, body: dict | None = None) -> tuple[int, str, dict]:
+    """(status, body text, headers) of a GET (or a POST of ``body`` as JSON); errors are answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={**(headers or {}),
+                                 **({"Content-Type": "application/json"} if data else {})})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace"), dict(err.headers)
+
+
+#: the board's incident-detail callback, as Dash's renderer asks for it (a hostile client can too)
+FOCUS = {
+    "output": "..board-detail.children...board-detail.className..",
+    "outputs": [
+        {"id": "board-detail", "property": "children"},
+        {"id": "board-detail", "property": "className"},
+    ],
+    "inputs": [{"id": "board-focus", "property": "value", "value": 7}],
+    "state": [{"id": "board-lang", "property": "data", "value": "en"}],
+    "changedPropIds": ["board-focus.value"],
+}
+
+
+def test_the_wall_board_and_its_live_data_are_for_staff_when_a_board_token_is_set(board):
+    """The board shows inspectors, exact positions and evidence: with ``dashboard.live_token`` set,
+    its page, cards, push stream and callbacks answer only the token (or a login); the page opened
+    with ``?token=`` keeps it in an HttpOnly cookie for its own requests."""
+    base = f"http://127.0.0.1:{board.dashboard.port}"
+    wait_until(lambda: get(f"{base}/api/live")["incidents"], 30)
+    page = {"Referer": f"{base}/?lang=en"}  # Dash's layout request names the page by its Referer
+
+    status, layout, _ = fetch(f"{base}/_dash-layout", page)
+    assert status == 200 and "board-refused" in layout and "This wall board is for staff" in layout
+    assert "board-map" not in layout and "insp-zhang" not in layout and str(LON) not in layout
+    status, zh, _ = fetch(f"{base}/_dash-layout", {"Referer": f"{base}/?lang=zh-CN"})
+    assert "此大屏仅供工作人员查看" in json.dumps(json.loads(zh), ensure_ascii=False)
+    for url in (f"{base}/board/cards", f"{base}/board/events"):
+        status, text, _ = fetch(url)
+        assert status == 403 and "insp-zhang" not in text, (url, status)
+    status, text, _ = fetch(f"{base}/_dash-update-component", page, FOCUS)
+    assert status == 403 and "insp-zhang" not in text
+    for wrong in ({"Cookie": "cityops_board=" + "x" * 34}, {"X-Board-Token": "wrong" * 8}):
+        assert fetch(f"{base}/board/cards", wrong)[0] == 403
+
+    # the wall screen's address: the page, and a cookie for what the page asks next
+    status, _, headers = fetch(f"{base}/?token={BOARD_TOKEN}")
+    cookie = headers.get("Set-Cookie", "")
+    assert status == 200 and cookie.startswith(f"cityops_board={BOARD_TOKEN};"), cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
+    wall = {**page, "Cookie": f"cityops_board={BOARD_TOKEN}"}
+    status, layout, _ = fetch(f"{base}/_dash-layout", wall)
+    assert status == 200 and "board-map" in layout and "board-refused" not in layout
+    status, cards, _ = fetch(f"{base}/board/cards?lang=en", wall)
+    assert status == 200 and "insp-zhang" in cards
+    status, detail, _ = fetch(f"{base}/_dash-update-component", wall, FOCUS)
+    assert status == 200 and "insp-zhang" in detail
+    viewer = login(board, "wall-1", "wall-password-1")  # a login serves too (an API client)
+    assert fetch(f"{base}/board/cards", {"Authorization": f"Bearer {viewer}"})[0] == 200
+    # the other pages stay as they were: the public reports page opens without a token
+    status, layout, _ = fetch(f"{base}/_dash-layout", {"Referer": f"{base}/reports?lang=en"})
+    assert status == 200 and "board-refused" not in layout
+
+
+@pytest.mark.browser
+def test_a_wall_screen_opens_the_board_with_its_token_and_others_get_a_clear_page(tmp_path, board):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import MAP_PAINTED, launch_browser
+
+    base = f"http://127.0.0.1:{board.dashboard.port}"
+    wait_until(lambda: get(f"{base}/api/live")["incidents"], 30)
+    with sync_playwright() as p:
+        ctx = launch_browser(p, tmp_path)
+        page = ctx.new_page()
+        page.goto(f"{base}/?lang=en")
+        expect(page.locator("#board-refused")).to_contain_text("This wall board is for staff", timeout=30_000)
+        expect(page.locator("#board-refused")).to_contain_text("?token=")
+        page.screenshot(path=str(OUTPUT / "board-for-staff.png"))
+        assert page.locator("#board-map").count() == 0
+        page.goto(f"{base}/?token={BOARD_TOKEN}&lang=en")  # how a wall screen is set up
+        page.wait_for_function(MAP_PAINTED, arg=None, timeout=90_000, polling=200)
+        expect(page.locator("#ticker .incident")).to_have_count(1, timeout=30_000)  # the live cards
+        page.goto(f"{base}/?lang=en")  # later loads: the cookie
+        page.wait_for_function(MAP_PAINTED, arg=None, timeout=90_000, polling=200)
+        expect(page.locator("#ticker .incident")).to_contain_text("insp-zhang", timeout=30_000)
+        ctx.close()
+        other = launch_browser(p, tmp_path / "other")  # another browser: no cookie
+        page = other.new_page()
+        page.goto(f"{base}/?lang=zh-CN")
+        expect(page.locator("#board-refused")).to_contain_text("此大屏仅供工作人员查看", timeout=30_000)
+        other.close()

@@ -48,6 +48,7 @@ from flask import Response, request
 from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import component_layer, eval_panel
+from dashboard.access import staff_only
 from dashboard.camera_wall import board_summary
 from dashboard.context import DashContext
 from dashboard.i18n import LANGS, t
@@ -1194,7 +1195,8 @@ def events(ctx: DashContext, heartbeat_s: float = 15.0):
 def register(app, ctx: DashContext) -> None:
     ctx.board_views = ClientViews()
     ctx.board_panels = PanelCache()
-    app.server.add_url_rule("/board/events", "board_events", functools.partial(events, ctx))
+    guard = functools.partial(staff_only, ctx)
+    app.server.add_url_rule("/board/events", "board_events", guard(functools.partial(events, ctx)))
     eval_panel.register(app, ctx)
     component_layer.register(app)
     app.callback(
@@ -1210,15 +1212,15 @@ def register(app, ctx: DashContext) -> None:
         State("board-lang", "data"),
         Input("comp-on", "data"),  # the component layer's toggle (last: an argument with a default)
         prevent_initial_call=True,
-    )(functools.partial(refresh, ctx))
-    app.server.add_url_rule("/board/cards", "board_cards", functools.partial(live_cards, ctx))
+    )(guard(functools.partial(refresh, ctx)))
+    app.server.add_url_rule("/board/cards", "board_cards", guard(functools.partial(live_cards, ctx)))
     app.callback(
         Output("camera-wall", "children"),
         Input("board-cams-push", "value"),
         Input("tick", "n_intervals"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )(functools.partial(camera_panel, ctx))
+    )(guard(functools.partial(camera_panel, ctx)))
     app.callback(Output("board-drill", "value"), Input("drill", "data"), prevent_initial_call=True)(
         drill_value
     )
@@ -1232,7 +1234,7 @@ def register(app, ctx: DashContext) -> None:
         State("board-charts-sent", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )(functools.partial(chart_update, ctx))
+    )(guard(functools.partial(chart_update, ctx)))
     app.callback(
         Output("drill", "data"),
         Output("drill-label", "children"),
@@ -1244,11 +1246,11 @@ def register(app, ctx: DashContext) -> None:
         State("drill", "data"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )(functools.partial(drill, ctx))
+    )(guard(functools.partial(drill, ctx)))
     app.callback(
         Output("board-detail", "children"),
         Output("board-detail", "className"),
         Input("board-focus", "value"),
         State("board-lang", "data"),
         prevent_initial_call=True,
-    )(functools.partial(focus, ctx))
+    )(guard(functools.partial(focus, ctx)))
