@@ -1,7 +1,10 @@
 """The board's /api/live (issue 16 item 10): anonymous callers get what a public map may show (type,
 state, cell, a position rounded to ~100 m); staff data (assignee, actor, notes, evidence, exact
 position) only with the board token or a dispatch API login, e.g. a read-only ``viewer`` account
-created with ``cityops users add --role viewer``. Real API and board processes, real Redis."""
+created with ``cityops users add --role viewer``. With the board token set, the wall board page
+itself and its live data (cards, push stream, callbacks) are for staff too: a wall screen opens it
+with ``?token=`` and keeps a cookie; others get a page saying so and 403. Real API and board
+processes, real Redis."""
 
 from __future__ import annotations
 
