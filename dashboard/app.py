@@ -227,7 +227,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
                 className="page",
                 lang=lang,
             )
-        if name == "board" and not ctx.access.may_see_board(request if has_request_context() else None):
+        if name == "board" and not access.may_see_board(request if has_request_context() else None):
             return html.Div([nav(lang, path), for_staff(lang)], className="page page-refused", lang=lang)
         return html.Div(
             [nav(lang, path), modules[name].layout(ctx, lang, query)],

@@ -287,9 +287,9 @@ def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
             no_update,
             no_update,
         )
-    rev = Patch()
+    rev = Patch()  # the revision the page holds from now on
     try:
-        path, rev["rev"] = zone_overrides.save_checked(
+        path, written = zone_overrides.save_checked(
             ctx.cfg.data, new, who=user, expect=(frame or {}).get("rev")
         )
     except zone_overrides.Conflict as exc:
@@ -301,6 +301,7 @@ def save(ctx: DashContext, n, rows, camera_id, frame, auth, lang):
             no_update,
             no_update,
         )
+    rev["rev"] = written
     text = t("zones.saved", lang).format(zones=len(new.zones), masks=len(new.motion_masks), path=path)
     return html.Span(f"✓ {text}", className="ok", id="zones-result"), t("zones.from_override", lang), rev
 
