@@ -29,6 +29,10 @@ COARSE_DIGITS = 3  # 0.001 degree: about 110 m north-south, 85 m east-west here
 #: SameSite=Strict): the page's own requests (layout, callbacks, cards, push stream) send it
 BOARD_COOKIE = "cityops_board"
 BOARD_COOKIE_DAYS = 30
+LOGIN_UNCHECKED = (
+    "the login cannot be checked now: the dispatch API does not answer; try again shortly, or open "
+    "the board with its board token, which does not need the API"
+)
 
 
 def public_incident(inc: dict) -> dict:
@@ -54,9 +58,10 @@ class LiveAccess:
             given and self.board_token and hmac.compare_digest(given.encode(), self.board_token.encode())
         )
 
-    def staff(self, headers, args, cookies=None) -> bool:
+    def staff(self, headers, args, cookies=None) -> bool | None:
         """Whether this request may read staff data (``headers``/``args``/``cookies``: Flask's request
-        ones)."""
+        ones): None when it came with a login only and the dispatch API that checks logins does not
+        answer (no staff data then either, but the caller can say why)."""
         for given in (headers.get("X-Board-Token"), args.get("token"), (cookies or {}).get(BOARD_COOKIE)):
             if self.is_board_token(given):
                 return True
@@ -65,14 +70,15 @@ class LiveAccess:
             return False
         return self._logged_in(auth[7:].strip())
 
-    def may_see_board(self, request) -> bool:
+    def may_see_board(self, request) -> bool | None:
         """Whether ``request`` (Flask's; None outside a request) may see the wall board and its live
-        data: anyone when no board token is configured, else staff (:meth:`staff`)."""
+        data: anyone when no board token is configured, else staff (:meth:`staff`; None: a login that
+        cannot be checked now)."""
         if self.board_token is None:
             return True
         return request is not None and self.staff(request.headers, request.args, request.cookies)
 
-    def _logged_in(self, token: str) -> bool:
+    def _logged_in(self, token: str) -> bool | None:
         key = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
@@ -81,7 +87,7 @@ class LiveAccess:
             return hit[1]
         res = self.api.me(token)
         if res.status >= 500:
-            return False  # the API is away: no staff data, and nothing cached
+            return None  # the API is away: not known, and nothing cached
         with self._lock:
             if len(self._seen) > 1000:
                 self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
@@ -91,12 +97,16 @@ class LiveAccess:
 
 def staff_only(ctx, fn):
     """``fn`` (a board callback or route) answered only to a request that may see the board (with a
-    board token configured: the token or a login, :meth:`LiveAccess.may_see_board`); else 403, before
-    any data is computed. ``ctx``: the DashContext, whose ``access`` is the board's LiveAccess."""
+    board token configured: the token or a login, :meth:`LiveAccess.may_see_board`); else 403, or 503
+    when the login cannot be checked (the dispatch API does not answer), before any data is computed.
+    ``ctx``: the DashContext, whose ``access`` is the board's LiveAccess."""
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
-        if not ctx.access.may_see_board(request):
+        may = ctx.access.may_see_board(request)
+        if may is None:
+            abort(503, description=LOGIN_UNCHECKED)
+        if not may:
             abort(403, description="the wall board is for staff: open it with its board token")
         return fn(*args, **kwargs)
 

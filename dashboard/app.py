@@ -200,7 +200,7 @@ def create_app(cfg: CityOpsConfig, live: LiveState, grid: Grid, api: ApiClient |
         version, incidents, cameras = live.snapshot()
         incs = [i.model_dump(mode="json") for i in incidents]
         cams = [c.model_dump(mode="json") for c in cameras]
-        staff = access.staff(request.headers, request.args, request.cookies)
+        staff = bool(access.staff(request.headers, request.args, request.cookies))
         if not staff:
             incs, cams = [public_incident(i) for i in incs], [public_camera(c) for c in cams]
         resp = jsonify(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -30,7 +31,9 @@ LON, LAT = 118.1912345, 39.6398765
 
 
 @pytest.fixture
-def board(tmp_path, redis_url):
+def board_services(tmp_path, redis_url):
+    """The API and the board with a board token, a viewer account and an incident with staff data:
+    (config, the service processes by name)."""
     cfg = CityOpsConfig.model_validate(
         {
             "data_dir": str(tmp_path / "data"),
@@ -56,8 +59,13 @@ def board(tmp_path, redis_url):
                                         type="exposed_rubbish", cell="130203001001", lon=LON, lat=LAT,
                                         assignee="insp-zhang", actor="zhang.wei", note=NOTE,
                                         evidence="photos/20261125/x.jpg", at=now, opened_at=now))  # fmt: skip
-    with services(cfg, path, redis_url, ("api", "dashboard")):
-        yield cfg
+    with services(cfg, path, redis_url, ("api", "dashboard")) as procs:
+        yield cfg, procs
+
+
+@pytest.fixture
+def board(board_services):
+    return board_services[0]
 
 
 def get(url: str, headers: dict | None = None) -> dict:
@@ -140,6 +148,24 @@ FOCUS = {
 }
 
 
+def camera_wall(token: str) -> dict:
+    """The camera wall's tiles callback, as its page asks for it with a login (``token``)."""
+    outs = [("cam-total", "children"), ("cam-groups", "children"), ("cam-tiles", "children"),
+            ("cam-pager", "children"), ("cam-version", "data")]  # fmt: skip
+    ins = [("cam-token", "data", token), ("cam-filter", "value", "all"), ("cam-by", "value", "street"),
+           ("cam-group", "data", None), ("cam-page", "data", 0), ("cam-tick", "n_intervals", 1)]  # fmt: skip
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in ins],
+        "state": [
+            {"id": "cam-version", "property": "data", "value": None},
+            {"id": "cam-lang", "property": "data", "value": "en"},
+        ],  # fmt: skip
+        "changedPropIds": ["cam-tick.n_intervals"],
+    }
+
+
 def test_the_wall_board_and_its_live_data_are_for_staff_when_a_board_token_is_set(board):
     """The board shows inspectors, exact positions and evidence: with ``dashboard.live_token`` set,
     its page, cards, push stream and callbacks answer only the token (or a login); the page opened
@@ -178,6 +204,52 @@ def test_the_wall_board_and_its_live_data_are_for_staff_when_a_board_token_is_se
     # the other pages stay as they were: the public reports page opens without a token
     status, layout, _ = fetch(f"{base}/_dash-layout", {"Referer": f"{base}/reports?lang=en"})
     assert status == 200 and "board-refused" not in layout
+
+
+def test_with_the_api_down_the_board_token_still_opens_the_board_and_a_login_is_told_why(board_services):
+    """The dispatch API stops mid-shift. A wall screen with the board token keeps its board: the token
+    needs no API. A login the board has not checked yet cannot be checked now, and the answer says so
+    (503, and why), rather than refusing it as if it were wrong; /api/live gives it the public feed.
+    Anonymous callers are still refused."""
+    cfg, procs = board_services
+    base = f"http://127.0.0.1:{cfg.dashboard.port}"
+    wait_until(lambda: get(f"{base}/api/live")["incidents"], 30)
+    cams = {"Referer": f"{base}/cameras?lang=en"}
+    seen = login(cfg, "wall-1", "wall-password-1")
+    status, text, _ = fetch(f"{base}/_dash-update-component", cams, camera_wall(seen))
+    assert status == 200, (status, text[:500])
+    shown = json.loads(text)["response"]  # the camera wall, for a login
+    assert set(shown) >= {"cam-total", "cam-tiles"} and "unavailable" not in text
+    time.sleep(1.1)  # a login's token names the second it was issued in: the next one differs
+    fresh = login(cfg, "wall-1", "wall-password-1")  # never shown to the board: not in its caches
+    assert fresh != seen
+    procs["api"].terminate()
+    procs["api"].wait(10)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{cfg.dispatch.port}/healthz", timeout=5)
+
+    wall = {"Referer": f"{base}/?lang=en", "Cookie": f"cityops_board={BOARD_TOKEN}"}
+    status, layout, _ = fetch(f"{base}/_dash-layout", wall)
+    assert status == 200 and "board-map" in layout and "board-refused" not in layout
+    status, cards, _ = fetch(f"{base}/board/cards?lang=en", wall)
+    assert status == 200 and "insp-zhang" in cards
+    status, detail, _ = fetch(f"{base}/_dash-update-component", wall, FOCUS)
+    assert status == 200 and "insp-zhang" in detail
+
+    for url in (f"{base}/board/cards", f"{base}/board/events"):
+        status, text, _ = fetch(url, {"Authorization": f"Bearer {fresh}"})
+        assert status == 503 and "dispatch API does not answer" in text and "board token" in text, (url, text)
+        assert "insp-zhang" not in text
+    live = get(f"{base}/api/live", {"Authorization": f"Bearer {fresh}"})
+    assert live["staff"] is False and "assignee" not in live["incidents"][0]
+    assert live["incidents"][0]["lon"] == round(LON, 3)
+    assert fetch(f"{base}/board/cards")[0] == 403
+    # the camera wall (its own login, not the board's token) says the service is away, not that the
+    # login ended, and keeps the tiles it shows
+    status, text, _ = fetch(f"{base}/_dash-update-component", cams, camera_wall(fresh))
+    answer = json.loads(text)["response"]
+    assert status == 200 and "unavailable" in json.dumps(answer["cam-total"]) and "ended" not in text
+    assert set(answer) == {"cam-total", "cam-version"} and answer["cam-version"]["data"] is None
 
 
 @pytest.mark.browser

@@ -155,7 +155,10 @@ def render(ctx: DashContext, access: LiveAccess, token, what, by, group, page, _
     key = [ctx.live.version, what, by, group, page]
     if seen == key:
         raise PreventUpdate
-    if not access.staff({"Authorization": f"Bearer {token}"}, {}):
+    staff = access.staff({"Authorization": f"Bearer {token}"}, {})
+    if staff is None:  # the API does not answer: say so over what is shown, and look again next tick
+        return [t("err.503", lang)], no_update, no_update, no_update, None
+    if not staff:
         return [t("login_ended", lang)], [], [], "", key
     placed = places(ctx.cfg, ctx.grid)
     health = health_states(ctx.live)
