@@ -23,6 +23,7 @@ page's latency plus that back-off. The lag until the incident's marker is on the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -73,6 +74,45 @@ def event(k: int, grid, now: datetime) -> IncidentEvent:
     p = cell.geometry.representative_point()
     return IncidentEvent(incident_id=k + 1, version=2, action="assigned", state="dispatched", type="illegal_parking",
                          cell=cell.code, lon=p.x, lat=p.y, assignee="i1", at=now, opened_at=now)  # fmt: skip
+
+
+def wait_for(url: str, tries: int = 600) -> None:
+    """Until ``url`` answers (a server starting), at most ``tries`` times 0.2 s."""
+    import urllib.request
+
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def board_server(n_incidents: int, refresh_ms: int = 500):
+    """The CityOps board (``cityops dashboard`` with an embedded Redis and a data folder of its own)
+    with ``n_incidents`` open incidents on the stream; yields (port, config, grid, Redis client, the
+    incidents) once it answers, and stops it after."""
+    with tempfile.TemporaryDirectory() as d, EmbeddedRedis(Path(d) / "redis") as srv:
+        tmp = Path(d)
+        port = free_port()
+        cfg_dict = {"data_dir": str(tmp), "dashboard": {"port": port, "refresh_ms": refresh_ms}}
+        cfg = CityOpsConfig.model_validate(cfg_dict)
+        grid = load_grid(cfg.grid, cfg.data)
+        r = connect(srv.url)
+        now = datetime.now(UTC)
+        incidents = [event(k, grid, now) for k in range(n_incidents)]
+        publish_many(r, INCIDENTS, incidents)
+        (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg_dict))
+        env = {**os.environ, "REDIS_URL": srv.url}
+        proc = subprocess.Popen([sys.executable, "-m", "cityops", "dashboard", "--config", str(tmp / "cfg.yaml")], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_for(f"http://127.0.0.1:{port}/api/live")
+            yield port, cfg, grid, r, incidents
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def naive_app(grid, port: int, bundle: bool = False) -> None:
@@ -268,109 +308,80 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as d, EmbeddedRedis(Path(d) / "redis") as srv:
-        tmp = Path(d)
-        port, naive_port, lean_port, hand_port = free_port(), free_port(), free_port(), free_port()
-        cfg_dict = {"data_dir": str(tmp), "dashboard": {"port": port, "refresh_ms": args.refresh_ms}}
-        cfg = CityOpsConfig.model_validate(cfg_dict)
-        grid = load_grid(cfg.grid, cfg.data)
-        r = connect(srv.url)
-        now = datetime.now(UTC)
-        incidents = [event(k, grid, now) for k in range(args.incidents)]
-        publish_many(r, INCIDENTS, incidents)
-        (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg_dict))
-        env = {**os.environ, "REDIS_URL": srv.url}
-        proc = subprocess.Popen([sys.executable, "-m", "cityops", "dashboard", "--config", str(tmp / "cfg.yaml")], cwd=ROOT,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    with board_server(args.incidents, args.refresh_ms) as (port, cfg, grid, r, incidents):
+        naive_port, lean_port, hand_port = free_port(), free_port(), free_port()
         naive_app(grid, naive_port)
         naive_app(grid, lean_port, bundle=True)
-        try:
-            import urllib.request
+        wait_for(f"http://127.0.0.1:{naive_port}/")
+        wait_for(f"http://127.0.0.1:{lean_port}/")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+            open_and_measure(browser, f"http://127.0.0.1:{port}/", len(grid))  # warm each server once:
+            open_and_measure(browser, f"http://127.0.0.1:{naive_port}/", len(grid))  # first calls fill
+            open_and_measure(browser, f"http://127.0.0.1:{lean_port}/", len(grid))  # caches
+            hand_app(
+                cfg,
+                grid,
+                hand_port,
+                incidents,
+                *board_map(browser, f"http://127.0.0.1:{port}/", len(grid)),
+            )
+            wait_for(f"http://127.0.0.1:{hand_port}/")
+            open_and_measure(browser, f"http://127.0.0.1:{hand_port}/", len(grid))
+            draws = {"naive": [], "lean": [], "board": [], "hand": []}
+            pages = (("naive", naive_port), ("lean", lean_port), ("board", port), ("hand", hand_port))
+            for _ in range(args.draws):  # in turn, so a busy moment of the machine hits all of them
+                for name, at in pages:
+                    draws[name].append(open_and_measure(browser, f"http://127.0.0.1:{at}/", len(grid)))
+            # reloaded: the third load in one browser context (a wall that reloads); Chromium makes a
+            # script's code cache on its second load and uses it from the third on
+            for _ in range(args.draws):
+                for name, at in (("naive again", naive_port), ("board again", port)):
+                    context = browser.new_context(viewport=VIEWPORT)
+                    for _ in range(2):
+                        open_and_measure(context, f"http://127.0.0.1:{at}/", len(grid))
+                    draws.setdefault(name, []).append(
+                        open_and_measure(context, f"http://127.0.0.1:{at}/", len(grid))
+                    )
+                    context.close()
+            naive_s, naive_bytes = median_draw(draws["naive"])[:2]
+            lean_s, lean_bytes = median_draw(draws["lean"])[:2]
+            board_s, board_bytes = median_draw(draws["board"])[:2]
+            hand_s, hand_bytes = median_draw(draws["hand"])[:2]
 
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live", timeout=2)
-                    urllib.request.urlopen(f"http://127.0.0.1:{naive_port}/", timeout=2)
-                    urllib.request.urlopen(f"http://127.0.0.1:{lean_port}/", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-                open_and_measure(browser, f"http://127.0.0.1:{port}/", len(grid))  # warm each server once:
-                open_and_measure(browser, f"http://127.0.0.1:{naive_port}/", len(grid))  # first calls fill
-                open_and_measure(browser, f"http://127.0.0.1:{lean_port}/", len(grid))  # caches
-                hand_app(
-                    cfg,
-                    grid,
-                    hand_port,
-                    incidents,
-                    *board_map(browser, f"http://127.0.0.1:{port}/", len(grid)),
-                )
-                for _ in range(100):
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(DRAWN, arg=len(grid), timeout=120_000, polling=50)
+            page.wait_for_function(CHARTS, timeout=60_000, polling=50)  # charts follow the map
+            page.wait_for_timeout(1000)
+            current: list[int] = []
+
+            def on_response(resp):  # the Dash callbacks' answers and the fast lane's JSON
+                if "_dash-update-component" in resp.url or "/board/cards" in resp.url:
                     try:
-                        urllib.request.urlopen(f"http://127.0.0.1:{hand_port}/", timeout=2)
-                        break
-                    except OSError:
-                        time.sleep(0.1)
-                open_and_measure(browser, f"http://127.0.0.1:{hand_port}/", len(grid))
-                draws = {"naive": [], "lean": [], "board": [], "hand": []}
-                pages = (("naive", naive_port), ("lean", lean_port), ("board", port), ("hand", hand_port))
-                for _ in range(args.draws):  # in turn, so a busy moment of the machine hits all of them
-                    for name, at in pages:
-                        draws[name].append(open_and_measure(browser, f"http://127.0.0.1:{at}/", len(grid)))
-                # reloaded: the third load in one browser context (a wall that reloads); Chromium makes a
-                # script's code cache on its second load and uses it from the third on
-                for _ in range(args.draws):
-                    for name, at in (("naive again", naive_port), ("board again", port)):
-                        context = browser.new_context(viewport=VIEWPORT)
-                        for _ in range(2):
-                            open_and_measure(context, f"http://127.0.0.1:{at}/", len(grid))
-                        draws.setdefault(name, []).append(
-                            open_and_measure(context, f"http://127.0.0.1:{at}/", len(grid))
-                        )
-                        context.close()
-                naive_s, naive_bytes = median_draw(draws["naive"])[:2]
-                lean_s, lean_bytes = median_draw(draws["lean"])[:2]
-                board_s, board_bytes = median_draw(draws["board"])[:2]
-                hand_s, hand_bytes = median_draw(draws["hand"])[:2]
+                        current.append(len(resp.body()))  # bytes of the answer (before gzip)
+                    except Exception:  # noqa: BLE001
+                        return
 
-                page = browser.new_page(viewport={"width": 1920, "height": 1080})
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_function(DRAWN, arg=len(grid), timeout=120_000, polling=50)
-                page.wait_for_function(CHARTS, timeout=60_000, polling=50)  # charts follow the map
-                page.wait_for_timeout(1000)
-                current: list[int] = []
-
-                def on_response(resp):  # the Dash callbacks' answers and the fast lane's JSON
-                    if "_dash-update-component" in resp.url or "/board/cards" in resp.url:
-                        try:
-                            current.append(len(resp.body()))  # bytes of the answer (before gzip)
-                        except Exception:  # noqa: BLE001
-                            return
-
-                page.on("response", on_response)
-                page.evaluate(WATCH)
-                latencies, sizes, sent_at = [], [], {}
-                for k in range(args.events):
-                    ev = event(args.incidents + k, grid, datetime.now(UTC))
-                    current.clear()
-                    page.evaluate(f"() => window.__want.add({ev.incident_id})")
-                    t0 = time.perf_counter()
-                    sent_at[ev.incident_id] = time.time() * 1000
-                    publish(r, INCIDENTS, ev)
-                    page.wait_for_selector(f"#incident-{ev.incident_id}", timeout=30_000, state="attached")
-                    latencies.append(time.perf_counter() - t0)
-                    page.wait_for_timeout(60)  # let the answer's bytes be read
-                    sizes.append(sum(current))
-                page.wait_for_function("() => window.__want.size === 0", timeout=60_000, polling=100)
-                page.wait_for_timeout(500)
-                seen = page.evaluate("() => window.__seen")
-                onmap = page.evaluate("() => window.__onmap")
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(10)
+            page.on("response", on_response)
+            page.evaluate(WATCH)
+            latencies, sizes, sent_at = [], [], {}
+            for k in range(args.events):
+                ev = event(args.incidents + k, grid, datetime.now(UTC))
+                current.clear()
+                page.evaluate(f"() => window.__want.add({ev.incident_id})")
+                t0 = time.perf_counter()
+                sent_at[ev.incident_id] = time.time() * 1000
+                publish(r, INCIDENTS, ev)
+                page.wait_for_selector(f"#incident-{ev.incident_id}", timeout=30_000, state="attached")
+                latencies.append(time.perf_counter() - t0)
+                page.wait_for_timeout(60)  # let the answer's bytes be read
+                sizes.append(sum(current))
+            page.wait_for_function("() => window.__want.size === 0", timeout=60_000, polling=100)
+            page.wait_for_timeout(500)
+            seen = page.evaluate("() => window.__seen")
+            onmap = page.evaluate("() => window.__onmap")
+            browser.close()
     q = statistics.quantiles(latencies, n=100)
     print(
         f"cells {len(grid)}, open incidents {args.incidents}, refresh {args.refresh_ms} ms, 1920x1080 headless Chromium"
