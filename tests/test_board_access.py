@@ -148,6 +148,18 @@ FOCUS = {
 }
 
 
+def assert_wall_sees_the_board(base: str) -> None:
+    """A wall screen's requests (its page's Referer and the board cookie) get the board, its cards and
+    an incident's detail, with the staff data in them."""
+    wall = {"Referer": f"{base}/?lang=en", "Cookie": f"cityops_board={BOARD_TOKEN}"}
+    status, layout, _ = fetch(f"{base}/_dash-layout", wall)
+    assert status == 200 and "board-map" in layout and "board-refused" not in layout
+    status, cards, _ = fetch(f"{base}/board/cards?lang=en", wall)
+    assert status == 200 and "insp-zhang" in cards
+    status, detail, _ = fetch(f"{base}/_dash-update-component", wall, FOCUS)
+    assert status == 200 and "insp-zhang" in detail
+
+
 def camera_wall(token: str) -> dict:
     """The camera wall's tiles callback, as its page asks for it with a login (``token``)."""
     outs = [("cam-total", "children"), ("cam-groups", "children"), ("cam-tiles", "children"),
@@ -192,13 +204,7 @@ def test_the_wall_board_and_its_live_data_are_for_staff_when_a_board_token_is_se
     cookie = headers.get("Set-Cookie", "")
     assert status == 200 and cookie.startswith(f"cityops_board={BOARD_TOKEN};"), cookie
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
-    wall = {**page, "Cookie": f"cityops_board={BOARD_TOKEN}"}
-    status, layout, _ = fetch(f"{base}/_dash-layout", wall)
-    assert status == 200 and "board-map" in layout and "board-refused" not in layout
-    status, cards, _ = fetch(f"{base}/board/cards?lang=en", wall)
-    assert status == 200 and "insp-zhang" in cards
-    status, detail, _ = fetch(f"{base}/_dash-update-component", wall, FOCUS)
-    assert status == 200 and "insp-zhang" in detail
+    assert_wall_sees_the_board(base)
     viewer = login(board, "wall-1", "wall-password-1")  # a login serves too (an API client)
     assert fetch(f"{base}/board/cards", {"Authorization": f"Bearer {viewer}"})[0] == 200
     # the other pages stay as they were: the public reports page opens without a token
@@ -228,13 +234,7 @@ def test_with_the_api_down_the_board_token_still_opens_the_board_and_a_login_is_
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{cfg.dispatch.port}/healthz", timeout=5)
 
-    wall = {"Referer": f"{base}/?lang=en", "Cookie": f"cityops_board={BOARD_TOKEN}"}
-    status, layout, _ = fetch(f"{base}/_dash-layout", wall)
-    assert status == 200 and "board-map" in layout and "board-refused" not in layout
-    status, cards, _ = fetch(f"{base}/board/cards?lang=en", wall)
-    assert status == 200 and "insp-zhang" in cards
-    status, detail, _ = fetch(f"{base}/_dash-update-component", wall, FOCUS)
-    assert status == 200 and "insp-zhang" in detail
+    assert_wall_sees_the_board(base)  # the token needs no API
 
     for url in (f"{base}/board/cards", f"{base}/board/events"):
         status, text, _ = fetch(url, {"Authorization": f"Bearer {fresh}"})
