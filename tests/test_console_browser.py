@@ -188,13 +188,13 @@ def pick(page, iid: int) -> None:
     """Press the radio button of ``iid``'s row (found again if the table moved under the pointer)."""
     for _ in range(5):
         ids = [row["id"] for row in table(page)]
-        page.locator(ROWS).nth(ids.index(iid)).locator("input[type=radio]").check()
-        try:
+        try:  # a live update can redraw the row between the press and Playwright's look at the button
+            page.locator(ROWS).nth(ids.index(iid)).locator("input[type=radio]").check()
             page.wait_for_function("id => ((document.getElementById('detail-id') || {}).innerText || '').trim() === '#' + id",
                                    arg=iid, timeout=10000)  # fmt: skip
             return
         except Exception:  # noqa: BLE001 - the rows moved between reading and pressing: again
-            continue
+            continue  # (the detail pane must show the id: a selection that does not follow fails below)
     page.screenshot(path=str(OUTPUT / "console-pick-failed.png"))
     raise AssertionError(f"could not select #{iid}: {table(page)}")
 
