@@ -312,6 +312,13 @@ def measure(url: str, grid, args, tmp: Path, srv) -> list[dict]:
                 days = [today - timedelta(days=rng.randrange(1, 700)) for _ in range(max(5, s // 4))]
                 rows.append(timed(f"report: {period} per {by}", [
                     f"{v1}/reports/summary?date={d.isoformat()}&period={period}&by={by}" for d in days], op))  # fmt: skip
+        for by in ("street", "department"):  # 综合评价: every case of the month and its audit trail
+            months = [
+                (today.replace(day=1) - timedelta(days=31 * m + 1)).replace(day=15)
+                for m in range(max(3, s // 10))
+            ]
+            rows.append(timed(f"evaluation: a month per {by}", [
+                f"{v1}/reports/evaluation?date={d.isoformat()}&period=month&by={by}" for d in months], op))  # fmt: skip
         for by in ("street", "community", "type"):
             t0 = time.perf_counter()
             with CpuMeter(api.pid, url) as cpu:
