@@ -226,24 +226,39 @@ MAP_BORN = """(() => { const t = setInterval(() => { const g = document.querySel
     window.__mapBorn = performance.now(); clearInterval(t); } }, 5); })()"""
 
 
-def browser_cpu() -> dict[str, float]:
-    """CPU seconds used so far by each running Chromium process (user + system, from /proc), by
-    pid: what a page load costs the machine in all of Chromium's processes (the page's renderer and
-    its map worker, the GPU process that paints WebGL in software here, the browser), not only its
-    wall time. Empty where there is no /proc."""
+def chromium_processes() -> dict[str, tuple[str, float]]:
+    """Each running Chromium process by pid: its kind (``gpu``, ``renderer`` or ``other``: the
+    browser and its helpers) and the CPU seconds it used so far (user + system, from /proc). Empty
+    where there is no /proc."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    out: dict[str, float] = {}
+    out: dict[str, tuple[str, float]] = {}
     for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
         if not pid.isdigit():
             continue
         try:
-            exe = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if b"chrom" in exe:  # chromium, chrome; its children retitle themselves (argv[0] with flags)
-            out[pid] = (int(stat[11]) + int(stat[12])) / tick
+        if (
+            b"chrom" in cmd.split(b"\0", 1)[0]
+        ):  # chromium, chrome; children retitle themselves (argv[0] with flags)
+            kind = (
+                "gpu"
+                if b"--type=gpu-process" in cmd
+                else "renderer"
+                if b"--type=renderer" in cmd
+                else "other"
+            )
+            out[pid] = (kind, (int(stat[11]) + int(stat[12])) / tick)
     return out
+
+
+def browser_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each running Chromium process, by pid: what a page load costs the
+    machine in all of Chromium's processes (the page's renderer and its map worker, the GPU process
+    that paints WebGL in software here, the browser), not only its wall time."""
+    return {pid: cpu for pid, (_kind, cpu) in chromium_processes().items()}
 
 
 def cpu_since(before: dict[str, float]) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from board_render import ARGS, DRAWN, MAP_BORN, VIEWPORT, board_map, board_server  # noqa: E402
+from board_render import ARGS, DRAWN, MAP_BORN, VIEWPORT, board_map, board_server, chromium_processes  # noqa: E402
 
 #: run ``body`` (with ``ml``, the MapLibre module) once plotly.js has set window.Plotly
 WITH_MAPLIBRE = """(() => { let P; Object.defineProperty(window, 'Plotly', { configurable: true,
@@ -111,25 +111,6 @@ def variants(box: dict) -> dict[str, tuple[str, str]]:
     }
 
 
-def process_cpu() -> dict[str, tuple[str, float]]:
-    """Each Chromium process's kind (gpu, renderer, other) and CPU seconds so far (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if b"chrom" not in cmd.split(b"\0", 1)[0]:
-            continue
-        kind = "gpu" if b"--type=gpu-process" in cmd else "renderer" if b"--type=renderer" in cmd else "other"
-        out[pid] = (kind, (int(stat[11]) + int(stat[12])) / tick)
-    return out
-
-
 def draw(browser, url: str, script: str, n_cells: int) -> dict:
     """One first draw of ``url`` with ``script`` injected, in a fresh context: seconds, when the map
     was made, and Chromium's CPU seconds (all; the busiest renderer; the GPU process)."""
@@ -138,17 +119,21 @@ def draw(browser, url: str, script: str, n_cells: int) -> dict:
     if script:
         page.add_init_script(script)
     probe = DRAWN.replace("#board-map .js-plotly-plot", "#early-map") if "early-map" in script else DRAWN
-    before = process_cpu()
+    before = chromium_processes()
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_function(probe, arg=n_cells, timeout=120_000, polling=50)
     seconds = time.perf_counter() - t0
-    spent: dict[str, float] = {"renderer": 0.0}
-    for pid, (kind, cpu) in process_cpu().items():
-        used = cpu - before.get(pid, (kind, 0.0))[1]
-        spent["all"] = spent.get("all", 0.0) + used
-        key = "renderer" if kind == "renderer" else kind
-        spent[key] = max(spent[key], used) if key == "renderer" else spent.get(key, 0.0) + used
+    used = [
+        (kind, cpu - before.get(pid, (kind, 0.0))[1]) for pid, (kind, cpu) in chromium_processes().items()
+    ]
+    spent = {
+        "all": sum(u for _, u in used),
+        "renderer": max(
+            (u for k, u in used if k == "renderer"), default=0.0
+        ),  # the page's, not the spare one
+        "gpu": sum(u for k, u in used if k == "gpu"),
+    }
     born = page.evaluate("() => window.__mapBorn")
     page.close()
     return {"s": seconds, "born": born, **spent}
