@@ -208,5 +208,16 @@ def test_the_camera_wall_for_7803_cameras(tmp_path, fleet):
         while r.exists(watch_key(cam)) and time.monotonic() < deadline:
             time.sleep(0.3)
         assert not r.exists(watch_key(cam))  # nobody watches: the worker stops publishing
+
+        # on a phone: the groups above the tiles, two tiles a row, nothing wider than the screen
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        tiles = page.locator(".cam-tile").evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
+        groups = page.locator(".cam-groups").bounding_box()
+        first_tile = page.locator(".cam-tile").first.bounding_box()
+        assert tiles and min(tiles) >= 150, tiles
+        assert first_tile["y"] >= groups["y"] + groups["height"] - 1
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(OUTPUT / "camera-wall-390x844.png"), full_page=False)
         ctx.close()
     assert not errors, errors
